@@ -1,0 +1,299 @@
+/*
+ * llm.h - the public interface of libllm, a language-model runtime for GGUF files.
+ *
+ * This header is the specification: what is not declared here is not API.
+ *
+ * THREADING RULES
+ *   - A loaded llm_model is immutable. It may be shared by any number of threads, and every
+ *     function taking a `const llm_model *` may be called concurrently.
+ *   - An llm_context, an llm_session and an llm_options object are each used by one thread at a
+ *     time. Different sessions (in the same or in different contexts) may run on different
+ *     threads at once, as long as each context is driven by one thread: give each thread its own
+ *     context, or serialise calls on a shared one.
+ *   - Callbacks (log, progress, abort, streaming) run on the thread that made the call, or on a
+ *     worker thread of the library; they must not call back into the same handle.
+ *
+ * ERRORS
+ *   Fallible calls return llm_status (LLM_OK = 0). Results come through out-parameters.
+ *   llm_status_str(code) is a static description of a code; llm_last_error(handle) is the
+ *   detail of the last failure on that handle (model load and context creation report on the
+ *   llm_options object they were given; session creation on its context). The library never
+ *   aborts or exits on bad input.
+ *
+ * USAGE
+ *   llm_options *o = llm_options_new();
+ *   llm_model *m = NULL;
+ *   if (llm_model_load_file("model.gguf", o, &m) != LLM_OK) puts(llm_last_error(o));
+ *   llm_context *c = NULL;  llm_context_new(m, o, &c);
+ *   llm_session *s = NULL;  llm_session_new(c, o, &s);
+ *   llm_session_feed_text(s, "Once upon a time", -1, LLM_FEED_ADD_BOS);
+ *   llm_session_generate(s, my_print_callback, NULL, &finish);
+ *   llm_session_free(s); llm_context_free(c); llm_model_free(m); llm_options_free(o);
+ */
+#ifndef LLM_H
+#define LLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(LLM_BUILDING)
+#define LLM_API __declspec(dllexport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define LLM_API __attribute__((visibility("default")))
+#else
+#define LLM_API
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Versions (SemVer). The ABI is stable within one major version (SONAME libllm.so.MAJOR).
+ * ------------------------------------------------------------------------------------------ */
+#define LLM_VERSION_MAJOR 0
+#define LLM_VERSION_MINOR 1
+#define LLM_VERSION_PATCH 0
+#define LLM_VERSION_NUMBER (LLM_VERSION_MAJOR * 10000 + LLM_VERSION_MINOR * 100 + LLM_VERSION_PATCH)
+#define LLM_VERSION_STRING "0.1.0"
+
+LLM_API const char *llm_version(void);        /* "MAJOR.MINOR.PATCH" of the loaded library */
+LLM_API int llm_version_number(void);         /* LLM_VERSION_NUMBER of the loaded library */
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes. Values are fixed forever; new codes are only ever appended.
+ * ------------------------------------------------------------------------------------------ */
+typedef enum llm_status {
+    LLM_OK = 0,
+    LLM_ERR_INVALID_ARGUMENT = 1, /* NULL handle, bad option value, out-of-range index */
+    LLM_ERR_OUT_OF_MEMORY = 2,
+    LLM_ERR_IO = 3,               /* file cannot be opened, read or mapped */
+    LLM_ERR_FORMAT = 4,           /* malformed or truncated GGUF */
+    LLM_ERR_UNSUPPORTED = 5,      /* unknown architecture, tensor type, GGUF version, ... */
+    LLM_ERR_ABORTED = 6,          /* an abort or progress callback asked to stop */
+    LLM_ERR_CONTEXT_FULL = 7,     /* the tokens do not fit in the session's context */
+    LLM_ERR_INVALID_UTF8 = 8,
+    LLM_ERR_NOT_FOUND = 9,        /* metadata key or token absent */
+    LLM_ERR_BUFFER_TOO_SMALL = 10,/* the out-parameter 'needed' says how much is needed */
+    LLM_ERR_TYPE_MISMATCH = 11,   /* metadata value has another type than asked */
+    LLM_ERR_LIMIT = 12,           /* a configured limit is reached (e.g. max sessions) */
+    LLM_ERR_BACKEND = 13,         /* the requested backend is not available */
+    LLM_ERR_STATE = 14,           /* call not valid in the handle's current state */
+    LLM_ERR_INTERNAL = 15
+} llm_status;
+
+/* Static English description of a status code; never NULL. */
+LLM_API const char *llm_status_str(llm_status status);
+
+/* Detail of the last failure recorded on a handle: an llm_options, llm_context or llm_session
+ * (any handle type is accepted). Returns "" when none, "invalid handle" for NULL. The text stays
+ * valid until the next call on that handle. */
+LLM_API const char *llm_last_error(const void *handle);
+
+/* ---------------------------------------------------------------------------------------------
+ * Callbacks. Every callback receives the user_data pointer given with it.
+ * ------------------------------------------------------------------------------------------ */
+typedef enum llm_log_level {
+    LLM_LOG_ERROR = 0,
+    LLM_LOG_WARN = 1,
+    LLM_LOG_INFO = 2,
+    LLM_LOG_DEBUG = 3
+} llm_log_level;
+
+typedef void (*llm_log_fn)(void *user_data, llm_log_level level, const char *message);
+/* Called with progress in [0, 1]; return 0 to abort the operation (LLM_ERR_ABORTED). */
+typedef int (*llm_progress_fn)(void *user_data, float progress);
+/* Polled during long computations; return non-zero to abort (LLM_ERR_ABORTED). */
+typedef int (*llm_abort_fn)(void *user_data);
+/* Reader for loading models from archives or custom storage. read returns the number of bytes
+ * read (0 at end or on error), seek returns 0 on success, size returns the total size. */
+typedef size_t (*llm_read_fn)(void *user_data, void *buffer, size_t size);
+typedef int (*llm_seek_fn)(void *user_data, uint64_t offset);
+typedef uint64_t (*llm_size_fn)(void *user_data);
+/* Streaming text callback: `text` holds `len` bytes of whole UTF-8 code points (not
+ * NUL-terminated), produced by `token` (or held back from earlier tokens). Return non-zero to
+ * stop the generation (finish reason LLM_FINISH_ABORTED). */
+typedef int (*llm_text_fn)(void *user_data, const char *text, size_t len, int32_t token);
+
+/* ---------------------------------------------------------------------------------------------
+ * Options: one parameter object for model loading, context creation and session creation.
+ * Each call reads the keys that concern it and ignores the rest.
+ * ------------------------------------------------------------------------------------------ */
+typedef struct llm_options llm_options;
+
+typedef enum llm_option {
+    /* context */
+    LLM_OPT_THREADS = 1,          /* int, 0 = number of cores (default 0) */
+    LLM_OPT_CONTEXT_SIZE = 2,     /* int, tokens per session, 0 = model's training length capped at 4096 */
+    LLM_OPT_BACKEND = 3,          /* int, llm_backend (default LLM_BACKEND_AUTO) */
+    LLM_OPT_MAX_SESSIONS = 4,     /* int, sessions a context may host at once (default 8) */
+    /* session: sampling (also settable on a live session with llm_session_set_*) */
+    LLM_OPT_TEMPERATURE = 10,     /* float, 0 = greedy (default 0.8) */
+    LLM_OPT_TOP_K = 11,           /* int, 0 = disabled (default 40) */
+    LLM_OPT_TOP_P = 12,           /* float in (0,1], 1 = disabled (default 0.95) */
+    LLM_OPT_MIN_P = 13,           /* float in [0,1), 0 = disabled (default 0.05) */
+    LLM_OPT_REPEAT_PENALTY = 14,  /* float, 1 = disabled (default 1.0) */
+    LLM_OPT_FREQUENCY_PENALTY = 15, /* float (default 0) */
+    LLM_OPT_PRESENCE_PENALTY = 16,  /* float (default 0) */
+    LLM_OPT_PENALTY_LAST_N = 17,  /* int, tokens looked back for penalties (default 64) */
+    LLM_OPT_SEED = 18,            /* int, sampler seed (default 0xC0FFEE) */
+    LLM_OPT_MAX_TOKENS = 19,      /* int, tokens generated after each feed, 0 = until context is full (default 0) */
+    LLM_OPT_ALL_LOGITS = 20,      /* int 0/1, keep logits of every fed position (default 0) */
+    /* model */
+    LLM_OPT_USE_MMAP = 30         /* int 0/1, map the file instead of reading it (default 1) */
+} llm_option;
+
+typedef enum llm_backend {
+    LLM_BACKEND_AUTO = 0,
+    LLM_BACKEND_CPU = 1
+} llm_backend;
+
+LLM_API llm_options *llm_options_new(void);             /* NULL on out of memory */
+LLM_API void llm_options_free(llm_options *options);    /* accepts NULL */
+LLM_API llm_status llm_options_set_int(llm_options *options, llm_option key, int64_t value);
+LLM_API llm_status llm_options_set_float(llm_options *options, llm_option key, double value);
+LLM_API llm_status llm_options_get_int(const llm_options *options, llm_option key, int64_t *value);
+LLM_API llm_status llm_options_get_float(const llm_options *options, llm_option key, double *value);
+/* Valid range of a key (integer keys report through min/max as doubles too). */
+LLM_API llm_status llm_option_bounds(llm_option key, double *min_value, double *max_value);
+LLM_API void llm_options_set_log(llm_options *options, llm_log_fn fn, void *user_data);
+LLM_API void llm_options_set_progress(llm_options *options, llm_progress_fn fn, void *user_data);
+
+/* ---------------------------------------------------------------------------------------------
+ * Model: weights, tokenizer and metadata. Immutable once loaded.
+ * On failure *model is NULL and llm_last_error(options) tells why (options may be NULL).
+ * ------------------------------------------------------------------------------------------ */
+typedef struct llm_model llm_model;
+
+LLM_API llm_status llm_model_load_file(const char *path, llm_options *options, llm_model **model);
+/* The bytes are copied; the buffer may be freed once the call returns. */
+LLM_API llm_status llm_model_load_memory(const void *data, size_t size, llm_options *options,
+                                         llm_model **model);
+LLM_API llm_status llm_model_load_reader(llm_read_fn read, llm_seek_fn seek, llm_size_fn size,
+                                         void *user_data, llm_options *options, llm_model **model);
+LLM_API void llm_model_free(llm_model *model); /* accepts NULL; all contexts must be freed first */
+
+LLM_API const char *llm_model_architecture(const llm_model *model); /* e.g. "gemma3"; "" for NULL */
+LLM_API const char *llm_model_name(const llm_model *model);         /* general.name or "" */
+LLM_API uint64_t llm_model_n_params(const llm_model *model);
+LLM_API uint64_t llm_model_size_bytes(const llm_model *model);      /* bytes of tensor data */
+LLM_API int32_t llm_model_n_vocab(const llm_model *model);
+LLM_API int32_t llm_model_n_ctx_train(const llm_model *model);
+LLM_API int32_t llm_model_n_embd(const llm_model *model);
+LLM_API int32_t llm_model_n_layer(const llm_model *model);
+
+/* Metadata: any GGUF key. Integers of every width and bools read as int, f32/f64 as float,
+ * strings as str (arrays are not readable through these calls; see llm_model_meta_count).
+ * For strings, *needed (if not NULL) gets the length without the terminating NUL. */
+LLM_API int32_t llm_model_meta_count(const llm_model *model);
+LLM_API const char *llm_model_meta_key(const llm_model *model, int32_t index); /* NULL if out of range */
+LLM_API llm_status llm_model_meta_int(const llm_model *model, const char *key, int64_t *value);
+LLM_API llm_status llm_model_meta_float(const llm_model *model, const char *key, double *value);
+LLM_API llm_status llm_model_meta_str(const llm_model *model, const char *key, char *buffer,
+                                      size_t capacity, size_t *needed);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tokenizer.
+ * ------------------------------------------------------------------------------------------ */
+enum {
+    LLM_TOKENIZE_ADD_BOS = 1,  /* add BOS (and EOS) when the model's tokenizer asks for them */
+    LLM_TOKENIZE_SPECIAL = 2   /* recognise special/control tokens written in the text */
+};
+enum {
+    LLM_DETOKENIZE_SPECIAL = 1 /* render special/control tokens as their text (else skipped) */
+};
+
+LLM_API int32_t llm_token_bos(const llm_model *model);  /* -1 when the model has none */
+LLM_API int32_t llm_token_eos(const llm_model *model);
+LLM_API int llm_token_is_eog(const llm_model *model, int32_t token); /* end of generation? */
+
+/* text: len bytes, or NUL-terminated when len < 0. Writes at most capacity tokens; *n_tokens gets
+ * the count (also when the buffer is too small: LLM_ERR_BUFFER_TOO_SMALL). Invalid UTF-8 gives
+ * LLM_ERR_INVALID_UTF8. */
+LLM_API llm_status llm_tokenize(const llm_model *model, const char *text, ptrdiff_t len, int flags,
+                                int32_t *tokens, size_t capacity, size_t *n_tokens);
+/* Raw bytes of one token (may be part of a UTF-8 sequence). NUL-terminated when it fits. */
+LLM_API llm_status llm_token_to_piece(const llm_model *model, int32_t token, int flags,
+                                      char *buffer, size_t capacity, size_t *needed);
+LLM_API llm_status llm_detokenize(const llm_model *model, const int32_t *tokens, size_t n_tokens,
+                                  int flags, char *buffer, size_t capacity, size_t *needed);
+
+/* Render a conversation with the model's chat format (from its GGUF metadata). roles[i] is
+ * "system", "user" or "assistant". add_generation_prompt appends the assistant turn header. */
+LLM_API llm_status llm_chat_render(const llm_model *model, const char *const *roles,
+                                   const char *const *contents, size_t n_messages,
+                                   int add_generation_prompt, char *buffer, size_t capacity,
+                                   size_t *needed);
+
+/* ---------------------------------------------------------------------------------------------
+ * Context: execution resources (threads, scratch, backend) that host sessions.
+ * ------------------------------------------------------------------------------------------ */
+typedef struct llm_context llm_context;
+
+LLM_API llm_status llm_context_new(const llm_model *model, llm_options *options, llm_context **context);
+LLM_API void llm_context_free(llm_context *context); /* accepts NULL; its sessions must be freed first */
+LLM_API int32_t llm_context_n_ctx(const llm_context *context);      /* tokens per session */
+LLM_API int32_t llm_context_n_threads(const llm_context *context);
+LLM_API const char *llm_context_backend_name(const llm_context *context); /* "cpu" */
+
+/* ---------------------------------------------------------------------------------------------
+ * Session: one conversation (its KV cache, tokens and sampler).
+ * ------------------------------------------------------------------------------------------ */
+typedef struct llm_session llm_session;
+
+typedef enum llm_finish {
+    LLM_FINISH_NONE = 0,      /* still generating (step API) */
+    LLM_FINISH_EOG = 1,       /* an end-of-generation token */
+    LLM_FINISH_LENGTH = 2,    /* LLM_OPT_MAX_TOKENS reached */
+    LLM_FINISH_STOP = 3,      /* a stop string matched (it is not part of the output) */
+    LLM_FINISH_CONTEXT = 4,   /* the context is full */
+    LLM_FINISH_ABORTED = 5    /* the callback or the abort function asked to stop */
+} llm_finish;
+
+enum {
+    LLM_FEED_ADD_BOS = 1,     /* = LLM_TOKENIZE_ADD_BOS, applied only at the session's start */
+    LLM_FEED_SPECIAL = 2      /* = LLM_TOKENIZE_SPECIAL */
+};
+
+/* options may be NULL (defaults). On failure llm_last_error(context) tells why. */
+LLM_API llm_status llm_session_new(llm_context *context, const llm_options *options, llm_session **session);
+LLM_API void llm_session_free(llm_session *session); /* accepts NULL */
+/* Forget all tokens (the KV cache) and restart the sampler from its seed. */
+LLM_API llm_status llm_session_reset(llm_session *session);
+LLM_API llm_status llm_session_set_int(llm_session *session, llm_option key, int64_t value);
+LLM_API llm_status llm_session_set_float(llm_session *session, llm_option key, double value);
+LLM_API void llm_session_set_abort(llm_session *session, llm_abort_fn fn, void *user_data);
+/* Stop strings: generation ends before a stop string; text that could still become one is
+ * held back until it cannot. */
+LLM_API llm_status llm_session_add_stop(llm_session *session, const char *stop);
+LLM_API void llm_session_clear_stops(llm_session *session);
+
+/* Evaluate input. Fails with LLM_ERR_CONTEXT_FULL (nothing fed) when it does not fit. */
+LLM_API llm_status llm_session_feed_text(llm_session *session, const char *text, ptrdiff_t len, int flags);
+LLM_API llm_status llm_session_feed_tokens(llm_session *session, const int32_t *tokens, size_t n_tokens);
+LLM_API int32_t llm_session_n_past(const llm_session *session); /* tokens in the KV cache */
+
+/* Logits of the last fed batch: index -1 is the last position; 0..n-1 every position of the
+ * last feed when LLM_OPT_ALL_LOGITS is set. The pointer stays valid until the next feed or step. */
+LLM_API llm_status llm_session_logits(llm_session *session, int32_t index, const float **logits,
+                                      int32_t *n_vocab);
+
+/* Generate one token. *token gets it (-1 when finished without a token); *text and *len the text
+ * released by this step (whole code points, possibly empty while held back, possibly more
+ * than one token's worth); *finish says whether generation ended. Pointers stay valid until
+ * the next call on the session. Any out-parameter may be NULL. */
+LLM_API llm_status llm_session_step(llm_session *session, int32_t *token, const char **text,
+                                    size_t *len, llm_finish *finish);
+/* Generate until a finish condition, calling fn (may be NULL) with each piece of text. */
+LLM_API llm_status llm_session_generate(llm_session *session, llm_text_fn fn, void *user_data,
+                                        llm_finish *finish);
+
+/* Chat: append one message (role "system", "user" or "assistant"), rendered with the model's
+ * chat format and fed. A following generate/step produces the assistant's reply, which the
+ * session records so the next user message continues the conversation. */
+LLM_API llm_status llm_session_chat(llm_session *session, const char *role, const char *content);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LLM_H */

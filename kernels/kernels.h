@@ -1,0 +1,55 @@
+/* The kernel layer: the operations the forward pass needs, with the implementation chosen at
+ * run time. In this version: the scalar reference kernels, plus BLIS sgemm for multi-token
+ * matrix products (prefill), and a thread pool. */
+#ifndef LLM_KERNELS_H
+#define LLM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/dtype.h"
+
+/* A weight matrix as stored in the file: rows x cols, row-major, each row `cols` elements of
+ * `type` (cols = ne[0] in GGUF terms, rows = ne[1]). */
+typedef struct llm_matrix {
+    uint32_t type;
+    int64_t rows;
+    int64_t cols;
+    const void *data;
+    size_t row_bytes;
+} llm_matrix;
+
+/* ---- thread pool: workers sleep on a condition variable when idle (no spinning) ---- */
+typedef struct llm_pool llm_pool;
+/* n_threads >= 1 (1 = run on the caller only). NULL on failure. */
+llm_pool *llm_pool_new(int n_threads);
+void llm_pool_free(llm_pool *pool);
+int llm_pool_size(const llm_pool *pool);
+/* Run fn(arg, ith, nth) for ith in [0, nth) with nth = pool size, the caller taking ith = 0;
+ * returns when all are done. pool may be NULL (runs fn(arg, 0, 1)). */
+void llm_pool_run(llm_pool *pool, void (*fn)(void *arg, int ith, int nth), void *arg);
+
+/* ---- element-wise and row kernels ---- */
+/* dst[0..n) = dequantized src; n must be a multiple of the type's block size. */
+void llm_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
+/* Dot product of one stored row (n elements of type) with a float vector. */
+float llm_vec_dot(uint32_t type, const void *row, const float *x, int64_t n);
+
+/* out[t*rows + r] = sum_c W[r][c] * x[t*cols + c] for t in [0, n_tok), r in [0, rows).
+ * Each output element is produced by exactly one thread with a fixed summation order, so the
+ * result does not depend on the number of threads. */
+void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool);
+
+/* out[i] = x[i] / sqrt(mean(x^2) + eps) * (weight ? weight[i] : 1) */
+void llm_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps);
+/* In-place softmax over n values. */
+void llm_softmax(float *x, int64_t n);
+float llm_silu(float x);
+float llm_gelu_tanh(float x);
+
+/* Name of the active kernel path ("scalar"), and the version string of the BLIS / oneDNN
+ * libraries linked into the kernel layer. */
+const char *llm_kernels_isa(void);
+const char *llm_kernels_blas_info(void);
+
+#endif

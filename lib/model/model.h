@@ -1,0 +1,59 @@
+/* Model description and forward pass. An llm_arch_model holds hyper-parameters and the weight
+ * matrices (pointing into the GGUF buffer); it is immutable after llm_arch_load, so any number of
+ * sessions may run forward passes over it concurrently, each with its own KV cache and scratch. */
+#ifndef LLM_MODEL_H
+#define LLM_MODEL_H
+
+#include <stdint.h>
+
+#include "gguf/gguf.h"
+#include "kernels/kernels.h"
+#include "util/common.h"
+
+typedef enum llm_arch_id { LLM_ARCH_LLAMA = 1, LLM_ARCH_GEMMA3 = 2 } llm_arch_id;
+
+typedef struct llm_arch_model llm_arch_model; /* opaque: defined in lib/model/ */
+
+typedef struct llm_hparams {
+    llm_arch_id arch;
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim_k;   /* key_length, default n_embd / n_head */
+    int32_t head_dim_v;   /* value_length */
+    int32_t n_ff;
+    float rms_eps;
+    int32_t sliding_window; /* 0 = none */
+} llm_hparams;
+
+/* Reads hyper-parameters and binds every tensor of the architecture named by
+ * general.architecture. LLM_ERR_UNSUPPORTED names an unknown architecture or a tensor type
+ * the kernels cannot compute; LLM_ERR_FORMAT names a missing tensor or a wrong shape. */
+llm_status llm_arch_load(const gguf_file *f, llm_arch_model **out, llm_err *err);
+void llm_arch_free(llm_arch_model *m);
+const llm_hparams *llm_arch_hparams(const llm_arch_model *m);
+uint64_t llm_arch_n_params(const llm_arch_model *m);
+
+/* Per-session state: KV cache for up to n_ctx positions plus the scratch buffers of a batch. */
+typedef struct llm_kv_state llm_kv_state;
+llm_status llm_kv_new(const llm_arch_model *m, int32_t n_ctx, llm_kv_state **out, llm_err *err);
+void llm_kv_free(llm_kv_state *kv);
+/* Forget positions >= n_keep (n_keep = 0 clears everything). */
+void llm_kv_truncate(llm_kv_state *kv, int32_t n_keep);
+int32_t llm_kv_n_past(const llm_kv_state *kv);
+int32_t llm_kv_n_ctx(const llm_kv_state *kv);
+
+/* Evaluates n_tokens tokens at positions n_past .. n_past+n_tokens-1, appending them to the KV
+ * cache. logits receives n_vocab floats for the last position, or for every position
+ * (n_tokens * n_vocab floats, row-major) when all_logits is set. abort (may be NULL) is polled
+ * between layers; when it returns non-zero the call returns LLM_ERR_ABORTED and the cache is left
+ * as it was before the call. LLM_ERR_CONTEXT_FULL when n_past + n_tokens > n_ctx (nothing done).
+ * LLM_ERR_INVALID_ARGUMENT for a token id outside [0, n_vocab). */
+llm_status llm_forward(const llm_arch_model *m, llm_kv_state *kv, const int32_t *tokens,
+                       int32_t n_tokens, float *logits, int all_logits, llm_pool *pool,
+                       int (*abort_fn)(void *), void *abort_data, llm_err *err);
+
+#endif
