@@ -28,16 +28,26 @@ int llm_pool_size(const llm_pool *pool);
 /* Run fn(arg, ith, nth) for ith in [0, nth) with nth = pool size, the caller taking ith = 0;
  * returns when all are done. pool may be NULL (runs fn(arg, 0, 1)). */
 void llm_pool_run(llm_pool *pool, void (*fn)(void *arg, int ith, int nth), void *arg);
+/* Scratch memory private to thread ith of the pool, for use inside a task run by llm_pool_run:
+ * at least n_floats floats, 64-byte aligned, kept (and grown on demand) across runs and freed
+ * with the pool. NULL when pool is NULL or on allocation failure (callers then fall back to a
+ * path without scratch). Only thread ith may call it with that ith, during a run. */
+float *llm_pool_scratch(llm_pool *pool, int ith, size_t n_floats);
 
 /* ---- element-wise and row kernels ---- */
 /* dst[0..n) = dequantized src; n must be a multiple of the type's block size. */
 void llm_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
-/* Dot product of one stored row (n elements of type) with a float vector. */
+/* Dot product of one stored row (n elements of type) with a float vector. Reference summation
+ * order: groups of 32 consecutive products summed sequentially in float, the group partials
+ * summed sequentially in float (kernels/cpu/scalar/scalar.h). An unsupported type or an n that
+ * is not a multiple of the block size gives NaN (llm_dequantize_row: NaN-filled dst). */
 float llm_vec_dot(uint32_t type, const void *row, const float *x, int64_t n);
 
 /* out[t*rows + r] = sum_c W[r][c] * x[t*cols + c] for t in [0, n_tok), r in [0, rows).
  * Each output element is produced by exactly one thread with a fixed summation order, so the
- * result does not depend on the number of threads. */
+ * result does not depend on the number of threads. n_tok == 1 gives exactly llm_vec_dot per
+ * row; n_tok >= 2 uses BLIS sgemm on dequantized row tiles (see kernels/cpu/matmul.c), whose
+ * results differ from llm_vec_dot in the last bits. out must not overlap x or the weights. */
 void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool);
 
 /* out[i] = x[i] / sqrt(mean(x^2) + eps) * (weight ? weight[i] : 1) */

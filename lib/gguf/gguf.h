@@ -85,6 +85,9 @@ llm_status gguf_get_arr(const gguf_file *f, const char *key, const gguf_value **
 /* Element i of a numeric array as int64/double (bounds and type checked). */
 llm_status gguf_arr_int(const gguf_value *arr, uint64_t i, int64_t *out);
 llm_status gguf_arr_float(const gguf_value *arr, uint64_t i, double *out);
+/* Element i of a top-level string array (O(1) through the index). LLM_ERR_TYPE_MISMATCH when the
+ * elements are not strings, LLM_ERR_INVALID_ARGUMENT when i is out of range. */
+llm_status gguf_arr_str(const gguf_value *arr, uint64_t i, gguf_str *out);
 
 const char *gguf_vtype_name(gguf_vtype t);
 

@@ -1,0 +1,103 @@
+/* llm info: a model's properties and metadata. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common.h"
+
+#define INFO_GROUPS (CLI_G_MODEL)
+
+static void info_usage(FILE *f) {
+    fprintf(f, "usage: llm info [-m MODEL]\n"
+               "Prints the model's architecture, size and dimensions, then every metadata key\n"
+               "with its value (arrays are shown as [array]).\n\n");
+    cli_print_options(f, INFO_GROUPS);
+}
+
+static void print_escaped(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n') fputs("\\n", stdout);
+        else if (c == '\t') fputs("\\t", stdout);
+        else if (c == '\r') fputs("\\r", stdout);
+        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
+        else putchar(c);
+    }
+}
+
+static void print_value(const llm_model *m, const char *key) {
+    int64_t iv;
+    double fv;
+    if (llm_model_meta_int(m, key, &iv) == LLM_OK) {
+        printf("%" PRId64, iv);
+        return;
+    }
+    if (llm_model_meta_float(m, key, &fv) == LLM_OK) {
+        printf("%g", fv);
+        return;
+    }
+    char small[512];
+    size_t need = 0;
+    llm_status st = llm_model_meta_str(m, key, small, sizeof small, &need);
+    if (st == LLM_OK) {
+        print_escaped(small, need);
+        return;
+    }
+    if (st == LLM_ERR_BUFFER_TOO_SMALL) {
+        char *buf = malloc(need + 1);
+        if (buf && llm_model_meta_str(m, key, buf, need + 1, &need) == LLM_OK) {
+            print_escaped(buf, need);
+            free(buf);
+            return;
+        }
+        free(buf);
+    }
+    fputs("[array]", stdout);
+}
+
+static void human_count(uint64_t n, char *buf, size_t cap) {
+    if (n >= 1000000000ull) snprintf(buf, cap, "%.2f B", n / 1e9);
+    else if (n >= 1000000ull) snprintf(buf, cap, "%.2f M", n / 1e6);
+    else if (n >= 1000ull) snprintf(buf, cap, "%.2f K", n / 1e3);
+    else snprintf(buf, cap, "%" PRIu64, n);
+}
+
+int cli_info(int argc, char **argv) {
+    cli_args a;
+    int pr = cli_parse(argc, argv, INFO_GROUPS, &a);
+    if (pr == 1) {
+        info_usage(stdout);
+        return CLI_OK;
+    }
+    if (pr < 0) return CLI_ERR_USAGE;
+    llm_options *o = cli_make_options(&a);
+    llm_model *m = o ? cli_load_model(&a, o) : NULL;
+    if (!m) {
+        llm_options_free(o);
+        return CLI_ERR_RUNTIME;
+    }
+    char params[32];
+    uint64_t np = llm_model_n_params(m), sz = llm_model_size_bytes(m);
+    human_count(np, params, sizeof params);
+    printf("architecture:   %s\n", llm_model_architecture(m));
+    printf("name:           %s\n", llm_model_name(m));
+    printf("parameters:     %s (%" PRIu64 ")\n", params, np);
+    printf("size:           %.2f MiB (%" PRIu64 " bytes, %.2f bits per weight)\n", sz / 1048576.0, sz,
+           np ? 8.0 * (double)sz / (double)np : 0.0);
+    printf("vocab:          %d\n", (int)llm_model_n_vocab(m));
+    printf("context length: %d\n", (int)llm_model_n_ctx_train(m));
+    printf("layers:         %d\n", (int)llm_model_n_layer(m));
+    printf("embedding size: %d\n", (int)llm_model_n_embd(m));
+    int32_t nk = llm_model_meta_count(m);
+    printf("metadata:       %d keys\n", (int)nk);
+    for (int32_t i = 0; i < nk; i++) {
+        const char *key = llm_model_meta_key(m, i);
+        if (!key) continue;
+        printf("  %s = ", key);
+        print_value(m, key);
+        putchar('\n');
+    }
+    llm_model_free(m);
+    llm_options_free(o);
+    return CLI_OK;
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh machine (packages, build, the default model) and starts a chat
+# with Gemma 3 270M. Arguments are passed to `llm chat`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/install_deps.sh >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$(command -v python3)" >/dev/null
+cmake --build build -j"$(nproc)" --target llm-cli >/dev/null
+exec build/llm chat "$@"

@@ -1,0 +1,25 @@
+/* Names of the kernel path and of the linked BLAS libraries. */
+#include <blis.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include "kernels/kernels.h"
+
+const char *llm_kernels_isa(void) { return "scalar"; }
+
+/* Written once under pthread_once, read-only afterwards. BLIS 0.9 picks its kernel set
+ * ("sub-configuration") from the CPU at run time; the name reported is the one it selected. */
+static pthread_once_t g_info_once = PTHREAD_ONCE_INIT;
+static char g_info[160];
+
+static void make_info(void) {
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(g_info, sizeof g_info, "BLIS %s (%s), oneDNN %d.%d.%d", bli_info_get_version_str(),
+             bli_arch_string(bli_arch_query_id()), v ? v->major : 0, v ? v->minor : 0, v ? v->patch : 0);
+}
+
+const char *llm_kernels_blas_info(void) {
+    pthread_once(&g_info_once, make_info);
+    return g_info;
+}

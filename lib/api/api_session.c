@@ -1,0 +1,414 @@
+/* Sessions: feeding input, generating (step and streaming), stop strings, logits. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "runtime/textout.h"
+
+static int valid(const llm_session *s) { return s && s->h.magic == LLM_MAGIC_SESSION; }
+
+static void apply_sampling(llm_sampling_params *sp, llm_option key, double v) {
+    switch (key) {
+    case LLM_OPT_TEMPERATURE: sp->temperature = (float)v; break;
+    case LLM_OPT_TOP_K: sp->top_k = (int32_t)v; break;
+    case LLM_OPT_TOP_P: sp->top_p = (float)v; break;
+    case LLM_OPT_MIN_P: sp->min_p = (float)v; break;
+    case LLM_OPT_REPEAT_PENALTY: sp->repeat_penalty = (float)v; break;
+    case LLM_OPT_FREQUENCY_PENALTY: sp->frequency_penalty = (float)v; break;
+    case LLM_OPT_PRESENCE_PENALTY: sp->presence_penalty = (float)v; break;
+    case LLM_OPT_PENALTY_LAST_N: sp->penalty_last_n = (int32_t)v; break;
+    case LLM_OPT_SEED: sp->seed = (uint64_t)v; break;
+    default: break;
+    }
+}
+
+static const llm_option k_session_keys[] = {
+    LLM_OPT_TEMPERATURE, LLM_OPT_TOP_K, LLM_OPT_TOP_P, LLM_OPT_MIN_P, LLM_OPT_REPEAT_PENALTY,
+    LLM_OPT_FREQUENCY_PENALTY, LLM_OPT_PRESENCE_PENALTY, LLM_OPT_PENALTY_LAST_N, LLM_OPT_SEED,
+    LLM_OPT_MAX_TOKENS, LLM_OPT_ALL_LOGITS,
+};
+
+static void apply_option(llm_session *s, llm_option key, double v) {
+    if (key == LLM_OPT_MAX_TOKENS) s->max_tokens = (int32_t)v;
+    else if (key == LLM_OPT_ALL_LOGITS) s->all_logits = v != 0;
+    else apply_sampling(&s->sp, key, v);
+}
+
+static void session_destroy(llm_session *s) {
+    llm_kv_free(s->kv);
+    llm_sampler_free(s->sampler);
+    free(s->logits);
+    free(s->history);
+    llm_buf_free(&s->held);
+    llm_buf_free(&s->out);
+    llm_session_clear_stops(s);
+    free(s->chat_system);
+    s->h.magic = 0;
+    free(s);
+}
+
+llm_status llm_session_new(llm_context *ctx, const llm_options *o, llm_session **out) {
+    if (!ctx || ctx->h.magic != LLM_MAGIC_CONTEXT) return LLM_ERR_INVALID_ARGUMENT;
+    if (!out) return llm_fail(&ctx->h, LLM_ERR_INVALID_ARGUMENT, "session out-parameter is NULL");
+    *out = NULL;
+    if (o && o->h.magic != LLM_MAGIC_OPTIONS) return llm_fail(&ctx->h, LLM_ERR_INVALID_ARGUMENT, "invalid options handle");
+    if (ctx->n_sessions >= ctx->max_sessions)
+        return llm_fail(&ctx->h, LLM_ERR_LIMIT, "the context already hosts its maximum of %d sessions",
+                        (int)ctx->max_sessions);
+    llm_session *s = calloc(1, sizeof *s);
+    if (!s) return llm_fail(&ctx->h, LLM_ERR_OUT_OF_MEMORY, "out of memory allocating a session");
+    s->h.magic = LLM_MAGIC_SESSION;
+    s->ctx = ctx;
+    s->model = ctx->model;
+    s->n_vocab = llm_arch_hparams(ctx->model->arch)->n_vocab;
+    s->pending_token = -1;
+    for (size_t i = 0; i < sizeof k_session_keys / sizeof k_session_keys[0]; i++)
+        apply_option(s, k_session_keys[i], llm_options_value(o, k_session_keys[i]));
+    llm_err err;
+    llm_err_clear(&err);
+    llm_status st = llm_kv_new(ctx->model->arch, ctx->n_ctx, &s->kv, &err);
+    if (st == LLM_OK) {
+        s->sampler = llm_sampler_new(s->n_vocab);
+        s->history = malloc((size_t)ctx->n_ctx * sizeof *s->history);
+        s->logits = malloc((size_t)s->n_vocab * sizeof *s->logits);
+        s->logit_cap_rows = 1;
+        if (!s->sampler || !s->history || !s->logits)
+            st = llm_err_set(&err, LLM_ERR_OUT_OF_MEMORY, "out of memory allocating a session of %d tokens",
+                             (int)ctx->n_ctx);
+    }
+    if (st != LLM_OK) {
+        llm_fail(&ctx->h, st, "%s", err.msg);
+        session_destroy(s);
+        return st;
+    }
+    llm_sampler_reset(s->sampler, &s->sp);
+    ctx->n_sessions++;
+    *out = s;
+    return LLM_OK;
+}
+
+void llm_session_free(llm_session *s) {
+    if (!valid(s)) return;
+    s->ctx->n_sessions--;
+    session_destroy(s);
+}
+
+static void reset_generation(llm_session *s) {
+    s->n_generated = 0;
+    s->finished = 0;
+    llm_buf_clear(&s->held);
+}
+
+llm_status llm_session_reset(llm_session *s) {
+    if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    llm_kv_truncate(s->kv, 0);
+    s->n_logit_rows = 0;
+    s->pending_token = -1;
+    reset_generation(s);
+    llm_buf_clear(&s->out);
+    llm_sampler_reset(s->sampler, &s->sp);
+    s->chat_started = s->chat_need_reply = s->chat_in_reply = 0;
+    s->chat_n_messages = 0;
+    free(s->chat_system);
+    s->chat_system = NULL;
+    llm_err_clear(&s->h.err);
+    return LLM_OK;
+}
+
+static llm_status set_checked(llm_session *s, llm_option key, double v, int is_int) {
+    if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    int allowed = 0;
+    for (size_t i = 0; i < sizeof k_session_keys / sizeof k_session_keys[0]; i++) allowed |= k_session_keys[i] == key;
+    if (!allowed) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "option %d cannot be set on a session", (int)key);
+    /* reuse the options object's validation so bounds live in one place */
+    llm_options tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.h.magic = LLM_MAGIC_OPTIONS;
+    llm_status st = is_int ? llm_options_set_int(&tmp, key, (int64_t)v) : llm_options_set_float(&tmp, key, v);
+    if (st != LLM_OK) return llm_fail(&s->h, st, "%s", tmp.h.err.msg);
+    apply_option(s, key, v);
+    if (key == LLM_OPT_SEED) llm_sampler_reset(s->sampler, &s->sp);
+    return LLM_OK;
+}
+
+llm_status llm_session_set_int(llm_session *s, llm_option key, int64_t value) {
+    return set_checked(s, key, (double)value, 1);
+}
+llm_status llm_session_set_float(llm_session *s, llm_option key, double value) {
+    return set_checked(s, key, value, 0);
+}
+
+void llm_session_set_abort(llm_session *s, llm_abort_fn fn, void *user_data) {
+    if (!valid(s)) return;
+    s->abort_fn = fn;
+    s->abort_ud = user_data;
+}
+
+llm_status llm_session_add_stop(llm_session *s, const char *stop) {
+    if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    if (!stop || !*stop) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "stop string is NULL or empty");
+    char **grown = realloc(s->stops, (s->n_stops + 1) * sizeof *grown);
+    if (!grown) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+    s->stops = grown;
+    size_t n = strlen(stop);
+    if (!(s->stops[s->n_stops] = malloc(n + 1))) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+    memcpy(s->stops[s->n_stops++], stop, n + 1);
+    return LLM_OK;
+}
+
+void llm_session_clear_stops(llm_session *s) {
+    if (!s || (s->h.magic != LLM_MAGIC_SESSION && s->h.magic != 0)) return;
+    for (size_t i = 0; i < s->n_stops; i++) free(s->stops[i]);
+    free(s->stops);
+    s->stops = NULL;
+    s->n_stops = 0;
+}
+
+int32_t llm_session_n_past(const llm_session *s) { return valid(s) ? llm_kv_n_past(s->kv) : 0; }
+
+/* Evaluates tokens, recording them in the history; logits of the batch land in s->logits. */
+static llm_status eval(llm_session *s, const int32_t *tokens, size_t n) {
+    if (n == 0) return LLM_OK;
+    int32_t n_past = llm_kv_n_past(s->kv), n_ctx = llm_kv_n_ctx(s->kv);
+    if (n > (size_t)(n_ctx - n_past))
+        return llm_fail(&s->h, LLM_ERR_CONTEXT_FULL, "%zu tokens do not fit: %d of the context's %d are in use",
+                        n, (int)n_past, (int)n_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= s->n_vocab)
+            return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "token %d at index %zu is outside the vocabulary [0, %d)",
+                            (int)tokens[i], i, (int)s->n_vocab);
+    int32_t rows = s->all_logits ? (int32_t)n : 1;
+    if (rows > s->logit_cap_rows) {
+        float *grown = realloc(s->logits, (size_t)rows * (size_t)s->n_vocab * sizeof *grown);
+        if (!grown) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory for %d rows of logits", (int)rows);
+        s->logits = grown;
+        s->logit_cap_rows = rows;
+    }
+    llm_err err;
+    llm_err_clear(&err);
+    llm_status st = llm_forward(s->model->arch, s->kv, tokens, (int32_t)n, s->logits, s->all_logits, s->ctx->pool,
+                                s->abort_fn, s->abort_ud, &err);
+    if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
+    memcpy(s->history + n_past, tokens, n * sizeof *tokens);
+    s->n_logit_rows = rows;
+    return LLM_OK;
+}
+
+/* Feeds tokens after the sampled-but-unevaluated token, if any (an end-of-generation token is
+ * dropped instead: it is not part of the text the user saw). */
+static llm_status feed_after_pending(llm_session *s, const int32_t *tokens, size_t n) {
+    int32_t pending = s->pending_token;
+    int keep = pending >= 0 && !llm_tokenizer_is_eog(s->model->tok, pending);
+    llm_status st;
+    if (keep) {
+        int32_t *all = malloc((n + 1) * sizeof *all);
+        if (!all) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+        all[0] = pending;
+        if (n) memcpy(all + 1, tokens, n * sizeof *tokens);
+        st = eval(s, all, n + 1);
+        free(all);
+    } else {
+        st = eval(s, tokens, n);
+    }
+    if (st == LLM_OK) s->pending_token = -1;
+    return st;
+}
+
+static llm_status feed_text(llm_session *s, const char *text, size_t len, int flags) {
+    int add_bos = (flags & LLM_FEED_ADD_BOS) && llm_kv_n_past(s->kv) == 0 && s->pending_token < 0;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    llm_err err;
+    llm_err_clear(&err);
+    llm_status st = llm_tokenizer_encode(s->model->tok, text, len, add_bos, (flags & LLM_FEED_SPECIAL) != 0, &ids,
+                                         &n, &err);
+    if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
+    st = feed_after_pending(s, ids, n);
+    free(ids);
+    if (st == LLM_OK) reset_generation(s);
+    return st;
+}
+
+llm_status llm_session_feed_text(llm_session *s, const char *text, ptrdiff_t len, int flags) {
+    if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    if (!text) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "text is NULL");
+    return feed_text(s, text, len < 0 ? strlen(text) : (size_t)len, flags);
+}
+
+llm_status llm_session_feed_tokens(llm_session *s, const int32_t *tokens, size_t n_tokens) {
+    if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    if (!tokens && n_tokens) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "tokens is NULL");
+    llm_status st = feed_after_pending(s, tokens, n_tokens);
+    if (st == LLM_OK) reset_generation(s);
+    return st;
+}
+
+llm_status llm_session_logits(llm_session *s, int32_t index, const float **logits, int32_t *n_vocab) {
+    if (!valid(s) || !logits) return LLM_ERR_INVALID_ARGUMENT;
+    if (s->n_logit_rows == 0) return llm_fail(&s->h, LLM_ERR_STATE, "no logits: nothing has been fed yet");
+    if (index < 0) index = s->n_logit_rows - 1;
+    if (index >= s->n_logit_rows)
+        return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "logits row %d requested, %d available%s", (int)index,
+                        (int)s->n_logit_rows, s->all_logits ? "" : " (set LLM_OPT_ALL_LOGITS for every position)");
+    *logits = s->logits + (size_t)index * (size_t)s->n_vocab;
+    if (n_vocab) *n_vocab = s->n_vocab;
+    return LLM_OK;
+}
+
+/* Moves the releasable part of the held text to s->out. At the end of a generation everything
+ * is released (an unfinished UTF-8 sequence becomes U+FFFD). */
+static llm_status release(llm_session *s, int final) {
+    size_t n = s->held.len;
+    if (!final) {
+        size_t hold = llm_stops_holdback(s->stops, s->n_stops, s->held.data, s->held.len);
+        n = llm_utf8_complete_prefix(s->held.data, s->held.len - hold);
+    }
+    if (n && llm_utf8_append_valid(&s->out, s->held.data, n)) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+    llm_buf_consume(&s->held, n);
+    return LLM_OK;
+}
+
+static llm_status finish(llm_session *s, llm_finish why, llm_finish *finish_out) {
+    s->finished = 1;
+    if (finish_out) *finish_out = why;
+    return release(s, 1);
+}
+
+/* Feeds the assistant's turn header when a chat message waits for a reply. */
+static llm_status open_reply(llm_session *s) {
+    if (!s->chat_need_reply) return LLM_OK;
+    const char *gp = llm_chat_generation_prompt(s->model->chat_format);
+    llm_status st = feed_text(s, gp, strlen(gp), LLM_FEED_SPECIAL);
+    if (st != LLM_OK) return st;
+    s->chat_need_reply = 0;
+    s->chat_in_reply = 1;
+    return LLM_OK;
+}
+
+llm_status llm_session_step(llm_session *s, int32_t *token, const char **text, size_t *len, llm_finish *finish_out) {
+    if (token) *token = -1;
+    if (text) *text = "";
+    if (len) *len = 0;
+    if (finish_out) *finish_out = LLM_FINISH_NONE;
+    if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    llm_buf_clear(&s->out);
+    if (s->finished) reset_generation(s);
+    llm_status st = open_reply(s);
+    if (st != LLM_OK) return st;
+    if (s->pending_token >= 0) {
+        if (llm_tokenizer_is_eog(s->model->tok, s->pending_token)) {
+            s->pending_token = -1;
+        } else if (llm_kv_n_past(s->kv) >= llm_kv_n_ctx(s->kv)) {
+            st = finish(s, LLM_FINISH_CONTEXT, finish_out);
+            goto out;
+        } else {
+            st = eval(s, &s->pending_token, 1);
+            if (st == LLM_ERR_ABORTED) {
+                st = finish(s, LLM_FINISH_ABORTED, finish_out);
+                goto out;
+            }
+            if (st != LLM_OK) return st;
+            s->pending_token = -1;
+        }
+    }
+    if (s->n_logit_rows == 0) return llm_fail(&s->h, LLM_ERR_STATE, "nothing has been fed: feed a prompt first");
+    if (s->max_tokens > 0 && s->n_generated >= s->max_tokens) {
+        st = finish(s, LLM_FINISH_LENGTH, finish_out);
+        goto out;
+    }
+
+    int32_t n_past = llm_kv_n_past(s->kv);
+    int32_t look = s->sp.penalty_last_n < n_past ? s->sp.penalty_last_n : n_past;
+    const float *row = s->logits + (size_t)(s->n_logit_rows - 1) * (size_t)s->n_vocab;
+    int32_t tok = llm_sampler_sample(s->sampler, &s->sp, row, s->history + n_past - look, (size_t)look);
+    s->n_generated++;
+    s->pending_token = tok;
+    if (token) *token = tok;
+
+    if (llm_tokenizer_is_eog(s->model->tok, tok)) {
+        st = finish(s, LLM_FINISH_EOG, finish_out);
+        goto out;
+    }
+    size_t plen = 0;
+    const char *piece = llm_tokenizer_piece(s->model->tok, tok, 0, &plen);
+    if (piece && plen && llm_buf_append(&s->held, piece, plen))
+        return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+    size_t pos;
+    if (llm_stops_find(s->stops, s->n_stops, s->held.data, s->held.len, &pos)) {
+        s->held.len = pos; /* the stop string and what follows it are not output */
+        st = finish(s, LLM_FINISH_STOP, finish_out);
+    } else if (s->max_tokens > 0 && s->n_generated >= s->max_tokens) {
+        st = finish(s, LLM_FINISH_LENGTH, finish_out);
+    } else if (llm_kv_n_past(s->kv) >= llm_kv_n_ctx(s->kv)) {
+        st = finish(s, LLM_FINISH_CONTEXT, finish_out); /* the token cannot be evaluated any more */
+    } else {
+        st = release(s, 0);
+    }
+out:
+    if (text) *text = s->out.data ? s->out.data : "";
+    if (len) *len = s->out.len;
+    return st;
+}
+
+llm_status llm_session_generate(llm_session *s, llm_text_fn fn, void *user_data, llm_finish *finish_out) {
+    if (finish_out) *finish_out = LLM_FINISH_NONE;
+    if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    for (;;) {
+        int32_t tok;
+        const char *text;
+        size_t len;
+        llm_finish why;
+        llm_status st = llm_session_step(s, &tok, &text, &len, &why);
+        if (st != LLM_OK) return st;
+        if (len && fn && fn(user_data, text, len, tok) != 0) why = LLM_FINISH_ABORTED;
+        if (why != LLM_FINISH_NONE) {
+            s->finished = 1;
+            if (finish_out) *finish_out = why;
+            return LLM_OK;
+        }
+    }
+}
+
+llm_status llm_session_chat(llm_session *s, const char *role, const char *content) {
+    if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    if (!role || !content) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "role and content are required");
+    llm_chat_format fmt = s->model->chat_format;
+    if (fmt == LLM_CHAT_NONE)
+        return llm_fail(&s->h, LLM_ERR_UNSUPPORTED, "the model names no chat format this version knows");
+    if (!llm_utf8_is_valid(content, strlen(content)) || !llm_utf8_is_valid(role, strlen(role)))
+        return llm_fail(&s->h, LLM_ERR_INVALID_UTF8, "chat message is not valid UTF-8");
+    llm_buf text = {0};
+    int r = 0;
+    if (!s->chat_started && llm_kv_n_past(s->kv) == 0 && s->pending_token < 0)
+        r |= llm_chat_begin(fmt, s->model->tok, &text);
+    if (s->chat_in_reply) r |= llm_buf_append_str(&text, llm_chat_turn_end(fmt));
+    int is_system = strcmp(role, "system") == 0;
+    char *folded = NULL;
+    if (is_system && llm_chat_folds_system(fmt) && s->chat_n_messages == 0) {
+        size_t n = strlen(content);
+        folded = malloc(n + 1);
+        if (folded) memcpy(folded, content, n + 1);
+        else r = -1;
+    } else {
+        r |= llm_chat_message(fmt, role, content, s->chat_system, &text);
+    }
+    llm_status st = r ? llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory")
+                      : feed_text(s, text.data ? text.data : "", text.len, LLM_FEED_SPECIAL);
+    llm_buf_free(&text);
+    if (st != LLM_OK) {
+        free(folded);
+        return st;
+    }
+    s->chat_started = 1;
+    s->chat_in_reply = 0;
+    if (folded) {
+        free(s->chat_system);
+        s->chat_system = folded;
+    } else {
+        free(s->chat_system);
+        s->chat_system = NULL;
+        s->chat_n_messages++;
+        s->chat_need_reply = strcmp(role, "assistant") != 0;
+    }
+    return LLM_OK;
+}

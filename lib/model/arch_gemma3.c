@@ -1,0 +1,50 @@
+/* gemma3 (Gemma 3 text models): embedding scaled by sqrt(n_embd); per-head RMSNorm of q and k;
+ * RMSNorm of the attention and FFN outputs before each residual add; GELU(tanh) gated FFN;
+ * NeoX-style RoPE; every 6th layer global (rope.freq_base, file's scaling), the others
+ * sliding-window (attention.sliding_window) with the local rope base and no scaling. The norm
+ * weights are used as stored (the GGUF already holds 1 + w). Output tied to token_embd unless
+ * an output tensor is present. */
+#include <math.h>
+#include <stdio.h>
+
+#include "model/model_internal.h"
+
+static llm_status gemma3_load(const gguf_file *f, llm_arch_model *m, llm_err *err) {
+    const char *arch = "gemma3";
+    llm_hparams *hp = &m->hp;
+    llm_rope_params global = {LLM_ROPE_NEOX, 0, 1000000.0, 1.0, NULL};
+    llm_rope_params local = {LLM_ROPE_NEOX, 0, 10000.0, 1.0, NULL};
+    llm_status st;
+    if ((st = llm_hp_int(f, arch, "rope.dimension_count", 0, hp->head_dim_k, 2, hp->head_dim_k,
+                         &global.n_rot, err)))
+        return st;
+    if (global.n_rot % 2 != 0)
+        return llm_err_set(err, LLM_ERR_FORMAT, "gemma3.rope.dimension_count (%d) is odd", global.n_rot);
+    local.n_rot = global.n_rot;
+    if ((st = llm_hp_float(f, arch, "rope.freq_base", 1000000.0, 1e-3, 1e12, &global.base, NULL, err)) ||
+        (st = llm_hp_float(f, arch, "rope.local.freq_base", 10000.0, 1e-3, 1e12, &local.base, NULL, err)) ||
+        (st = llm_read_rope_scaling(f, arch, &global.pos_scale, err)) ||
+        (st = llm_hp_int(f, arch, "attention.sliding_window", 0, 0, 0, INT32_MAX, &hp->sliding_window, err)))
+        return st;
+    m->embd_scale = sqrtf((float)hp->n_embd);
+    m->act = LLM_ACT_GELU_TANH;
+    char name[96];
+    for (int il = 0; il < hp->n_layer; il++) {
+        llm_layer *L = &m->layers[il];
+        if ((st = llm_bind_common_layer(m, f, il, err))) return st;
+#define NAME(s) (snprintf(name, sizeof name, "blk.%d." s, il), name)
+        if ((st = llm_bind_vector(m, f, NAME("attn_q_norm.weight"), hp->head_dim_k, 0, &L->q_norm, err)) ||
+            (st = llm_bind_vector(m, f, NAME("attn_k_norm.weight"), hp->head_dim_k, 0, &L->k_norm, err)) ||
+            (st = llm_bind_vector(m, f, NAME("post_attention_norm.weight"), hp->n_embd, 0,
+                                  &L->post_attn_norm, err)) ||
+            (st = llm_bind_vector(m, f, NAME("post_ffw_norm.weight"), hp->n_embd, 0, &L->post_ffn_norm, err)))
+            return st;
+#undef NAME
+        int is_global = (il + 1) % 6 == 0;
+        L->rope = is_global ? global : local;
+        L->window = is_global ? 0 : hp->sliding_window;
+    }
+    return LLM_OK;
+}
+
+const llm_arch_desc llm_arch_gemma3_desc = {"gemma3", LLM_ARCH_GEMMA3, 1e-6f, gemma3_load};

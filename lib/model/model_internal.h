@@ -1,0 +1,127 @@
+/* Internal structures of lib/model: the architecture registry, the bound weights and the
+ * per-layer "block description" that the generic decoder in forward.c follows. */
+#ifndef LLM_MODEL_INTERNAL_H
+#define LLM_MODEL_INTERNAL_H
+
+#include "model/model.h"
+
+/* Hard upper bounds on hyper-parameters, checked before anything is sized from them. Tensor
+ * shapes must also match the file's data, so real limits come from the file size; these only
+ * keep every product of two of them far from overflowing int64/size_t. */
+#define LLM_MAX_EMBD (1 << 20)
+#define LLM_MAX_LAYER 4096
+#define LLM_MAX_HEAD 4096
+#define LLM_MAX_HEAD_DIM 65536
+#define LLM_MAX_FF (1 << 22)
+#define LLM_MAX_VOCAB (1 << 24)
+#define LLM_MAX_CTX (1 << 24)
+
+typedef enum llm_rope_style {
+    LLM_ROPE_NORMAL = 0, /* pairs (2i, 2i+1) */
+    LLM_ROPE_NEOX = 1    /* pairs (i, i + n_rot/2) */
+} llm_rope_style;
+
+typedef enum llm_ffn_act { LLM_ACT_SILU = 0, LLM_ACT_GELU_TANH = 1 } llm_ffn_act;
+
+/* Rotary embedding parameters of one layer. */
+typedef struct llm_rope_params {
+    llm_rope_style style;
+    int32_t n_rot;          /* rotated dimensions of each head (even, <= head_dim_k) */
+    double base;            /* theta_i = base^(-2i/n_rot) */
+    double pos_scale;       /* positions are multiplied by this (linear scaling: 1/factor) */
+    const float *freq_div;  /* NULL or n_rot/2 divisors of theta_i (Llama 3.1 rope_freqs) */
+} llm_rope_params;
+
+/* One transformer block: weights and the options of the generic pre-norm decoder block.
+ * Optional vectors are NULL when the architecture has no such step. */
+typedef struct llm_layer {
+    const float *attn_norm;
+    llm_matrix wq, wk, wv, wo;
+    const float *q_norm, *k_norm;  /* per-head RMSNorm of q and k (length head_dim_k) */
+    const float *post_attn_norm;   /* RMSNorm of the attention output before the residual add */
+    const float *ffn_norm;
+    llm_matrix w_gate, w_up, w_down;
+    const float *post_ffn_norm;    /* RMSNorm of the FFN output before the residual add */
+    llm_rope_params rope;
+    int32_t window;                /* sliding window (keys at positions > p - window); 0 = full */
+} llm_layer;
+
+struct llm_arch_model {
+    llm_hparams hp;
+    float embd_scale;       /* the embedding row is multiplied by this (1 = none) */
+    float attn_scale;       /* scores are multiplied by this */
+    llm_ffn_act act;
+    llm_matrix tok_embd;    /* n_vocab rows of n_embd */
+    llm_matrix output;      /* the LM head (tok_embd when tied) */
+    const float *output_norm;
+    llm_layer *layers;
+    uint64_t n_params;
+    /* owned copies of every 1-D tensor (converted to f32, aligned), freed with the model */
+    float **owned;
+    int n_owned, cap_owned;
+};
+
+/* One entry per architecture. load() fills m->hp (the common part is read by arch.c before)
+ * and binds the tensors. */
+typedef struct llm_arch_desc {
+    const char *name;
+    llm_arch_id id;
+    float default_rms_eps;
+    llm_status (*load)(const gguf_file *f, llm_arch_model *m, llm_err *err);
+} llm_arch_desc;
+
+extern const llm_arch_desc llm_arch_llama_desc;
+extern const llm_arch_desc llm_arch_gemma3_desc;
+
+/* ---- helpers for the architecture files (arch.c) ---- */
+/* Integer / float metadata "{arch}.{suffix}"; *found (may be NULL) tells whether present.
+ * Value out of [lo, hi] or of the wrong type gives LLM_ERR_FORMAT naming the key. */
+llm_status llm_hp_int(const gguf_file *f, const char *arch, const char *suffix, int required,
+                      int64_t def, int64_t lo, int64_t hi, int32_t *out, llm_err *err);
+llm_status llm_hp_float(const gguf_file *f, const char *arch, const char *suffix, double def,
+                        double lo, double hi, double *out, int *found, llm_err *err);
+/* String metadata "{arch}.{suffix}" copied into buf (""/absent gives def). */
+llm_status llm_hp_str(const gguf_file *f, const char *arch, const char *suffix, const char *def,
+                      char *buf, size_t cap, llm_err *err);
+/* Binds a 2-D weight: checks presence (unless optional: then out->data = NULL), shape
+ * [cols, rows] in GGUF order, that its type is computable and its size. */
+llm_status llm_bind_matrix(llm_arch_model *m, const gguf_file *f, const char *name, int64_t cols,
+                           int64_t rows, int optional, llm_matrix *out, llm_err *err);
+/* Binds a 1-D tensor of n elements as an owned f32 copy; optional: *out = NULL if absent. */
+llm_status llm_bind_vector(llm_arch_model *m, const gguf_file *f, const char *name, int64_t n,
+                           int optional, const float **out, llm_err *err);
+/* Common hyper-parameters of decoder-only models: n_embd, n_layer, n_head(_kv), head dims,
+ * n_ff, n_ctx_train, rms_eps, with validation; n_vocab from token_embd. */
+llm_status llm_read_common_hparams(const gguf_file *f, const char *arch, float default_eps,
+                                   llm_hparams *hp, llm_err *err);
+/* Binds the tensors shared by llama-like blocks into m->layers[il]. */
+llm_status llm_bind_common_layer(llm_arch_model *m, const gguf_file *f, int il, llm_err *err);
+/* Reads rope.scaling.type / factor: pos_scale = 1/factor for "linear", 1 for none. */
+llm_status llm_read_rope_scaling(const gguf_file *f, const char *arch, double *pos_scale,
+                                 llm_err *err);
+
+/* ---- rope.c ---- */
+/* Rotates, in place, the first n_rot dims of each of n_heads heads (head stride head_dim) of
+ * one token at position pos. */
+void llm_rope_apply(float *x, int32_t n_heads, int32_t head_dim, int64_t pos,
+                    const llm_rope_params *rp);
+
+/* ---- kv_cache.c: internals used by forward.c ---- */
+struct llm_kv_state {
+    int32_t n_ctx;
+    int32_t n_past;
+    int32_t n_layer;
+    int64_t k_row;   /* floats per position of K: n_head_kv * head_dim_k */
+    int64_t v_row;   /* n_head_kv * head_dim_v */
+    float *k;        /* [n_layer][n_ctx][k_row] */
+    float *v;        /* [n_layer][n_ctx][v_row] */
+    /* scratch of one batch chunk, grown on demand */
+    float *scratch;
+    size_t scratch_floats;
+};
+float *llm_kv_k(llm_kv_state *kv, int32_t layer, int32_t pos);
+float *llm_kv_v(llm_kv_state *kv, int32_t layer, int32_t pos);
+/* Ensures at least n floats of scratch; NULL on allocation failure. */
+float *llm_kv_scratch(llm_kv_state *kv, size_t n);
+
+#endif

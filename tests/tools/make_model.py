@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Generate small random-weight GGUF models (llama or gemma3) for the forward-pass tests.
+
+    make_model.py --arch llama --type Q4_K --out file.gguf [--seed N] [shape flags]
+
+Every 2-D matrix gets --type (token_embd gets --embd-type, default the same); norm vectors are
+F32 (or --norm-type). Types that gguf.quants can quantize are quantized from Gaussian weights;
+the K-quants (and Q2_K/Q3_K, used for "unsupported type" tests) are written as random valid raw
+blocks whose f16 scales are chosen so the weights have the intended spread.
+
+Flags for broken files (error-path tests): --arch-name (general.architecture value), --drop
+TENSOR, --shape TENSOR=ne0,ne1 (write a wrong shape), --set KEY=TYPE:VALUE (override metadata).
+The shape flags are general, so the same tool also produces Llama-3.2-1B-shaped files for
+benchmarks, e.g. --n-embd 2048 --n-layer 16 --n-head 32 --n-head-kv 8 --n-ff 8192
+--n-vocab 128256 --rope-freqs --tied.
+"""
+import argparse
+import sys
+
+import numpy as np
+import gguf
+from gguf import GGUFWriter
+from gguf.constants import GGMLQuantizationType as QT
+from gguf import quants
+
+QUANTIZABLE = {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "BF16"}
+RAW_K = {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"}
+
+
+def f16_bytes(values):
+    return np.asarray(values, dtype=np.float16).view(np.uint8).reshape(-1, 2)
+
+
+def raw_k_blocks(rng, qtype, rows, cols, std):
+    """Random valid blocks of a K-quant type, with scales set so the dequantized weights have
+    roughly standard deviation `std` and mean near zero."""
+    block, tsize = gguf.GGML_QUANT_SIZES[qtype]
+    nb = rows * cols // block
+    raw = rng.integers(0, 256, size=(nb, tsize), dtype=np.uint8)
+    # byte offsets of (d, dmin) f16 scales in each block layout
+    if qtype in (QT.Q4_K, QT.Q5_K):
+        d_off, m_off = 0, 2
+    elif qtype == QT.Q2_K:
+        d_off, m_off = tsize - 4, tsize - 2
+    elif qtype == QT.Q3_K:
+        d_off, m_off = tsize - 2, None
+    elif qtype == QT.Q6_K:
+        d_off, m_off = tsize - 2, None
+    else:
+        raise ValueError(qtype)
+
+    def deq(d, m):
+        r = raw.copy()
+        r[:, d_off:d_off + 2] = f16_bytes(np.full(nb, d))
+        if m_off is not None:
+            r[:, m_off:m_off + 2] = f16_bytes(np.full(nb, m))
+        return quants.dequantize(r.reshape(rows, -1), qtype).astype(np.float64)
+
+    if m_off is not None:
+        a = deq(1.0, 0.0)   # d * (scale * q) part
+        b = -deq(0.0, 1.0)  # dmin * min part
+        ratio = a.mean() / max(b.mean(), 1e-12)
+    else:
+        ratio = 0.0
+    w = deq(1.0, ratio)
+    scale = std / max(w.std(), 1e-12)
+    d = rng.uniform(0.5, 1.5, size=nb) * scale
+    raw[:, d_off:d_off + 2] = f16_bytes(d)
+    if m_off is not None:
+        raw[:, m_off:m_off + 2] = f16_bytes(d * ratio)
+    return raw.reshape(rows, -1)
+
+
+def make_matrix(rng, tname, rows, cols, std):
+    """Returns (array, raw_dtype or None) for GGUFWriter.add_tensor; numpy shape (rows, ...).
+    Large matrices (benchmark shapes) are generated in slices of rows to bound memory."""
+    slice_rows = max(1, (1 << 22) // cols)
+    if rows > slice_rows:
+        parts = [make_matrix(rng, tname, min(slice_rows, rows - r), cols, std) for r in range(0, rows, slice_rows)]
+        return np.concatenate([p[0] for p in parts]), parts[0][1]
+    if tname == "F32":
+        return (rng.standard_normal((rows, cols)) * std).astype(np.float32), None
+    if tname == "F16":
+        return (rng.standard_normal((rows, cols)) * std).astype(np.float16), None
+    qtype = QT[tname]
+    block, _ = gguf.GGML_QUANT_SIZES[qtype]
+    if cols % block:
+        sys.exit(f"make_model: {tname} needs ne[0] ({cols}) to be a multiple of {block}")
+    if tname in QUANTIZABLE:
+        w = (rng.standard_normal((rows, cols)) * std).astype(np.float32)
+        return quants.quantize(w, qtype), qtype
+    if tname in RAW_K:
+        return raw_k_blocks(rng, qtype, rows, cols, std), qtype
+    sys.exit(f"make_model: cannot generate type {tname}")
+
+
+def make_vector(rng, tname, n, mean, spread):
+    v = mean + spread * rng.standard_normal(n)
+    if tname == "F16":
+        return v.astype(np.float16), None
+    return v.astype(np.float32), None
+
+
+def tokenizer_tokens(n_vocab):
+    """A minimal SentencePiece-style vocabulary: <unk> <s> </s>, byte tokens when they fit,
+    then pieces."""
+    toks, types = ["<unk>", "<s>", "</s>"], [2, 3, 3]
+    if n_vocab >= 3 + 256 + 8:
+        for b in range(256):
+            toks.append("<0x%02X>" % b)
+            types.append(6)
+    alphabet = "abcdefghijklmnopqrstuvwxyz"
+    i = 0
+    seen = set(toks)
+    while len(toks) < n_vocab:
+        if i < len(alphabet):
+            p = alphabet[i]
+        elif i < 2 * len(alphabet):
+            p = "\u2581" + alphabet[i - len(alphabet)]
+        else:
+            j = i - 2 * len(alphabet)
+            p = "\u2581" + alphabet[j % 26] + alphabet[(j // 26) % 26] + (str(j // 676) if j >= 676 else "")
+        i += 1
+        if p in seen:
+            continue
+        seen.add(p)
+        toks.append(p)
+        types.append(1)
+    scores = [0.0] * 3 + [-float(k) for k in range(len(toks) - 3)]
+    return toks[:n_vocab], scores[:n_vocab], types[:n_vocab]
+
+
+def parse_set(spec):
+    key, _, tv = spec.partition("=")
+    typ, _, val = tv.partition(":")
+    return key, typ, val
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", choices=["llama", "gemma3"], required=True)
+    ap.add_argument("--type", default="F32", help="type of the 2-D matrices")
+    ap.add_argument("--embd-type", default=None, help="type of token_embd (default: --type)")
+    ap.add_argument("--norm-type", default="F32", choices=["F32", "F16"])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--n-embd", type=int, default=128)
+    ap.add_argument("--n-layer", type=int, default=None, help="default 2 (llama), 6 (gemma3)")
+    ap.add_argument("--n-head", type=int, default=4)
+    ap.add_argument("--n-head-kv", type=int, default=2)
+    ap.add_argument("--head-dim", type=int, default=None,
+                    help="key/value length; written as attention.key_length when it differs from n_embd/n_head (always for gemma3)")
+    ap.add_argument("--n-ff", type=int, default=256)
+    ap.add_argument("--n-vocab", type=int, default=512)
+    ap.add_argument("--ctx", type=int, default=512, help="context_length")
+    ap.add_argument("--eps", type=float, default=None)
+    ap.add_argument("--rope-base", type=float, default=None)
+    ap.add_argument("--rope-local-base", type=float, default=None, help="gemma3.rope.local.freq_base")
+    ap.add_argument("--n-rot", type=int, default=None, help="llama rope.dimension_count")
+    ap.add_argument("--rope-freqs", action="store_true", help="llama: add rope_freqs.weight")
+    ap.add_argument("--rope-linear", type=float, default=None, help="rope scaling type linear with this factor")
+    ap.add_argument("--window", type=int, default=4, help="gemma3 sliding window")
+    ap.add_argument("--untied", action="store_true", help="write an output matrix (default tied)")
+    ap.add_argument("--tied", action="store_true", help="no output matrix (the default)")
+    ap.add_argument("--std", type=float, default=None, help="weight std (default 1/sqrt(cols))")
+    ap.add_argument("--no-tokenizer", action="store_true")
+    ap.add_argument("--arch-name", default=None, help="value of general.architecture (default --arch)")
+    ap.add_argument("--drop", action="append", default=[], help="omit this tensor")
+    ap.add_argument("--shape", action="append", default=[], help="TENSOR=ne0,ne1: write a wrong shape")
+    ap.add_argument("--set", action="append", default=[], help="KEY=TYPE:VALUE, TYPE in u32,i32,u64,f32,str,bool")
+    a = ap.parse_args(argv)
+
+    rng = np.random.default_rng(a.seed)
+    arch = a.arch
+    n_layer = a.n_layer if a.n_layer is not None else (2 if arch == "llama" else 6)
+    head_dim = a.head_dim if a.head_dim is not None else a.n_embd // a.n_head
+    embd_type = a.embd_type or a.type
+
+    w = GGUFWriter(a.out, a.arch_name or arch)
+    overrides = {}
+    for spec in a.set:
+        k, t, v = parse_set(spec)
+        overrides[k] = (t, v)
+
+    def put(key, typ, val):
+        if key in overrides:
+            typ, sval = overrides.pop(key)
+            val = {"u32": int, "i32": int, "u64": int, "f32": float, "str": str,
+                   "bool": lambda s: s.lower() in ("1", "true")}[typ](sval)
+        {"u32": w.add_uint32, "i32": w.add_int32, "u64": w.add_uint64, "f32": w.add_float32,
+         "str": w.add_string, "bool": w.add_bool}[typ](key, val)
+
+    p = arch + "."
+    w.add_name(f"random {arch} {a.type}")
+    put(p + "context_length", "u32", a.ctx)
+    put(p + "embedding_length", "u32", a.n_embd)
+    put(p + "block_count", "u32", n_layer)
+    put(p + "feed_forward_length", "u32", a.n_ff)
+    put(p + "attention.head_count", "u32", a.n_head)
+    put(p + "attention.head_count_kv", "u32", a.n_head_kv)
+    eps = a.eps if a.eps is not None else (1e-5 if arch == "llama" else 1e-6)
+    put(p + "attention.layer_norm_rms_epsilon", "f32", eps)
+    if arch == "gemma3" or head_dim * a.n_head != a.n_embd:
+        put(p + "attention.key_length", "u32", head_dim)
+        put(p + "attention.value_length", "u32", head_dim)
+    if a.rope_base is not None:
+        put(p + "rope.freq_base", "f32", a.rope_base)
+    elif arch == "gemma3":
+        put(p + "rope.freq_base", "f32", 1000000.0)
+    if a.n_rot is not None:
+        put(p + "rope.dimension_count", "u32", a.n_rot)
+    if a.rope_linear is not None:
+        put(p + "rope.scaling.type", "str", "linear")
+        put(p + "rope.scaling.factor", "f32", a.rope_linear)
+    if arch == "gemma3":
+        put(p + "attention.sliding_window", "u32", a.window)
+        if a.rope_local_base is not None:
+            put(p + "rope.local.freq_base", "f32", a.rope_local_base)
+    for k, (t, v) in list(overrides.items()):
+        put(k, t, None)
+
+    if not a.no_tokenizer:
+        toks, scores, types = tokenizer_tokens(a.n_vocab)
+        w.add_tokenizer_model("llama")
+        w.add_token_list(toks)
+        w.add_token_scores(scores)
+        w.add_token_types(types)
+        w.add_unk_token_id(0)
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+        w.add_add_bos_token(True)
+
+    tensors = []  # (name, array, raw_dtype)
+
+    def mat(name, rows, cols, tname=None):
+        std = a.std if a.std is not None else 1.0 / np.sqrt(cols)
+        arr, raw = make_matrix(rng, tname or a.type, rows, cols, std)
+        tensors.append((name, arr, raw))
+
+    def vec(name, n, mean=1.0, spread=0.1):
+        arr, raw = make_vector(rng, a.norm_type, n, mean, spread)
+        tensors.append((name, arr, raw))
+
+    e, kvd, qd = a.n_embd, a.n_head_kv * head_dim, a.n_head * head_dim
+    embd_std = a.std if a.std is not None else (0.1 if arch == "llama" else 0.02)
+    tensors.append(("token_embd.weight",) + make_matrix(rng, embd_type, a.n_vocab, e, embd_std))
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        vec(b + "attn_norm.weight", e)
+        mat(b + "attn_q.weight", qd, e)
+        mat(b + "attn_k.weight", kvd, e)
+        mat(b + "attn_v.weight", kvd, e)
+        mat(b + "attn_output.weight", e, qd)
+        if arch == "gemma3":
+            vec(b + "attn_q_norm.weight", head_dim)
+            vec(b + "attn_k_norm.weight", head_dim)
+            vec(b + "post_attention_norm.weight", e, 0.5, 0.1)
+            vec(b + "post_ffw_norm.weight", e, 0.5, 0.1)
+        vec(b + "ffn_norm.weight", e)
+        mat(b + "ffn_gate.weight", a.n_ff, e)
+        mat(b + "ffn_up.weight", a.n_ff, e)
+        mat(b + "ffn_down.weight", e, a.n_ff)
+    vec("output_norm.weight", e)
+    if a.untied and not a.tied:
+        mat("output.weight", a.n_vocab, e)
+    if a.rope_freqs:
+        n_rot = a.n_rot if a.n_rot is not None else head_dim
+        tensors.append(("rope_freqs.weight", rng.uniform(1.0, 8.0, n_rot // 2).astype(np.float32), None))
+
+    shapes = {}
+    for spec in a.shape:
+        name, _, dims = spec.partition("=")
+        shapes[name] = [int(x) for x in dims.split(",")]
+    for name, arr, raw in tensors:
+        if name in a.drop:
+            continue
+        if name in shapes:  # same bytes, declared with another shape (elements must still fit)
+            ne = shapes[name]
+            if raw is None:
+                flat = arr.reshape(-1)
+                n = int(np.prod(ne))
+                flat = np.resize(flat, n)
+                w.add_tensor(name, flat.reshape(list(reversed(ne))))
+            else:
+                block, tsize = gguf.GGML_QUANT_SIZES[raw]
+                nbytes = int(np.prod(ne)) // block * tsize
+                flat = np.resize(arr.reshape(-1), nbytes)
+                w.add_tensor(name, flat.reshape(-1, ne[0] // block * tsize), raw_dtype=raw)
+            continue
+        if raw is None:
+            w.add_tensor(name, arr)
+        else:
+            w.add_tensor(name, arr, raw_dtype=raw)
+
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+if __name__ == "__main__":
+    main()
