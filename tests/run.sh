@@ -17,6 +17,6 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLM_SANITIZE=ON -DLLM_WERROR=ON \
       -DPython3_EXECUTABLE="$PY" >/dev/null
 cmake --build build-asan -j"$jobs"
-# Python-driven tests load libllm.so into an uninstrumented interpreter; they run in the first
-# pass only (label "python"), the C tests run instrumented here.
-ctest --test-dir build-asan --output-on-failure -j1 -LE python
+# Tests that load libllm.so into the Python interpreter itself (label "ctypes") run in the first
+# pass only; everything else, pytest suites driving instrumented executables included, runs here.
+ctest --test-dir build-asan --output-on-failure -j1 -LE ctypes

@@ -15,13 +15,14 @@
  *    assigned to threads, so the result is the same for any thread count. It differs from the
  *    vec_dot path in the last bits (another summation order).
  *
- *    Why the threshold is 2 and not higher: the scalar reference dot is a chain of dependent
- *    float adds (the fixed order forbids vectorising it), ~3.6 GFLOP/s on the development
- *    machine (AMD EPYC, BLIS zen3 kernels), while dequantizing a tile once and running sgemm is
- *    already 4x faster for 2 tokens and 10-13x for 8-64 tokens (2048x2048 Q4_0, one thread:
- *    n_tok=2 1.08 ms vs 4.58 ms; n_tok=8 1.90 ms vs 18.4 ms; n_tok=64 11.8 ms vs 148 ms).
- *    Per-token vec_dot therefore only serves decode. Revisit when SIMD dot kernels exist: they
- *    may then win for small batches (raise LLM_GEMM_MIN_TOK; the row path handles any n_tok).
+ *    Why the threshold is 2 and not higher: the scalar reference dot (16 lane accumulators,
+ *    auto-vectorised with SSE2, kernels/cpu/scalar/scalar.h) runs at ~8 GFLOP/s on the
+ *    development machine (AMD EPYC, BLIS zen3 kernels, shared and loaded), while dequantizing a
+ *    tile once and running sgemm is still 2.2x faster for 2 tokens and 4.6x for 8 (2048x2048
+ *    Q4_0, one thread: n_tok=2 0.97 ms vs 2.15 ms; n_tok=8 2.62 ms vs 12.1 ms). Before the lane
+ *    order (one serial accumulator per group) it was 4x for 2 tokens. Per-token vec_dot
+ *    therefore only serves decode. Revisit when SIMD dot kernels exist: they may then win for
+ *    small batches (raise LLM_GEMM_MIN_TOK; the row path handles any n_tok).
  *
  * F32 weights skip the dequantization (BLIS reads the rows in place through their stride). */
 #include <blis.h>

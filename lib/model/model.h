@@ -51,7 +51,11 @@ int32_t llm_kv_n_ctx(const llm_kv_state *kv);
  * (n_tokens * n_vocab floats, row-major) when all_logits is set. abort (may be NULL) is polled
  * between layers; when it returns non-zero the call returns LLM_ERR_ABORTED and the cache is left
  * as it was before the call. LLM_ERR_CONTEXT_FULL when n_past + n_tokens > n_ctx (nothing done).
- * LLM_ERR_INVALID_ARGUMENT for a token id outside [0, n_vocab). */
+ * LLM_ERR_INVALID_ARGUMENT for a token id outside [0, n_vocab) or n_tokens < 1 (checked after
+ * CONTEXT_FULL, before anything is computed). logits may be NULL: nothing is output (e.g. for a
+ * prompt prefix whose logits are not needed). Long batches are evaluated in chunks of 512 tokens
+ * (scratch memory is bounded and kept in kv between calls). Results do not depend on the number
+ * of threads of pool (may be NULL). */
 llm_status llm_forward(const llm_arch_model *m, llm_kv_state *kv, const int32_t *tokens,
                        int32_t n_tokens, float *logits, int all_logits, llm_pool *pool,
                        int (*abort_fn)(void *), void *abort_data, llm_err *err);

@@ -38,6 +38,31 @@ typedef struct llm_handle_header {
 } llm_handle_header;
 
 float llm_f16_to_f32(uint16_t h);
+/* Same result as llm_f16_to_f32 for every one of the 65536 inputs (bit for bit, NaN payloads
+ * included), written without branches so that loops over it can be vectorised and the kernels'
+ * per-block scale reads cost a few integer operations:
+ *   - normal (exponent 1..30): rebias the exponent by 127 - 15 = 112, widen the mantissa;
+ *   - zero / subnormal (exponent 0): man * 2^-24, exact in f32 (a normal f32, so it does not
+ *     depend on denormals-are-zero / flush-to-zero modes);
+ *   - inf / NaN (exponent 31): f32 exponent 255, mantissa widened (payload kept). */
+static inline float llm_f16_to_f32_inline(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t exp = h & 0x7c00u;
+    const uint32_t mag = (uint32_t)(h & 0x7fffu) << 13;
+    const float sub = (float)(int32_t)(h & 0x3ffu) * 5.9604644775390625e-8f; /* 2^-24 */
+    uint32_t sub_bits;
+    memcpy(&sub_bits, &sub, sizeof sub_bits);
+    /* all-ones masks from arithmetic, not comparisons: a compiler turns comparisons into
+     * branches, which in a kernel loop can duplicate the loop and defeat its vectorisation */
+    const uint32_t is_sub = 0u - ((exp - 1u) >> 31);       /* exp == 0 */
+    const uint32_t is_top = 0u - ((exp + 0x400u) >> 15);    /* exp == 0x7c00 */
+    const uint32_t bits = (sub_bits & is_sub) | ((mag | 0x7f800000u) & is_top) |
+                          ((mag + (112u << 23)) & ~(is_sub | is_top));
+    const uint32_t out_bits = bits | sign;
+    float out;
+    memcpy(&out, &out_bits, sizeof out);
+    return out;
+}
 uint16_t llm_f32_to_f16(float f);
 static inline float llm_bf16_to_f32(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;

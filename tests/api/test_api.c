@@ -324,14 +324,15 @@ static void test_generation(void) {
     /* greedy is deterministic whatever the seed */
     llm_session_set_float(s, LLM_OPT_TEMPERATURE, 0.0);
     llm_session_set_int(s, LLM_OPT_SEED, 1);
-    generate_text(s, "The capital of France is", 12, &a, &why);
+    generate_text(s, "Question: What is the capital of France?\nAnswer:", 4, &a, &why);
     llm_session_set_int(s, LLM_OPT_SEED, 2);
-    generate_text(s, "The capital of France is", 12, &b, &why);
+    generate_text(s, "Question: What is the capital of France?\nAnswer:", 4, &b, &why);
     CHECK(a.len == b.len && memcmp(a.text, b.text, a.len) == 0, "greedy deterministic");
-    CHECK(strstr(a.text, "Paris") != NULL, "greedy continuation mentions Paris: '%s'", a.text);
+    /* the packaged model is the pretrained (base) Gemma 3 270M: it answers in this format */
+    CHECK(strncmp(a.text, " Paris", 6) == 0, "greedy answer is Paris: '%s'", a.text);
 
     /* stop strings: cut the greedy text before a substring that spans token boundaries */
-    generate_text(s, "Once upon a time", 40, &a, &why);
+    generate_text(s, "Once upon a time", 24, &a, &why);
     if (a.len > 12) {
         char stop[8];
         memcpy(stop, a.text + a.len / 2, 5);
@@ -340,7 +341,7 @@ static void test_generation(void) {
         size_t expect = (size_t)(at - a.text);
         CHECK(llm_session_add_stop(s, stop) == LLM_OK, "add stop");
         CHECK(llm_session_add_stop(s, "") == LLM_ERR_INVALID_ARGUMENT, "empty stop refused");
-        generate_text(s, "Once upon a time", 40, &b, &why);
+        generate_text(s, "Once upon a time", 24, &b, &why);
         CHECK(why == LLM_FINISH_STOP, "finish STOP (%d) for stop '%s' in '%s'", why, stop, a.text);
         CHECK(b.len == expect && memcmp(a.text, b.text, expect) == 0, "text cut before the stop:\n'%s'\n'%s'", a.text,
               b.text);
@@ -366,7 +367,7 @@ static void test_utf8_boundaries(void) {
     llm_session_set_float(s, LLM_OPT_MIN_P, 0.0);
     collected a;
     llm_finish why;
-    generate_text(s, "Write in Japanese and emoji: 日本語 🙂", 200, &a, &why);
+    generate_text(s, "Write in Japanese and emoji: 日本語 🙂", 64, &a, &why);
     CHECK(a.pieces_valid, "every piece is valid UTF-8");
     CHECK(utf8_valid(a.text, a.len), "the whole text is valid UTF-8");
     llm_session_free(s);
@@ -417,7 +418,7 @@ static void test_chat_session(void) {
     llm_context *c = NULL;
     llm_session *s = new_session(&c, 1024, 0.0, 1);
     if (!s) return;
-    llm_session_set_int(s, LLM_OPT_MAX_TOKENS, 48);
+    llm_session_set_int(s, LLM_OPT_MAX_TOKENS, 16);
     CHECK(llm_session_chat(s, "system", "Answer in one short sentence.") == LLM_OK, "system: %s", llm_last_error(s));
     CHECK(llm_session_chat(s, "user", "What is the capital of France?") == LLM_OK, "user: %s", llm_last_error(s));
     collected a;

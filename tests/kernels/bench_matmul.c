@@ -1,7 +1,9 @@
 /* Timing of the prefill path (BLIS on dequantized tiles) against the per-token path (one
  * n_tok = 1 llm_matmul per token, i.e. llm_vec_dot for every output element).
  *   llm_kern_bench [ROWS COLS NTOK NTHREADS TYPE]   (default 2048 2048 64 1 Q4_0=2)
- * Not run by ctest. Random Q4_0 blocks with a small positive f16 scale. */
+ * Not run by ctest. Random blocks (any type: 0 F32, 1 F16, 2 Q4_0, 8 Q8_0, 6 Q5_0, 12 Q4_K,
+ * 14 Q6_K, ...) whose f16 scale fields are set to 0.01. With NTOK = 1 both lines time the decode
+ * path (llm_vec_dot per row). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +28,18 @@ int main(int argc, char **argv) {
     uint8_t *w = malloc(rb * (size_t)rows);
     srand(1);
     for (size_t i = 0; i < rb * (size_t)rows; i++) w[i] = (uint8_t)rand();
-    /* fix every block's leading f16 (d for the 32-element types) to 0.01 so values are finite */
-    if (ti->block_size == 32)
-        for (size_t b = 0; b < rb * (size_t)rows / ti->type_size; b++) {
-            w[b * ti->type_size] = 0x1f;
-            w[b * ti->type_size + 1] = 0x21;
-        }
+    /* fix every block's f16 scale fields (d, and m / dmin where present) to 0.01 so values are
+     * finite and normal: NaN, inf or subnormal scales would time something else */
+    int offs[2] = {0, -1};
+    if (type == LLM_DT_Q4_1 || type == LLM_DT_Q5_1 || type == LLM_DT_Q4_K || type == LLM_DT_Q5_K) offs[1] = 2;
+    if (type == LLM_DT_Q6_K) offs[0] = 208;
+    if (ti->block_size > 1)
+        for (size_t b = 0; b < rb * (size_t)rows / ti->type_size; b++)
+            for (int k = 0; k < 2; k++)
+                if (offs[k] >= 0) {
+                    w[b * ti->type_size + (size_t)offs[k]] = 0x1f;
+                    w[b * ti->type_size + (size_t)offs[k] + 1] = 0x21;
+                }
     float *x = malloc(sizeof(float) * (size_t)(cols * ntok));
     for (int64_t i = 0; i < cols * ntok; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     float *o1 = malloc(sizeof(float) * (size_t)(rows * ntok)), *o2 = malloc(sizeof(float) * (size_t)(rows * ntok));

@@ -2,6 +2,7 @@
  * All files are raw little-endian arrays (float32 for floats, the stored blocks for weights).
  *
  *   llm_kern_driver info
+ *   llm_kern_driver f16 out.bin          all 65536 halves: llm_f16_to_f32_inline, then llm_f16_to_f32
  *   llm_kern_driver dequant TYPE N in.bin out.bin                 one row of N elements
  *   llm_kern_driver vecdot TYPE ROWS COLS w.bin x.bin out.bin      out[r] = vec_dot(W[r], x)
  *   llm_kern_driver matmul TYPE ROWS COLS NTOK NTHREADS w.bin x.bin out.bin
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "util/common.h"
 
 static void *read_file(const char *path, size_t want) {
     FILE *f = fopen(path, "rb");
@@ -51,6 +53,17 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "info")) {
         printf("%s\n%s\n", llm_kernels_isa(), llm_kernels_blas_info());
+        return 0;
+    }
+    if (!strcmp(cmd, "f16") && argc == 3) {
+        float *out = malloc(sizeof(float) * 2 * 65536);
+        if (!out) return 3;
+        for (uint32_t h = 0; h < 65536; h++) {
+            out[h] = llm_f16_to_f32_inline((uint16_t)h);
+            out[65536 + h] = llm_f16_to_f32((uint16_t)h);
+        }
+        write_file(argv[2], out, sizeof(float) * 2 * 65536);
+        free(out);
         return 0;
     }
     if (!strcmp(cmd, "dequant") && argc == 6) {

@@ -14,6 +14,7 @@ and identical argmax at every position wherever the reference's top two logits a
 apart than that bound. The real Gemma 3 270M (18 layers, 262144-way output, dot products of
 length up to 2048) gets 1e-3: measured errors are reported by the test output (-s).
 """
+import hashlib
 import os
 import subprocess
 import sys
@@ -53,8 +54,12 @@ def shape_args(arch, qtype):
     return args
 
 
+with open(MAKE_MODEL, "rb") as _f:  # fixtures are regenerated whenever the generator changes
+    GEN_TAG = hashlib.sha1(_f.read()).hexdigest()[:8]
+
+
 def make(name, *args):
-    path = os.path.join(FIXTURES, "model_" + name + ".gguf")
+    path = os.path.join(FIXTURES, f"model_{name}_{GEN_TAG}.gguf")
     if not os.path.exists(path):
         subprocess.run([sys.executable, MAKE_MODEL, "--out", path + ".tmp", *args], check=True)
         os.replace(path + ".tmp", path)

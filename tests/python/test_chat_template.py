@@ -61,3 +61,30 @@ def test_gemma3_rendering_tokenizes_special(gemma):
     ids = gemma.tokenize(text, add_bos=False, special=True)
     assert ids[0] == 2  # <bos> recognised as the control token, not as text
     assert 105 in ids  # <start_of_turn>
+
+
+def make_tiny_with_template(tmp_path, name, template):
+    """A small random llama model whose metadata carries a real chat template."""
+    out = str(tmp_path / f"{name}.gguf")
+    tool = os.path.join(os.path.dirname(__file__), "..", "tools", "make_model.py")
+    subprocess.check_call([sys.executable, tool, "--arch", "llama", "--type", "F32", "--n-embd", "64",
+                           "--n-ff", "128", "--n-vocab", "300", "--out", out,
+                           "--set", "tokenizer.chat_template=str:" + template])
+    return out
+
+
+@pytest.mark.parametrize("conv", range(len(CONVERSATIONS)))
+def test_llama3_matches_jinja(tmp_path, conv):
+    cfg = json.load(open(os.path.join(TESTDATA, "tokenizers/hf/llama3/tokenizer_config.json")))
+    with llmlib.Model(make_tiny_with_template(tmp_path, "llama3", cfg["chat_template"])) as m:
+        messages = CONVERSATIONS[conv]
+        # the tiny vocabulary's BOS text is "<s>"; the format writes whatever the BOS token is
+        assert m.chat_render(messages) == render_jinja(cfg["chat_template"], messages, "<s>")
+
+
+@pytest.mark.parametrize("conv", [1, 3])  # conversations that give their own system message
+def test_chatml_matches_qwen25_jinja(tmp_path, conv):
+    template = open(os.path.join(TESTDATA, "chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja")).read()
+    with llmlib.Model(make_tiny_with_template(tmp_path, "qwen", template)) as m:
+        messages = CONVERSATIONS[conv]
+        assert m.chat_render(messages) == render_jinja(template, messages, "<s>")
