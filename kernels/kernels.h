@@ -38,8 +38,8 @@ float *llm_pool_scratch(llm_pool *pool, int ith, size_t n_floats);
 /* dst[0..n) = dequantized src; n must be a multiple of the type's block size. */
 void llm_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 /* Dot product of one stored row (n elements of type) with a float vector. Reference summation
- * order: groups of 32 consecutive products summed sequentially in float, the group partials
- * summed sequentially in float (kernels/cpu/scalar/scalar.h). An unsupported type or an n that
+ * order: 16 float lane accumulators over groups of 32 products, combined in a fixed pairwise
+ * order at the end (documented in kernels/cpu/scalar/scalar.h). An unsupported type or an n that
  * is not a multiple of the block size gives NaN (llm_dequantize_row: NaN-filled dst). */
 float llm_vec_dot(uint32_t type, const void *row, const float *x, int64_t n);
 

@@ -20,3 +20,4 @@ llm_add_c_test(test_textout SOURCES api/test_textout.c LIBS llm_runtime)
 add_test(NAME test_exports
          COMMAND ${CMAKE_COMMAND} -DLIB=$<TARGET_FILE:llm> -DHEADER=${CMAKE_SOURCE_DIR}/include/llm.h
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/api/check_exports.cmake)
+llm_add_c_test(test_tokenize_fuzz SOURCES api/test_tokenize_fuzz.c LIBS llm ARGS ${LLM_GEMMA3_PATH} 3000)
