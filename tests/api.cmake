@@ -21,3 +21,5 @@ add_test(NAME test_exports
          COMMAND ${CMAKE_COMMAND} -DLIB=$<TARGET_FILE:llm> -DHEADER=${CMAKE_SOURCE_DIR}/include/llm.h
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/api/check_exports.cmake)
 llm_add_c_test(test_tokenize_fuzz SOURCES api/test_tokenize_fuzz.c LIBS llm ARGS ${LLM_GEMMA3_PATH} 3000)
+add_test(NAME example_simple COMMAND llm-simple ${LLM_GEMMA3_PATH} "Question: What is the capital of France?\nAnswer:")
+set_tests_properties(example_simple PROPERTIES PASS_REGULAR_EXPRESSION "Paris")
