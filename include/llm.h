@@ -284,6 +284,12 @@ LLM_API llm_status llm_session_logits(llm_session *session, int32_t index, const
  * the next call on the session. Any out-parameter may be NULL. */
 LLM_API llm_status llm_session_step(llm_session *session, int32_t *token, const char **text,
                                     size_t *len, llm_finish *finish);
+/* The step API for real-time loops: like llm_session_step, but returns after about budget_us
+ * microseconds of work (0 = no limit) even when the token is not ready yet; the next call
+ * continues the same computation. "Not ready" is *token == -1 with *finish == LLM_FINISH_NONE.
+ * Other calls on the session (feed, reset, chat) abandon a computation in progress cleanly. */
+LLM_API llm_status llm_session_step_timed(llm_session *session, int64_t budget_us, int32_t *token,
+                                          const char **text, size_t *len, llm_finish *finish);
 /* Generate until a finish condition, calling fn (may be NULL) with each piece of text. */
 LLM_API llm_status llm_session_generate(llm_session *session, llm_text_fn fn, void *user_data,
                                         llm_finish *finish);

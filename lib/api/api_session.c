@@ -38,6 +38,7 @@ static void session_destroy(llm_session *s) {
     llm_kv_free(s->kv);
     llm_sampler_free(s->sampler);
     free(s->logits);
+    free(s->logits_next);
     free(s->history);
     llm_buf_free(&s->held);
     llm_buf_free(&s->out);
@@ -93,6 +94,19 @@ void llm_session_free(llm_session *s) {
     session_destroy(s);
 }
 
+/* A computation begun by llm_session_step_timed and not finished yet: evaluating the chat reply
+ * header (with the pending token, if any) or the pending token. */
+enum { JOB_NONE = 0, JOB_REPLY = 1, JOB_PENDING = 2 };
+
+/* Discards the computation in flight, if any: the KV cache (n_past) never moved, the tokens it
+ * evaluated are still pending (or the reply header still waits), and the logits are untouched
+ * (it wrote into logits_next). */
+static void abandon(llm_session *s) {
+    if (s->job == JOB_NONE) return;
+    llm_forward_cancel(s->kv);
+    s->job = JOB_NONE;
+}
+
 static void reset_generation(llm_session *s) {
     s->n_generated = 0;
     s->finished = 0;
@@ -101,6 +115,7 @@ static void reset_generation(llm_session *s) {
 
 llm_status llm_session_reset(llm_session *s) {
     if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    abandon(s);
     llm_kv_truncate(s->kv, 0);
     s->n_logit_rows = 0;
     s->pending_token = -1;
@@ -166,9 +181,10 @@ void llm_session_clear_stops(llm_session *s) {
 
 int32_t llm_session_n_past(const llm_session *s) { return valid(s) ? llm_kv_n_past(s->kv) : 0; }
 
-/* Evaluates tokens, recording them in the history; logits of the batch land in s->logits. */
-static llm_status eval(llm_session *s, const int32_t *tokens, size_t n) {
-    if (n == 0) return LLM_OK;
+/* Starts evaluating tokens (n >= 1): checks them, records them in the history (entries past
+ * n_past mean nothing until n_past covers them) and begins the forward pass into logits_next. */
+static llm_status eval_begin(llm_session *s, const int32_t *tokens, size_t n) {
+    abandon(s);
     int32_t n_past = llm_kv_n_past(s->kv), n_ctx = llm_kv_n_ctx(s->kv);
     if (n > (size_t)(n_ctx - n_past))
         return llm_fail(&s->h, LLM_ERR_CONTEXT_FULL, "%zu tokens do not fit: %d of the context's %d are in use",
@@ -178,43 +194,79 @@ static llm_status eval(llm_session *s, const int32_t *tokens, size_t n) {
             return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "token %d at index %zu is outside the vocabulary [0, %d)",
                             (int)tokens[i], i, (int)s->n_vocab);
     int32_t rows = s->all_logits ? (int32_t)n : 1;
-    if (rows > s->logit_cap_rows) {
-        float *grown = realloc(s->logits, (size_t)rows * (size_t)s->n_vocab * sizeof *grown);
+    if (rows > s->next_cap_rows) {
+        float *grown = realloc(s->logits_next, (size_t)rows * (size_t)s->n_vocab * sizeof *grown);
         if (!grown) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory for %d rows of logits", (int)rows);
-        s->logits = grown;
-        s->logit_cap_rows = rows;
+        s->logits_next = grown;
+        s->next_cap_rows = rows;
     }
     llm_err err;
     llm_err_clear(&err);
-    llm_status st = llm_forward(s->model->arch, s->kv, tokens, (int32_t)n, s->logits, s->all_logits, s->ctx->pool,
-                                s->abort_fn, s->abort_ud, &err);
+    llm_status st = llm_forward_begin(s->model->arch, s->kv, tokens, (int32_t)n, s->logits_next, s->all_logits,
+                                      s->ctx->pool, &err);
     if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
     memcpy(s->history + n_past, tokens, n * sizeof *tokens);
-    s->n_logit_rows = rows;
+    s->job_rows = rows;
     return LLM_OK;
 }
 
-/* Feeds tokens after the sampled-but-unevaluated token, if any (an end-of-generation token is
- * dropped instead: it is not part of the text the user saw). */
-static llm_status feed_after_pending(llm_session *s, const int32_t *tokens, size_t n) {
+/* Runs the evaluation begun by eval_begin until done or, with deadline_ns > 0, until the next
+ * unit would end past the deadline. When done the new logits replace the previous ones. */
+static llm_status eval_advance(llm_session *s, int64_t deadline_ns, int *done) {
+    llm_err err;
+    llm_err_clear(&err);
+    llm_status st = llm_forward_advance(s->model->arch, s->kv, s->ctx->pool, deadline_ns, s->abort_fn, s->abort_ud,
+                                        done, &err);
+    if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
+    if (*done) {
+        float *t = s->logits;
+        int32_t cap = s->logit_cap_rows;
+        s->logits = s->logits_next;
+        s->logit_cap_rows = s->next_cap_rows;
+        s->logits_next = t;
+        s->next_cap_rows = cap;
+        s->n_logit_rows = s->job_rows;
+    }
+    return LLM_OK;
+}
+
+/* Begins evaluating tokens after the sampled-but-unevaluated token, if any (an end-of-generation
+ * token is dropped instead: it is not part of the text the user saw). *started = 0 when there is
+ * nothing to evaluate: the feed is then complete (no pending token any more). */
+static llm_status feed_begin(llm_session *s, const int32_t *tokens, size_t n, int *started) {
     int32_t pending = s->pending_token;
     int keep = pending >= 0 && !llm_tokenizer_is_eog(s->model->tok, pending);
-    llm_status st;
+    llm_status st = LLM_OK;
+    *started = 0;
     if (keep) {
         int32_t *all = malloc((n + 1) * sizeof *all);
         if (!all) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
         all[0] = pending;
         if (n) memcpy(all + 1, tokens, n * sizeof *tokens);
-        st = eval(s, all, n + 1);
+        st = eval_begin(s, all, n + 1); /* the tokens are copied: all can go */
         free(all);
+        *started = st == LLM_OK;
+    } else if (n) {
+        st = eval_begin(s, tokens, n);
+        *started = st == LLM_OK;
     } else {
-        st = eval(s, tokens, n);
+        abandon(s);
+        s->pending_token = -1;
     }
+    return st;
+}
+
+/* Feeds tokens after the pending token (feed_begin), to completion. */
+static llm_status feed_after_pending(llm_session *s, const int32_t *tokens, size_t n) {
+    int started = 0, done = 0;
+    llm_status st = feed_begin(s, tokens, n, &started);
+    if (st == LLM_OK && started) st = eval_advance(s, 0, &done);
     if (st == LLM_OK) s->pending_token = -1;
     return st;
 }
 
 static llm_status feed_text(llm_session *s, const char *text, size_t len, int flags) {
+    abandon(s);
     int add_bos = (flags & LLM_FEED_ADD_BOS) && llm_kv_n_past(s->kv) == 0 && s->pending_token < 0;
     int32_t *ids = NULL;
     size_t n = 0;
@@ -238,6 +290,7 @@ llm_status llm_session_feed_text(llm_session *s, const char *text, ptrdiff_t len
 llm_status llm_session_feed_tokens(llm_session *s, const int32_t *tokens, size_t n_tokens) {
     if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
     if (!tokens && n_tokens) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "tokens is NULL");
+    abandon(s);
     llm_status st = feed_after_pending(s, tokens, n_tokens);
     if (st == LLM_OK) reset_generation(s);
     return st;
@@ -274,53 +327,109 @@ static llm_status finish(llm_session *s, llm_finish why, llm_finish *finish_out)
     return release(s, 1);
 }
 
-/* Feeds the assistant's turn header when a chat message waits for a reply. */
-static llm_status open_reply(llm_session *s) {
-    if (!s->chat_need_reply) return LLM_OK;
+/* Begins feeding the assistant's turn header (a chat message waits for a reply). */
+static llm_status reply_begin(llm_session *s) {
     const char *gp = llm_chat_generation_prompt(s->model->chat_format);
-    llm_status st = feed_text(s, gp, strlen(gp), LLM_FEED_SPECIAL);
-    if (st != LLM_OK) return st;
-    s->chat_need_reply = 0;
-    s->chat_in_reply = 1;
-    return LLM_OK;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    llm_err err;
+    llm_err_clear(&err);
+    llm_status st = llm_tokenizer_encode(s->model->tok, gp, strlen(gp), 0, 1, &ids, &n, &err);
+    if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
+    int started = 0;
+    st = feed_begin(s, ids, n, &started);
+    free(ids);
+    if (st == LLM_OK) s->job = started ? JOB_REPLY : JOB_NONE;
+    return st;
 }
 
-llm_status llm_session_step(llm_session *s, int32_t *token, const char **text, size_t *len, llm_finish *finish_out) {
+/* The reply header is in the cache: the assistant's turn is open. */
+static void reply_done(llm_session *s) {
+    s->pending_token = -1;
+    reset_generation(s);
+    s->chat_need_reply = 0;
+    s->chat_in_reply = 1;
+}
+
+/* llm_session_step and llm_session_step_timed. With budget_us > 0 the forward pass runs in
+ * units until the next would end past the budget (at least one unit per call) and the call
+ * returns "not ready" (token -1, LLM_FINISH_NONE, no text) while the token is not sampled yet;
+ * the next call resumes. budget_us = 0 runs to the end: the same units in the same order, so
+ * the logits, tokens and text are the same for every budget. */
+static llm_status step_impl(llm_session *s, int64_t budget_us, int32_t *token, const char **text, size_t *len,
+                            llm_finish *finish_out) {
     if (token) *token = -1;
     if (text) *text = "";
     if (len) *len = 0;
     if (finish_out) *finish_out = LLM_FINISH_NONE;
     if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    if (budget_us < 0) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "negative time budget");
+    const int64_t max_us = INT64_MAX / 4000; /* keeps the deadline far from overflowing */
+    const int64_t deadline = budget_us > 0 ? llm_now_ns() + (budget_us < max_us ? budget_us : max_us) * 1000 : 0;
     llm_buf_clear(&s->out);
     if (s->finished) reset_generation(s);
-    llm_status st = open_reply(s);
-    if (st != LLM_OK) return st;
-    if (s->pending_token >= 0) {
+    llm_status st;
+    int computed = 0, done = 0;
+    if (s->job == JOB_NONE && s->chat_need_reply) {
+        st = reply_begin(s);
+        if (st != LLM_OK) return st;
+        if (s->job == JOB_NONE) reply_done(s);
+    }
+    if (s->job == JOB_REPLY) {
+        computed = 1;
+        st = eval_advance(s, deadline, &done);
+        if (st != LLM_OK) {
+            s->job = JOB_NONE;
+            return st;
+        }
+        if (!done) goto out;
+        s->job = JOB_NONE;
+        reply_done(s);
+    }
+    if (s->job == JOB_NONE && s->pending_token >= 0) {
         if (llm_tokenizer_is_eog(s->model->tok, s->pending_token)) {
             s->pending_token = -1;
         } else if (llm_kv_n_past(s->kv) >= llm_kv_n_ctx(s->kv)) {
             st = finish(s, LLM_FINISH_CONTEXT, finish_out);
             goto out;
         } else {
-            st = eval(s, &s->pending_token, 1);
+            st = eval_begin(s, &s->pending_token, 1);
+            if (st != LLM_OK) return st;
+            s->job = JOB_PENDING;
+        }
+    }
+    if (s->job == JOB_PENDING) {
+        computed = 1;
+        st = eval_advance(s, deadline, &done);
+        if (st != LLM_OK) {
+            s->job = JOB_NONE;
             if (st == LLM_ERR_ABORTED) {
                 st = finish(s, LLM_FINISH_ABORTED, finish_out);
                 goto out;
             }
-            if (st != LLM_OK) return st;
-            s->pending_token = -1;
+            return st;
         }
+        if (!done) goto out;
+        s->job = JOB_NONE;
+        s->pending_token = -1;
     }
     if (s->n_logit_rows == 0) return llm_fail(&s->h, LLM_ERR_STATE, "nothing has been fed: feed a prompt first");
     if (s->max_tokens > 0 && s->n_generated >= s->max_tokens) {
         st = finish(s, LLM_FINISH_LENGTH, finish_out);
         goto out;
     }
+    /* sampling would overrun the budget after the forward pass: it opens the next call */
+    if (computed && deadline > 0 && llm_now_ns() + s->sample_ns > deadline) {
+        st = LLM_OK;
+        goto out;
+    }
 
     int32_t n_past = llm_kv_n_past(s->kv);
     int32_t look = s->sp.penalty_last_n < n_past ? s->sp.penalty_last_n : n_past;
     const float *row = s->logits + (size_t)(s->n_logit_rows - 1) * (size_t)s->n_vocab;
+    const int64_t t0 = llm_now_ns();
     int32_t tok = llm_sampler_sample(s->sampler, &s->sp, row, s->history + n_past - look, (size_t)look);
+    s->sample_ns = llm_now_ns() - t0;
     s->n_generated++;
     s->pending_token = tok;
     if (token) *token = tok;
@@ -350,6 +459,15 @@ out:
     return st;
 }
 
+llm_status llm_session_step(llm_session *s, int32_t *token, const char **text, size_t *len, llm_finish *finish_out) {
+    return step_impl(s, 0, token, text, len, finish_out);
+}
+
+llm_status llm_session_step_timed(llm_session *s, int64_t budget_us, int32_t *token, const char **text, size_t *len,
+                                  llm_finish *finish_out) {
+    return step_impl(s, budget_us, token, text, len, finish_out);
+}
+
 llm_status llm_session_generate(llm_session *s, llm_text_fn fn, void *user_data, llm_finish *finish_out) {
     if (finish_out) *finish_out = LLM_FINISH_NONE;
     if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
@@ -372,6 +490,7 @@ llm_status llm_session_generate(llm_session *s, llm_text_fn fn, void *user_data,
 llm_status llm_session_chat(llm_session *s, const char *role, const char *content) {
     if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
     if (!role || !content) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "role and content are required");
+    abandon(s);
     llm_chat_format fmt = s->model->chat_format;
     if (fmt == LLM_CHAT_NONE)
         return llm_fail(&s->h, LLM_ERR_UNSUPPORTED, "the model names no chat format this version knows");

@@ -65,6 +65,11 @@ struct llm_session {
     float *logits;         /* n_logit_rows x n_vocab of the last feed */
     int32_t n_logit_rows;
     int32_t logit_cap_rows;
+    float *logits_next;    /* rows being computed; swapped with logits when complete */
+    int32_t next_cap_rows;
+    int32_t job_rows;      /* logits rows of the computation in flight */
+    int job;               /* what the computation in flight evaluates (api_session.c), 0 = none */
+    int64_t sample_ns;     /* last duration of sampling a token (llm_session_step_timed's plan) */
     int32_t *history;      /* tokens in the KV cache, n_ctx entries */
 
     int32_t pending_token; /* sampled but not yet evaluated (-1 = none) */

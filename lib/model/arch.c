@@ -139,6 +139,18 @@ static llm_status check_type(const gguf_tensor *t, llm_err *err) {
     return LLM_OK;
 }
 
+/* The tensor `name` of f, checked to have a computable type. When it is absent, *t is NULL and
+ * the result is LLM_OK if it is optional, else a "missing tensor" error. */
+static llm_status find_typed_tensor(const gguf_file *f, const char *name, int optional,
+                                    const gguf_tensor **t, llm_err *err) {
+    *t = gguf_find_tensor(f, name);
+    if (!*t) {
+        if (optional) return LLM_OK;
+        return llm_err_set(err, LLM_ERR_FORMAT, "missing tensor '%s'", name);
+    }
+    return check_type(*t, err);
+}
+
 static llm_status shape_error(const gguf_tensor *t, int64_t ne0, int64_t ne1, llm_err *err) {
     if (ne1 > 0)
         return llm_err_set(err, LLM_ERR_FORMAT,
@@ -153,13 +165,9 @@ static llm_status shape_error(const gguf_tensor *t, int64_t ne0, int64_t ne1, ll
 llm_status llm_bind_matrix(llm_arch_model *m, const gguf_file *f, const char *name, int64_t cols,
                            int64_t rows, int optional, llm_matrix *out, llm_err *err) {
     memset(out, 0, sizeof *out);
-    const gguf_tensor *t = gguf_find_tensor(f, name);
-    if (!t) {
-        if (optional) return LLM_OK;
-        return llm_err_set(err, LLM_ERR_FORMAT, "missing tensor '%s'", name);
-    }
-    llm_status st = check_type(t, err);
-    if (st) return st;
+    const gguf_tensor *t;
+    llm_status st = find_typed_tensor(f, name, optional, &t, err);
+    if (st || !t) return st;
     if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
         return shape_error(t, cols, rows, err);
     size_t row_bytes = llm_dtype_row_bytes(t->type, cols);
@@ -181,13 +189,9 @@ llm_status llm_bind_matrix(llm_arch_model *m, const gguf_file *f, const char *na
 llm_status llm_bind_vector(llm_arch_model *m, const gguf_file *f, const char *name, int64_t n,
                            int optional, const float **out, llm_err *err) {
     *out = NULL;
-    const gguf_tensor *t = gguf_find_tensor(f, name);
-    if (!t) {
-        if (optional) return LLM_OK;
-        return llm_err_set(err, LLM_ERR_FORMAT, "missing tensor '%s'", name);
-    }
-    llm_status st = check_type(t, err);
-    if (st) return st;
+    const gguf_tensor *t;
+    llm_status st = find_typed_tensor(f, name, optional, &t, err);
+    if (st || !t) return st;
     if (t->ne[0] != n || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1) return shape_error(t, n, 0, err);
     size_t nbytes = llm_dtype_row_bytes(t->type, n);
     if (nbytes == 0)

@@ -3,29 +3,29 @@
  * correctness oracle for faster paths. All weight products go through llm_matmul (BLIS for
  * multi-token batches); attention runs over (token, head) pairs on the thread pool. Every
  * output element is computed by exactly one thread in a fixed order, so the result does not
- * depend on the number of threads. */
+ * depend on the number of threads.
+ *
+ * The pass is resumable (llm_forward_begin / llm_forward_advance, model.h): it is a sequence of
+ * work units (embeddings; per layer: attention inputs, attention and its output, FFN gate, FFN
+ * up, FFN down; the logits, by row ranges for one row) whose activations live in the session's
+ * scratch and whose position is the cursor kv->fw. llm_forward runs them all in one call; a
+ * real-time caller runs a few per frame. Cutting the pass into units changes no arithmetic. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model/model_internal.h"
 
 /* Longer batches are evaluated in chunks of this many tokens to bound scratch memory. */
 #define LLM_FORWARD_CHUNK 512
+/* Multiply-adds per work unit of a one-row logits product (the rows of a unit are this divided
+ * by n_embd): about the size of the largest layer unit of a small model (Gemma 3 270M: 3276
+ * rows, ~0.8 ms with the scalar kernels at ~2.5 GMAC/s on one core). Each unit is one more run
+ * of the pool, so not much smaller. */
+#define LLM_FORWARD_LOGITS_MACS (1 << 21)
 
-/* Scratch buffers of one chunk, carved out of the session's scratch memory. */
-typedef struct fwd_bufs {
-    float *x;      /* [n][n_embd] residual stream */
-    float *h;      /* [n][n_embd] normalised input of a sub-block / normalised output */
-    float *o;      /* [n][n_embd] sub-block output */
-    float *q;      /* [n][n_head * head_dim_k] */
-    float *k;      /* [n][n_head_kv * head_dim_k] */
-    float *v;      /* [n][n_head_kv * head_dim_v] */
-    float *att;    /* [n][n_head * head_dim_v] attention output */
-    float *gate;   /* [n][n_ff] */
-    float *up;     /* [n][n_ff] */
-    float *tmp;    /* [max(n_embd, head_dim_k)] */
-    float *scores; /* [n_threads][n_ctx] attention weights, one row per thread */
-} fwd_bufs;
+typedef llm_fwd_bufs fwd_bufs;
 
 static size_t round_up16(size_t n) { return (n + 15) & ~(size_t)15; }
 
@@ -137,8 +137,9 @@ static void head_norm(float *x, int32_t n_heads, int32_t hd, const float *w, flo
     }
 }
 
-static void attention_block(const llm_arch_model *m, llm_kv_state *kv, int32_t il, fwd_bufs *b,
-                            int32_t n, int32_t pos0, llm_pool *pool) {
+/* Attention, first unit: q, k, v of the chunk; k and v go to the cache. */
+static void attention_in(const llm_arch_model *m, llm_kv_state *kv, int32_t il, fwd_bufs *b, int32_t n,
+                         int32_t pos0, llm_pool *pool) {
     const llm_hparams *hp = &m->hp;
     const llm_layer *L = &m->layers[il];
     const int64_t e = hp->n_embd;
@@ -159,7 +160,12 @@ static void attention_block(const llm_arch_model *m, llm_kv_state *kv, int32_t i
         memcpy(llm_kv_k(kv, il, pos0 + t), kt, (size_t)kv->k_row * sizeof(float));
         memcpy(llm_kv_v(kv, il, pos0 + t), b->v + t * kv->v_row, (size_t)kv->v_row * sizeof(float));
     }
+}
 
+/* Attention, second unit: the heads over the cache, the output product and the residual. */
+static void attention_out(const llm_arch_model *m, llm_kv_state *kv, int32_t il, fwd_bufs *b, int32_t n,
+                          int32_t pos0, llm_pool *pool) {
+    const llm_layer *L = &m->layers[il];
     attn_task task = {m, kv, L, il, n, pos0, b->q, b->att, b->scores};
     llm_pool_run(pool, attn_worker, &task);
 
@@ -167,63 +173,157 @@ static void attention_block(const llm_arch_model *m, llm_kv_state *kv, int32_t i
     residual_add(m, b, L->post_attn_norm, n);
 }
 
-static void ffn_block(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n, llm_pool *pool) {
+/* FFN, first unit: norm and gate product. */
+static void ffn_gate(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n, llm_pool *pool) {
     const llm_hparams *hp = &m->hp;
     const llm_layer *L = &m->layers[il];
     const int64_t e = hp->n_embd;
 
     for (int32_t t = 0; t < n; t++) llm_rmsnorm(b->h + t * e, b->x + t * e, L->ffn_norm, e, hp->rms_eps);
     llm_matmul(&L->w_gate, b->h, n, b->gate, pool);
+}
+
+/* FFN, second unit: up product and activation (into gate). */
+static void ffn_up(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n, llm_pool *pool) {
+    const llm_hparams *hp = &m->hp;
+    const llm_layer *L = &m->layers[il];
     llm_matmul(&L->w_up, b->h, n, b->up, pool);
     const int64_t nf = (int64_t)n * hp->n_ff;
     for (int64_t i = 0; i < nf; i++) {
         const float g = m->act == LLM_ACT_GELU_TANH ? llm_gelu_tanh(b->gate[i]) : llm_silu(b->gate[i]);
         b->gate[i] = g * b->up[i];
     }
+}
+
+/* FFN, third unit: down product and residual. */
+static void ffn_down(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n, llm_pool *pool) {
+    const llm_layer *L = &m->layers[il];
     llm_matmul(&L->w_down, b->gate, n, b->o, pool);
     residual_add(m, b, L->post_ffn_norm, n);
 }
 
-/* Evaluates tokens[0..n) at positions pos0.. and writes logits for rows [first_out, n) to
- * logits (when not NULL). */
-static llm_status forward_chunk(const llm_arch_model *m, llm_kv_state *kv, const int32_t *tokens,
-                                int32_t n, int32_t pos0, float *logits, int32_t first_out, llm_pool *pool,
-                                int (*abort_fn)(void *), void *abort_data, llm_err *err) {
-    const llm_hparams *hp = &m->hp;
-    const int64_t e = hp->n_embd;
-    const int n_threads = pool ? llm_pool_size(pool) : 1;
-    fwd_bufs b;
-    llm_status st = alloc_bufs(m, kv, n, n_threads, &b, err);
-    if (st) return st;
+/* ---- the resumable driver --------------------------------------------------------------- */
 
-    /* token embeddings, dequantized row by row */
-    for (int32_t t = 0; t < n; t++) {
-        const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes;
-        float *x = b.x + t * e;
-        llm_dequantize_row(m->tok_embd.type, row, x, e);
-        if (m->embd_scale != 1.0f)
-            for (int64_t i = 0; i < e; i++) x[i] *= m->embd_scale;
-    }
-
-    for (int32_t il = 0; il < hp->n_layer; il++) {
-        if (abort_fn && abort_fn(abort_data)) return llm_err_set(err, LLM_ERR_ABORTED, "forward pass aborted");
-        attention_block(m, kv, il, &b, n, pos0, pool);
-        ffn_block(m, il, &b, n, pool);
-    }
-
-    if (logits) {
-        for (int32_t t = first_out; t < n; t++)
-            llm_rmsnorm(b.h + t * e, b.x + t * e, m->output_norm, e, hp->rms_eps);
-        llm_matmul(&m->output, b.h + first_out * e, n - first_out, logits, pool);
-    }
-    return LLM_OK;
+int64_t llm_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-llm_status llm_forward(const llm_arch_model *m, llm_kv_state *kv, const int32_t *tokens,
-                       int32_t n_tokens, float *logits, int all_logits, llm_pool *pool,
-                       int (*abort_fn)(void *), void *abort_data, llm_err *err) {
+/* Sets the cursor to the chunk starting at token c0 (its first unit: the embeddings). */
+static void start_chunk(const llm_arch_model *m, llm_fwd_cursor *c, int32_t c0) {
+    const int32_t n = c->n_tokens - c0 < LLM_FORWARD_CHUNK ? c->n_tokens - c0 : LLM_FORWARD_CHUNK;
+    const int last_chunk = c0 + n == c->n_tokens;
+    c->c0 = c0;
+    c->n = n;
+    c->out = NULL;
+    c->first_out = n;
+    if (c->logits && c->all_logits) {
+        c->out = c->logits + (size_t)c0 * (size_t)m->hp.n_vocab;
+        c->first_out = 0;
+    } else if (c->logits && last_chunk) {
+        c->out = c->logits;
+        c->first_out = n - 1;
+    }
+    c->stage = LLM_FWD_EMBED;
+    c->il = 0;
+    c->out_row = 0;
+    if (c->unit_n != n) { /* durations measured on chunks of another size predict nothing */
+        memset(c->unit_ns, 0, sizeof c->unit_ns);
+        c->unit_n = n;
+    }
+}
+
+static int64_t logits_rows_per_unit(const llm_arch_model *m) {
+    const int64_t rows = LLM_FORWARD_LOGITS_MACS / (m->hp.n_embd > 0 ? m->hp.n_embd : 1);
+    return rows < 64 ? 64 : rows;
+}
+
+/* Runs the unit under the cursor and moves the cursor to the next one. */
+static void run_unit(const llm_arch_model *m, llm_kv_state *kv, llm_fwd_cursor *c, llm_pool *pool) {
+    const llm_hparams *hp = &m->hp;
+    const int64_t e = hp->n_embd;
+    const int32_t n = c->n, pos0 = c->pos0 + c->c0;
+    fwd_bufs *b = &c->b;
+    switch (c->stage) {
+    case LLM_FWD_EMBED:
+        /* token embeddings, dequantized row by row */
+        for (int32_t t = 0; t < n; t++) {
+            const uint8_t *row =
+                (const uint8_t *)m->tok_embd.data + (size_t)c->tokens[c->c0 + t] * m->tok_embd.row_bytes;
+            float *x = b->x + t * e;
+            llm_dequantize_row(m->tok_embd.type, row, x, e);
+            if (m->embd_scale != 1.0f)
+                for (int64_t i = 0; i < e; i++) x[i] *= m->embd_scale;
+        }
+        c->stage = hp->n_layer > 0 ? LLM_FWD_ATTN_IN : LLM_FWD_LOGITS;
+        c->il = 0;
+        break;
+    case LLM_FWD_ATTN_IN:
+        attention_in(m, kv, c->il, b, n, pos0, pool);
+        c->stage = LLM_FWD_ATTN_OUT;
+        break;
+    case LLM_FWD_ATTN_OUT:
+        attention_out(m, kv, c->il, b, n, pos0, pool);
+        c->stage = LLM_FWD_FFN_GATE;
+        break;
+    case LLM_FWD_FFN_GATE:
+        ffn_gate(m, c->il, b, n, pool);
+        c->stage = LLM_FWD_FFN_UP;
+        break;
+    case LLM_FWD_FFN_UP:
+        ffn_up(m, c->il, b, n, pool);
+        c->stage = LLM_FWD_FFN_DOWN;
+        break;
+    case LLM_FWD_FFN_DOWN:
+        ffn_down(m, c->il, b, n, pool);
+        if (++c->il < hp->n_layer) c->stage = LLM_FWD_ATTN_IN;
+        else c->stage = LLM_FWD_LOGITS; /* with no logits to write it ends the chunk at once */
+        break;
+    case LLM_FWD_LOGITS: {
+        const int32_t n_out = n - c->first_out;
+        if (c->out && c->out_row == 0)
+            for (int32_t t = c->first_out; t < n; t++)
+                llm_rmsnorm(b->h + t * e, b->x + t * e, m->output_norm, e, hp->rms_eps);
+        if (c->out && n_out == 1) {
+            /* one row of logits: each logit is one llm_vec_dot, so a range of rows of the
+             * product is bitwise the same as those rows of the whole product */
+            const int64_t r0 = c->out_row, step = logits_rows_per_unit(m);
+            const int64_t r1 = m->output.rows - r0 < step ? m->output.rows : r0 + step;
+            llm_matrix part = m->output;
+            part.data = (const uint8_t *)m->output.data + (size_t)r0 * m->output.row_bytes;
+            part.rows = r1 - r0;
+            llm_matmul(&part, b->h + c->first_out * e, 1, c->out + r0, pool);
+            c->out_row = r1;
+        } else if (c->out) {
+            /* several rows: one product (the multi-token path's tiling must not be cut) */
+            llm_matmul(&m->output, b->h + c->first_out * e, n_out, c->out, pool);
+            c->out_row = m->output.rows;
+        } else {
+            c->out_row = m->output.rows;
+        }
+        if (c->out_row >= m->output.rows) {
+            if (c->c0 + n < c->n_tokens) {
+                start_chunk(m, c, c->c0 + n);
+            } else {
+                kv->n_past = c->pos0 + c->n_tokens;
+                c->active = 0;
+            }
+        }
+        break;
+    }
+    default:
+        c->active = 0;
+        break;
+    }
+}
+
+llm_status llm_forward_begin(const llm_arch_model *m, llm_kv_state *kv, const int32_t *tokens,
+                             int32_t n_tokens, float *logits, int all_logits, llm_pool *pool,
+                             llm_err *err) {
     if (!m || !kv || !tokens || n_tokens <= 0)
         return llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "llm_forward: no model, state or tokens");
+    kv->fw.active = 0;
     if (kv->n_layer != m->hp.n_layer || kv->k_row != (int64_t)m->hp.n_head_kv * m->hp.head_dim_k ||
         kv->v_row != (int64_t)m->hp.n_head_kv * m->hp.head_dim_v)
         return llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "llm_forward: KV state belongs to another model");
@@ -234,27 +334,74 @@ llm_status llm_forward(const llm_arch_model *m, llm_kv_state *kv, const int32_t 
         if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab)
             return llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "token %d at index %d is outside [0, %d)", tokens[i],
                                i, m->hp.n_vocab);
-
-    const int32_t pos0 = kv->n_past;
-    const int64_t n_vocab = m->hp.n_vocab;
-    for (int32_t c0 = 0; c0 < n_tokens; c0 += LLM_FORWARD_CHUNK) {
-        const int32_t n = n_tokens - c0 < LLM_FORWARD_CHUNK ? n_tokens - c0 : LLM_FORWARD_CHUNK;
-        const int last_chunk = c0 + n == n_tokens;
-        float *out = NULL;
-        int32_t first_out = n;
-        if (logits && all_logits) {
-            out = logits + (size_t)c0 * (size_t)n_vocab;
-            first_out = 0;
-        } else if (logits && last_chunk) {
-            out = logits;
-            first_out = n - 1;
-        }
-        /* the cache rows at positions >= n_past are written, but n_past only moves once every
-         * chunk and layer is done: an abort or error leaves the session as it was */
-        llm_status st = forward_chunk(m, kv, tokens + c0, n, pos0 + c0, out, first_out, pool, abort_fn,
-                                      abort_data, err);
-        if (st) return st;
+    llm_fwd_cursor *c = &kv->fw;
+    if (n_tokens > c->tokens_cap) {
+        int32_t *grown = realloc(c->tokens, (size_t)n_tokens * sizeof *grown);
+        if (!grown) return llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "out of memory copying %d tokens", n_tokens);
+        c->tokens = grown;
+        c->tokens_cap = n_tokens;
     }
-    kv->n_past = pos0 + n_tokens;
+    memcpy(c->tokens, tokens, (size_t)n_tokens * sizeof *tokens);
+    /* the scratch is laid out once, for the largest chunk: it does not move while in flight */
+    const int n_threads = pool ? llm_pool_size(pool) : 1;
+    const int32_t n_max = n_tokens < LLM_FORWARD_CHUNK ? n_tokens : LLM_FORWARD_CHUNK;
+    llm_status st = alloc_bufs(m, kv, n_max, n_threads, &c->b, err);
+    if (st) return st;
+    c->n_threads = n_threads;
+    c->n_tokens = n_tokens;
+    c->pos0 = kv->n_past;
+    c->logits = logits;
+    c->all_logits = all_logits;
+    start_chunk(m, c, 0);
+    c->active = 1;
     return LLM_OK;
+}
+
+llm_status llm_forward_advance(const llm_arch_model *m, llm_kv_state *kv, llm_pool *pool,
+                               int64_t deadline_ns, int (*abort_fn)(void *), void *abort_data,
+                               int *done, llm_err *err) {
+    if (done) *done = 0;
+    if (!m || !kv || !kv->fw.active)
+        return llm_err_set(err, LLM_ERR_STATE, "llm_forward_advance: no computation in flight");
+    llm_fwd_cursor *c = &kv->fw;
+    if ((pool ? llm_pool_size(pool) : 1) > c->n_threads) {
+        c->active = 0;
+        return llm_err_set(err, LLM_ERR_INVALID_ARGUMENT,
+                           "llm_forward_advance: the pool has more threads than at begin");
+    }
+    int units = 0;
+    int64_t now = llm_now_ns();
+    while (c->active) {
+        if (deadline_ns > 0 && units > 0 && now + c->unit_ns[c->stage] > deadline_ns) return LLM_OK;
+        /* polled between layers; the cache rows at positions >= n_past are written, but n_past
+         * only moves once every chunk and layer is done: an abort or error leaves the session as
+         * it was */
+        if (c->stage == LLM_FWD_ATTN_IN && abort_fn && abort_fn(abort_data)) {
+            c->active = 0;
+            return llm_err_set(err, LLM_ERR_ABORTED, "forward pass aborted");
+        }
+        const llm_fwd_stage kind = c->stage;
+        run_unit(m, kv, c, pool);
+        const int64_t end = llm_now_ns();
+        c->unit_ns[kind] = end - now;
+        now = end;
+        units++;
+    }
+    if (done) *done = 1;
+    return LLM_OK;
+}
+
+void llm_forward_cancel(llm_kv_state *kv) {
+    if (kv) kv->fw.active = 0;
+}
+
+int llm_forward_in_flight(const llm_kv_state *kv) { return kv && kv->fw.active; }
+
+llm_status llm_forward(const llm_arch_model *m, llm_kv_state *kv, const int32_t *tokens,
+                       int32_t n_tokens, float *logits, int all_logits, llm_pool *pool,
+                       int (*abort_fn)(void *), void *abort_data, llm_err *err) {
+    llm_status st = llm_forward_begin(m, kv, tokens, n_tokens, logits, all_logits, pool, err);
+    if (st) return st;
+    int done = 0;
+    return llm_forward_advance(m, kv, pool, 0, abort_fn, abort_data, &done, err);
 }

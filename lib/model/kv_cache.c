@@ -42,11 +42,13 @@ void llm_kv_free(llm_kv_state *kv) {
     free(kv->k);
     free(kv->v);
     free(kv->scratch);
+    free(kv->fw.tokens);
     free(kv);
 }
 
 void llm_kv_truncate(llm_kv_state *kv, int32_t n_keep) {
     if (!kv) return;
+    kv->fw.active = 0; /* a computation in flight is discarded: its positions may be gone */
     if (n_keep < 0) n_keep = 0;
     if (n_keep < kv->n_past) kv->n_past = n_keep;
 }

@@ -60,4 +60,38 @@ llm_status llm_forward(const llm_arch_model *m, llm_kv_state *kv, const int32_t 
                        int32_t n_tokens, float *logits, int all_logits, llm_pool *pool,
                        int (*abort_fn)(void *), void *abort_data, llm_err *err);
 
+/* The same forward pass, resumable: llm_forward is llm_forward_begin followed by one
+ * llm_forward_advance without a deadline, and this is its only implementation.
+ *
+ * llm_forward_begin checks the arguments exactly like llm_forward (same errors, nothing done on
+ * failure), copies the tokens, lays out the scratch for the pool's thread count and records the
+ * computation in kv; it computes nothing. A computation already in flight in kv is discarded.
+ * logits (may be NULL) must stay valid until the computation completes or is discarded.
+ *
+ * llm_forward_advance computes work units in order: per chunk of tokens the embeddings, then per
+ * layer five units (attention input products, attention and its output product, FFN gate, FFN
+ * up, FFN down product), then the logits, whose product is cut into row ranges when one
+ * row of logits is produced (one row is bitwise the same however its rows are split). With
+ * deadline_ns > 0 (llm_now_ns clock) it returns *done = 0 before a unit that would end past the
+ * deadline (predicted from the last duration of that kind of unit) - but only after at least one
+ * unit, so every call progresses; deadline_ns = 0 runs to completion. Resuming does not change
+ * any result. On completion (*done = 1) n_past moves to n_past + n_tokens. abort is polled before
+ * each layer, as in llm_forward; an abort or error discards the computation (*done = 0). pool
+ * must have at most the thread count it had at begin (else LLM_ERR_INVALID_ARGUMENT).
+ *
+ * Discarding (llm_forward_cancel, a new begin, llm_kv_truncate, an abort or an error) leaves the
+ * cache as it was before begin: n_past only moves once every unit is done, and the rows written at
+ * positions >= n_past are overwritten by the next computation. */
+llm_status llm_forward_begin(const llm_arch_model *m, llm_kv_state *kv, const int32_t *tokens,
+                             int32_t n_tokens, float *logits, int all_logits, llm_pool *pool,
+                             llm_err *err);
+llm_status llm_forward_advance(const llm_arch_model *m, llm_kv_state *kv, llm_pool *pool,
+                               int64_t deadline_ns, int (*abort_fn)(void *), void *abort_data,
+                               int *done, llm_err *err);
+void llm_forward_cancel(llm_kv_state *kv);
+/* Whether a computation begun on kv is still in flight. */
+int llm_forward_in_flight(const llm_kv_state *kv);
+/* CLOCK_MONOTONIC in nanoseconds (the clock of deadline_ns). */
+int64_t llm_now_ns(void);
+
 #endif

@@ -106,6 +106,56 @@ llm_status llm_read_rope_scaling(const gguf_file *f, const char *arch, double *p
 void llm_rope_apply(float *x, int32_t n_heads, int32_t head_dim, int64_t pos,
                     const llm_rope_params *rp);
 
+/* ---- forward.c: the cursor of a resumable forward pass ---- */
+/* Scratch buffers of one chunk, carved out of the session's scratch memory. */
+typedef struct llm_fwd_bufs {
+    float *x;      /* [n][n_embd] residual stream */
+    float *h;      /* [n][n_embd] normalised input of a sub-block / normalised output */
+    float *o;      /* [n][n_embd] sub-block output */
+    float *q;      /* [n][n_head * head_dim_k] */
+    float *k;      /* [n][n_head_kv * head_dim_k] */
+    float *v;      /* [n][n_head_kv * head_dim_v] */
+    float *att;    /* [n][n_head * head_dim_v] attention output */
+    float *gate;   /* [n][n_ff] */
+    float *up;     /* [n][n_ff] */
+    float *tmp;    /* [max(n_embd, head_dim_k)] */
+    float *scores; /* [n_threads][n_ctx] attention weights, one row per thread */
+} llm_fwd_bufs;
+
+/* The kinds of work unit, in their order within a chunk (layer units repeat per layer). */
+typedef enum llm_fwd_stage {
+    LLM_FWD_EMBED = 0, /* token embeddings of the chunk */
+    LLM_FWD_ATTN_IN,   /* layer il: norm, q/k/v products, q/k norms, rope, cache write */
+    LLM_FWD_ATTN_OUT,  /* layer il: attention, output product, residual */
+    LLM_FWD_FFN_GATE,  /* layer il: norm, gate product */
+    LLM_FWD_FFN_UP,    /* layer il: up product, activation */
+    LLM_FWD_FFN_DOWN,  /* layer il: down product, residual */
+    LLM_FWD_LOGITS,    /* output norm (first unit) and logits rows [out_row, out_row + k) */
+    LLM_FWD_N_STAGES
+} llm_fwd_stage;
+
+typedef struct llm_fwd_cursor {
+    int active;              /* a computation is in flight */
+    int32_t *tokens;         /* copy of the tokens (owned, tokens_cap entries) */
+    int32_t tokens_cap;
+    int32_t n_tokens;
+    int32_t pos0;            /* n_past at begin */
+    float *logits;           /* caller's output (may be NULL) */
+    int all_logits;
+    int n_threads;           /* thread count the scratch was laid out for */
+    llm_fwd_bufs b;          /* activations of the current chunk (in kv->scratch) */
+    /* where the computation stands */
+    int32_t c0, n;           /* current chunk: tokens [c0, c0 + n) */
+    float *out;              /* logits rows of this chunk, or NULL */
+    int32_t first_out;       /* first token of the chunk whose logits are written */
+    llm_fwd_stage stage;     /* next unit */
+    int32_t il;              /* its layer */
+    int64_t out_row;         /* next logits row (LLM_FWD_LOGITS) */
+    /* last measured duration of each kind of unit, for chunks of unit_n tokens */
+    int64_t unit_ns[LLM_FWD_N_STAGES];
+    int32_t unit_n;
+} llm_fwd_cursor;
+
 /* ---- kv_cache.c: internals used by forward.c ---- */
 struct llm_kv_state {
     int32_t n_ctx;
@@ -118,6 +168,7 @@ struct llm_kv_state {
     /* scratch of one batch chunk, grown on demand */
     float *scratch;
     size_t scratch_floats;
+    llm_fwd_cursor fw;  /* the forward pass in flight, if any */
 };
 float *llm_kv_k(llm_kv_state *kv, int32_t layer, int32_t pos);
 float *llm_kv_v(llm_kv_state *kv, int32_t layer, int32_t pos);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/merge_heap.h"
 #include "tokenizer/tok_internal.h"
 
 /* GPT-2's reversible byte -> code point mapping: printable bytes map to themselves, the
@@ -41,49 +42,11 @@ typedef struct bpe_pair {
     int32_t rank, left, right, lid, rid, res;
 } bpe_pair;
 
-static int pair_before(const bpe_pair *a, const bpe_pair *b) {
+/* Lowest rank first, leftmost on ties. */
+static int pair_before(const void *pa, const void *pb) {
+    const bpe_pair *a = pa, *b = pb;
     if (a->rank != b->rank) return a->rank < b->rank;
     return a->left < b->left;
-}
-
-typedef struct bpe_heap {
-    bpe_pair *v;
-    size_t n, cap;
-} bpe_heap;
-
-static int heap_push(bpe_heap *h, bpe_pair p) {
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        bpe_pair *nv = realloc(h->v, nc * sizeof *nv);
-        if (!nv) return -1;
-        h->v = nv;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pair_before(&p, &h->v[parent])) break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = p;
-    return 0;
-}
-
-static bpe_pair heap_pop(bpe_heap *h) {
-    bpe_pair top = h->v[0];
-    bpe_pair last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && pair_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!pair_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
 }
 
 static int find_merge(const llm_tokenizer *tok, int32_t l, int32_t r, int32_t *rank, int32_t *res) {
@@ -101,7 +64,7 @@ static int find_merge(const llm_tokenizer *tok, int32_t l, int32_t r, int32_t *r
     return 0;
 }
 
-static int try_pair(const llm_tokenizer *tok, const bpe_sym *syms, int32_t l, int32_t r, bpe_heap *h) {
+static int try_pair(const llm_tokenizer *tok, const bpe_sym *syms, int32_t l, int32_t r, merge_heap *h) {
     if (l < 0 || r < 0) return 0;
     bpe_pair p;
     if (!find_merge(tok, syms[l].id, syms[r].id, &p.rank, &p.res)) return 0;
@@ -109,7 +72,7 @@ static int try_pair(const llm_tokenizer *tok, const bpe_sym *syms, int32_t l, in
     p.right = r;
     p.lid = syms[l].id;
     p.rid = syms[r].id;
-    return heap_push(h, p);
+    return merge_heap_push(h, &p, sizeof p, pair_before);
 }
 
 typedef struct bpe_work {
@@ -117,7 +80,7 @@ typedef struct bpe_work {
     size_t cap;
     char *sbuf; /* byte-level symbol text of a word */
     size_t scap;
-    bpe_heap heap;
+    merge_heap heap; /* of bpe_pair */
 } bpe_work;
 
 static int encode_word(const llm_tokenizer *tok, const unsigned char *w, size_t n, bpe_work *wk,
@@ -143,7 +106,8 @@ static int encode_word(const llm_tokenizer *tok, const unsigned char *w, size_t 
         if (try_pair(tok, wk->syms, i, i + 1, &wk->heap)) return -1;
     }
     while (wk->heap.n) {
-        bpe_pair p = heap_pop(&wk->heap);
+        bpe_pair p;
+        merge_heap_pop(&wk->heap, &p, sizeof p, pair_before);
         bpe_sym *l = &wk->syms[p.left], *r = &wk->syms[p.right];
         if (l->id != p.lid || r->id != p.rid || l->next != p.right) continue;
         l->id = p.res;
@@ -198,6 +162,6 @@ done:
     free(offs);
     free(wk.syms);
     free(wk.sbuf);
-    free(wk.heap.v);
+    merge_heap_free(&wk.heap);
     return st;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/merge_heap.h"
 #include "tokenizer/tok_internal.h"
 
 typedef struct spm_sym {
@@ -18,59 +19,21 @@ typedef struct spm_pair {
     uint32_t len; /* combined length when queued, to detect stale entries */
 } spm_pair;
 
-static int pair_before(const spm_pair *a, const spm_pair *b) {
+/* Best score first, leftmost on ties. */
+static int pair_before(const void *pa, const void *pb) {
+    const spm_pair *a = pa, *b = pb;
     if (a->score != b->score) return a->score > b->score;
     return a->left < b->left;
 }
 
-typedef struct spm_heap {
-    spm_pair *v;
-    size_t n, cap;
-} spm_heap;
-
-static int heap_push(spm_heap *h, spm_pair p) {
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        spm_pair *nv = realloc(h->v, nc * sizeof *nv);
-        if (!nv) return -1;
-        h->v = nv;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pair_before(&p, &h->v[parent])) break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = p;
-    return 0;
-}
-
-static spm_pair heap_pop(spm_heap *h) {
-    spm_pair top = h->v[0];
-    spm_pair last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && pair_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!pair_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
 static int try_pair(const llm_tokenizer *tok, const char *buf, const spm_sym *syms, int32_t l,
-                    int32_t r, spm_heap *h) {
+                    int32_t r, merge_heap *h) {
     if (l < 0 || r < 0) return 0;
     uint32_t len = syms[l].len + syms[r].len;
     int32_t id = tok_lookup_piece(tok, buf + syms[l].off, len);
     if (id < 0) return 0;
     spm_pair p = {tok->scores[id], l, r, len};
-    return heap_push(h, p);
+    return merge_heap_push(h, &p, sizeof p, pair_before);
 }
 
 llm_status tok_spm_encode(const llm_tokenizer *tok, const char *text, size_t len, int add_prefix,
@@ -82,7 +45,7 @@ llm_status tok_spm_encode(const llm_tokenizer *tok, const char *text, size_t len
     if (blen > UINT32_MAX / 2) return llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "text too long");
     char *buf = malloc(blen + 1);
     spm_sym *syms = malloc((blen + 1) * sizeof *syms);
-    spm_heap h = {0};
+    merge_heap h = {0}; /* of spm_pair */
     llm_status st = LLM_OK;
     if (!buf || !syms) goto oom;
     size_t b = 0;
@@ -113,7 +76,8 @@ llm_status tok_spm_encode(const llm_tokenizer *tok, const char *text, size_t len
         if (try_pair(tok, buf, syms, i, i + 1, &h)) goto oom;
     }
     while (h.n) {
-        spm_pair p = heap_pop(&h);
+        spm_pair p;
+        merge_heap_pop(&h, &p, sizeof p, pair_before);
         spm_sym *l = &syms[p.left], *r = &syms[p.right];
         if (l->len == 0 || r->len == 0 || l->next != p.right || l->len + r->len != p.len) continue;
         l->len += r->len;
@@ -145,6 +109,6 @@ oom:
 done:
     free(buf);
     free(syms);
-    free(h.v);
+    merge_heap_free(&h);
     return st;
 }

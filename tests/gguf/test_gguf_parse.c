@@ -9,14 +9,7 @@
 #include "gguf/gguf.h"
 #include "gguf/gguf_sample.h"
 
-static int g_fail = 0;
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            g_fail++;                                                            \
-        }                                                                        \
-    } while (0)
+#include "gguf_check.h"
 
 /* Parses buf and expects `want` with a message containing `needle` (and `needle2` if given). */
 static void expect_fail_at(int line, const gw *w, llm_status want, const char *needle, const char *needle2) {

@@ -10,14 +10,7 @@
 #include "gguf/gguf_sample.h"
 #include "gguf/gguf_source.h"
 
-static int g_fail = 0;
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            g_fail++;                                                            \
-        }                                                                        \
-    } while (0)
+#include "gguf_check.h"
 
 typedef struct mem_reader {
     const uint8_t *p;

@@ -110,18 +110,28 @@ static void kq_scale_min(const uint8_t *s, int j, int *sc, int *m) {
     }
 }
 
+/* The scale products of the sub-blocks j and j+1 (j even) of Q4_K / Q5_K, as their elements use
+ * them: v = ds * q - dm. */
+typedef struct kq_pair {
+    float ds0, dm0, ds1, dm1;
+} kq_pair;
+
+static inline kq_pair kq_pair_scales(const uint8_t *s, int j, float d, float dmin) {
+    int s0, m0, s1, m1;
+    kq_scale_min(s, j, &s0, &m0);
+    kq_scale_min(s, j + 1, &s1, &m1);
+    const kq_pair r = {d * (float)s0, dmin * (float)m0, d * (float)s1, dmin * (float)m1};
+    return r;
+}
+
 static void deq_q4_k(const uint8_t *restrict b, float *restrict y) {
     const float d = rd_f16(b), dmin = rd_f16(b + 2);
     const uint8_t *sc = b + 4, *qs = b + 16;
     for (int j = 0; j < 8; j += 2) {
-        int s0, m0, s1, m1;
-        kq_scale_min(sc, j, &s0, &m0);
-        kq_scale_min(sc, j + 1, &s1, &m1);
-        const float ds0 = d * (float)s0, dm0 = dmin * (float)m0;
-        const float ds1 = d * (float)s1, dm1 = dmin * (float)m1;
+        const kq_pair ks = kq_pair_scales(sc, j, d, dmin);
         const uint8_t *q = qs + 16 * j;
-        for (int l = 0; l < 32; l++) y[32 * j + l] = ds0 * (float)(q[l] & 15) - dm0;
-        for (int l = 0; l < 32; l++) y[32 * j + 32 + l] = ds1 * (float)(q[l] >> 4) - dm1;
+        for (int l = 0; l < 32; l++) y[32 * j + l] = ks.ds0 * (float)(q[l] & 15) - ks.dm0;
+        for (int l = 0; l < 32; l++) y[32 * j + 32 + l] = ks.ds1 * (float)(q[l] >> 4) - ks.dm1;
     }
 }
 
@@ -129,19 +139,15 @@ static void deq_q5_k(const uint8_t *restrict b, float *restrict y) {
     const float d = rd_f16(b), dmin = rd_f16(b + 2);
     const uint8_t *sc = b + 4, *qh = b + 16, *qs = b + 48;
     for (int j = 0; j < 8; j += 2) {
-        int s0, m0, s1, m1;
-        kq_scale_min(sc, j, &s0, &m0);
-        kq_scale_min(sc, j + 1, &s1, &m1);
-        const float ds0 = d * (float)s0, dm0 = dmin * (float)m0;
-        const float ds1 = d * (float)s1, dm1 = dmin * (float)m1;
+        const kq_pair ks = kq_pair_scales(sc, j, d, dmin);
         const uint8_t *q = qs + 16 * j;
         for (int l = 0; l < 32; l++) {
             const int v = (q[l] & 15) | ((qh[l] >> j) & 1) << 4;
-            y[32 * j + l] = ds0 * (float)v - dm0;
+            y[32 * j + l] = ks.ds0 * (float)v - ks.dm0;
         }
         for (int l = 0; l < 32; l++) {
             const int v = (q[l] >> 4) | ((qh[l] >> (j + 1)) & 1) << 4;
-            y[32 * j + 32 + l] = ds1 * (float)v - dm1;
+            y[32 * j + 32 + l] = ks.ds1 * (float)v - ks.dm1;
         }
     }
 }
@@ -265,7 +271,13 @@ float llm_scalar_dot_f32(const float *w, const float *x, int64_t n) {
  * block is written to memory. LANE_GROUP adds one group of 32 to the lane totals t[16]; VAL(k, i)
  * is the dequantized value of element k + 16i of the group (i = 0 or 1, a constant). The loop over
  * the lanes is the vector dimension. GCC would otherwise unroll it completely before the loop
- * vectoriser runs and then fail to vectorise the straight-line code, hence the pragma. */
+ * vectoriser runs and then fail to vectorise the straight-line code, hence the pragma.
+ * What the kernels share is here (LANE_GROUP, lanes_total, kq_pair_scales); each still spells out
+ * its own few lines of block loop (lane totals, block stride, block header, lanes_total) on
+ * purpose: the per-type part sits inside that loop, and one shared loop would have to take VAL as
+ * a function pointer, whose call in the lane loop vectorises only if GCC happens to inline it
+ * first, or as a macro taking the block header's declarations as an argument, which reads worse
+ * than the repetition it saves. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define LANE_LOOP _Pragma("GCC unroll 1") for
 #else
@@ -354,16 +366,12 @@ static float dot_q4_k(const uint8_t *restrict b, const float *restrict x, int64_
         const float d = rd_f16(b), dmin = rd_f16(b + 2);
         const uint8_t *sc = b + 4;
         for (int j = 0; j < 8; j += 2, x += 64) {
-            int s0, m0, s1, m1;
-            kq_scale_min(sc, j, &s0, &m0);
-            kq_scale_min(sc, j + 1, &s1, &m1);
-            const float ds0 = d * (float)s0, dm0 = dmin * (float)m0;
-            const float ds1 = d * (float)s1, dm1 = dmin * (float)m1;
+            const kq_pair ks = kq_pair_scales(sc, j, d, dmin);
             const uint8_t *q = b + 16 + 16 * j;
-#define VAL(k, i) (ds0 * (float)(q[(k) + 16 * (i)] & 15) - dm0)
+#define VAL(k, i) (ks.ds0 * (float)(q[(k) + 16 * (i)] & 15) - ks.dm0)
             LANE_GROUP(t, x, VAL)
 #undef VAL
-#define VAL(k, i) (ds1 * (float)(q[(k) + 16 * (i)] >> 4) - dm1)
+#define VAL(k, i) (ks.ds1 * (float)(q[(k) + 16 * (i)] >> 4) - ks.dm1)
             LANE_GROUP(t, x + 32, VAL)
 #undef VAL
         }
@@ -377,16 +385,12 @@ static float dot_q5_k(const uint8_t *restrict b, const float *restrict x, int64_
         const float d = rd_f16(b), dmin = rd_f16(b + 2);
         const uint8_t *sc = b + 4, *qh = b + 16;
         for (int j = 0; j < 8; j += 2, x += 64) {
-            int s0, m0, s1, m1;
-            kq_scale_min(sc, j, &s0, &m0);
-            kq_scale_min(sc, j + 1, &s1, &m1);
-            const float ds0 = d * (float)s0, dm0 = dmin * (float)m0;
-            const float ds1 = d * (float)s1, dm1 = dmin * (float)m1;
+            const kq_pair ks = kq_pair_scales(sc, j, d, dmin);
             const uint8_t *q = b + 48 + 16 * j;
-#define VAL(k, i) (ds0 * (float)((q[(k) + 16 * (i)] & 15) | ((qh[(k) + 16 * (i)] >> j) & 1) << 4) - dm0)
+#define VAL(k, i) (ks.ds0 * (float)((q[(k) + 16 * (i)] & 15) | ((qh[(k) + 16 * (i)] >> j) & 1) << 4) - ks.dm0)
             LANE_GROUP(t, x, VAL)
 #undef VAL
-#define VAL(k, i) (ds1 * (float)((q[(k) + 16 * (i)] >> 4) | ((qh[(k) + 16 * (i)] >> (j + 1)) & 1) << 4) - dm1)
+#define VAL(k, i) (ks.ds1 * (float)((q[(k) + 16 * (i)] >> 4) | ((qh[(k) + 16 * (i)] >> (j + 1)) & 1) << 4) - ks.dm1)
             LANE_GROUP(t, x + 32, VAL)
 #undef VAL
         }

@@ -1,0 +1,56 @@
+"""libllm: Python binding of the libllm GGUF language-model runtime (pure Python over ctypes).
+
+    import libllm
+    with libllm.Model("gemma-3-270m.gguf") as model:
+        s = model.session(temperature=0)
+        print(s.generate("The capital of France is", max_tokens=8))
+        for piece in s.generate(" And of Italy?", max_tokens=8, stream=True):
+            print(piece, end="", flush=True)
+        print(model.create_completion("Once upon a time", max_tokens=16)["choices"][0]["text"])
+
+The shared library is found through the LIBLLM_LIBRARY environment variable, then a copy beside
+this package (libllm/libllm.so*), then the system loader (libllm.so.0). On import its version is
+checked against the one this binding was written for (same major version).
+
+Threading: a Model is shared freely; each Session owns its own llm_context, so different sessions
+run on different threads at once (each session one thread at a time). Model.create_completion
+and create_chat_completion use a session per call and are safe to call from several threads.
+"""
+from __future__ import annotations
+
+from . import _ffi
+from ._ffi import Backend, Finish, LogLevel, Option, Status
+from .errors import (AbortedError, BackendError, BufferTooSmallError, ContextFullError, FormatError, InternalError,
+                     InvalidArgumentError, InvalidUtf8Error, LibraryVersionError, LimitError, LlmError, LlmIOError,
+                     NotFoundError, OutOfMemoryError, StateError, TypeMismatchError, UnsupportedError)
+from .model import Model, Options
+from .session import Session, Step
+
+__version__ = "0.1.0"
+
+#: Where the shared library was loaded from.
+library_path: str = _ffi.library_path
+
+
+def library_version() -> str:
+    """llm_version() of the loaded library, e.g. "0.1.0"."""
+    return _ffi.lib.llm_version().decode()
+
+
+def library_version_number() -> int:
+    """llm_version_number() of the loaded library (MAJOR*10000 + MINOR*100 + PATCH)."""
+    return int(_ffi.lib.llm_version_number())
+
+
+def status_str(status: int) -> str:
+    """llm_status_str: the static description of a status code."""
+    return _ffi.status_str(status)
+
+
+__all__ = [
+    "Model", "Session", "Step", "Options", "Finish", "Option", "Status", "Backend", "LogLevel",
+    "LlmError", "InvalidArgumentError", "OutOfMemoryError", "LlmIOError", "FormatError", "UnsupportedError",
+    "AbortedError", "ContextFullError", "InvalidUtf8Error", "NotFoundError", "BufferTooSmallError",
+    "TypeMismatchError", "LimitError", "BackendError", "StateError", "InternalError", "LibraryVersionError",
+    "library_path", "library_version", "library_version_number", "status_str", "__version__",
+]

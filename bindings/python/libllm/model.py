@@ -1,0 +1,425 @@
+"""The Model: a loaded GGUF file (weights, tokenizer, metadata), immutable and shareable between
+threads. Sessions (conversations) are created from it; see :mod:`libllm.session`."""
+from __future__ import annotations
+
+import ctypes
+import io
+import os
+import threading
+import weakref
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union, TYPE_CHECKING)
+
+from . import _ffi
+from ._handles import _ModelHandle
+from ._util import TextLike, check, encode, fspath, read_string
+from .errors import LlmError, TypeMismatchError, NotFoundError, error_for
+
+if TYPE_CHECKING:
+    from .session import Session
+
+PathOrBytes = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]", io.IOBase]
+MetaValue = Union[int, float, str]
+LogCallback = Callable[[int, str], None]
+ProgressCallback = Callable[[float], Optional[bool]]
+
+
+class Options:
+    """An llm_options object (model loading and context creation read it). Used internally; it is
+    public for those who want llm_option_bounds or an option the keyword arguments lack."""
+
+    def __init__(self, values: Optional[Mapping[int, Union[int, float]]] = None) -> None:
+        ptr = _ffi.lib.llm_options_new()
+        if not ptr:
+            raise MemoryError("llm_options_new failed")
+        self.ptr: Optional[int] = ptr
+        self._finalizer = weakref.finalize(self, _ffi.lib.llm_options_free, ptr)
+        for key, value in (values or {}).items():
+            self.set(key, value)
+
+    def set(self, key: int, value: Union[int, float, bool]) -> None:
+        """llm_options_set_int / _float according to the key's type."""
+        key = _ffi.Option(key)
+        if key in _ffi.FLOAT_OPTIONS:
+            check(_ffi.lib.llm_options_set_float(self.ptr, key, float(value)), self.ptr)
+        else:
+            check(_ffi.lib.llm_options_set_int(self.ptr, key, int(value)), self.ptr)
+
+    def get(self, key: int) -> Union[int, float]:
+        """The value of a key (its default when not set)."""
+        key = _ffi.Option(key)
+        if key in _ffi.FLOAT_OPTIONS:
+            d = ctypes.c_double()
+            check(_ffi.lib.llm_options_get_float(self.ptr, key, ctypes.byref(d)), self.ptr)
+            return d.value
+        i = ctypes.c_int64()
+        check(_ffi.lib.llm_options_get_int(self.ptr, key, ctypes.byref(i)), self.ptr)
+        return i.value
+
+    @staticmethod
+    def bounds(key: int) -> "tuple[float, float]":
+        """llm_option_bounds: the valid (min, max) of a key."""
+        lo, hi = ctypes.c_double(), ctypes.c_double()
+        check(_ffi.lib.llm_option_bounds(int(key), ctypes.byref(lo), ctypes.byref(hi)), None)
+        return lo.value, hi.value
+
+    def close(self) -> None:
+        """Frees the object now (also done when it is garbage-collected)."""
+        self._finalizer()
+        self.ptr = None
+
+
+class Model:
+    """A GGUF model loaded by libllm.
+
+    ``Model(path)`` maps the file (llm_model_load_file); ``Model(data_bytes)`` loads from memory (the
+    bytes are copied); a binary file object with read/seek loads through llm_model_load_reader.
+    ``n_threads`` and ``n_ctx`` are the defaults of the sessions created from it (0 = all cores /
+    the model's training length capped at 4096). ``log`` receives (level, message) messages of the
+    library; ``progress`` receives the loading progress in [0, 1] and may return False to abort.
+
+    The model is freed by :meth:`close`, by leaving a ``with`` block, or when it is garbage
+    collected once no session uses it any more. Closing it explicitly also closes its sessions.
+    """
+
+    def __init__(self, path_or_bytes: PathOrBytes, *, n_threads: int = 0, n_ctx: int = 0, use_mmap: bool = True,
+                 log: Optional[LogCallback] = None, progress: Optional[ProgressCallback] = None,
+                 model_id: Optional[str] = None) -> None:
+        self.n_threads: int = int(n_threads)
+        self.n_ctx: int = int(n_ctx)
+        self._pool: List["Session"] = []
+        self._pool_lock = threading.Lock()
+        opts = Options({_ffi.Option.USE_MMAP: int(bool(use_mmap))})
+        keep: List[Any] = []
+        if log is not None:
+            def log_cb(_ud: Any, level: int, msg: Optional[bytes], _log: LogCallback = log) -> None:
+                try:
+                    _log(int(level), (msg or b"").decode("utf-8", "replace"))
+                except Exception:  # never let an exception unwind through C
+                    pass
+            c_log = _ffi.LOG_FN(log_cb)
+            keep.append(c_log)  # the model keeps calling it after loading
+            _ffi.lib.llm_options_set_log(opts.ptr, c_log, None)
+        if progress is not None:
+            def progress_cb(_ud: Any, p: float, _progress: ProgressCallback = progress) -> int:
+                try:
+                    return 0 if _progress(float(p)) is False else 1
+                except BaseException:
+                    return 0
+            c_progress = _ffi.PROGRESS_FN(progress_cb)
+            keep.append(c_progress)
+            _ffi.lib.llm_options_set_progress(opts.ptr, c_progress, None)
+
+        out = ctypes.c_void_p()
+        source = path_or_bytes
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            st = _ffi.lib.llm_model_load_memory(data, len(data), opts.ptr, ctypes.byref(out))
+            default_id = "model"
+        elif hasattr(source, "read") and hasattr(source, "seek"):
+            st = self._load_reader(source, opts, out)
+            default_id = os.path.basename(getattr(source, "name", "") or "") or "model"
+        else:
+            path = fspath(source)  # type: ignore[arg-type]
+            st = _ffi.lib.llm_model_load_file(path, opts.ptr, ctypes.byref(out))
+            default_id = os.path.basename(os.fsdecode(path))
+        if st != 0:
+            err = error_for(st, _ffi.last_error(opts.ptr))
+            opts.close()
+            raise err
+        opts.close()
+        self._h = _ModelHandle(out.value, keep)
+        self._finalizer = weakref.finalize(self, self._h.free)
+        #: The name used as "model" in the OpenAI-style results.
+        self.model_id: str = model_id or default_id
+
+    @staticmethod
+    def _load_reader(f: Any, opts: Options, out: ctypes.c_void_p) -> int:
+        f.seek(0, io.SEEK_END)
+        total = f.tell()
+        f.seek(0)
+
+        def read_cb(_ud: Any, buf: int, size: int) -> int:
+            try:
+                data = f.read(size)
+                if not data:
+                    return 0
+                ctypes.memmove(buf, data, len(data))
+                return len(data)
+            except BaseException:
+                return 0
+
+        def seek_cb(_ud: Any, offset: int) -> int:
+            try:
+                f.seek(offset)
+                return 0
+            except BaseException:
+                return -1
+
+        def size_cb(_ud: Any) -> int:
+            return total
+
+        cbs = (_ffi.READ_FN(read_cb), _ffi.SEEK_FN(seek_cb), _ffi.SIZE_FN(size_cb))
+        return _ffi.lib.llm_model_load_reader(cbs[0], cbs[1], cbs[2], None, opts.ptr, ctypes.byref(out))
+
+    # -- lifetime ------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """Whether the model was freed."""
+        return not self._h.ptr
+
+    def close(self) -> None:
+        """Frees the model now, closing its sessions first (they raise StateError afterwards)."""
+        with self._pool_lock:
+            self._pool.clear()
+        self._finalizer()
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<libllm.Model closed>"
+        return f"<libllm.Model {self.architecture} {self.model_id!r} n_params={self.n_params}>"
+
+    @property
+    def _ptr(self) -> int:
+        return self._h.get()
+
+    # -- properties ----------------------------------------------------------------------------
+    @property
+    def architecture(self) -> str:
+        """general.architecture, e.g. "gemma3"."""
+        return (_ffi.lib.llm_model_architecture(self._ptr) or b"").decode("utf-8", "replace")
+
+    @property
+    def name(self) -> str:
+        """general.name ("" when absent)."""
+        return (_ffi.lib.llm_model_name(self._ptr) or b"").decode("utf-8", "replace")
+
+    @property
+    def n_params(self) -> int:
+        """Number of parameters."""
+        return int(_ffi.lib.llm_model_n_params(self._ptr))
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of tensor data."""
+        return int(_ffi.lib.llm_model_size_bytes(self._ptr))
+
+    @property
+    def n_vocab(self) -> int:
+        """Vocabulary size."""
+        return int(_ffi.lib.llm_model_n_vocab(self._ptr))
+
+    @property
+    def n_ctx_train(self) -> int:
+        """Training context length."""
+        return int(_ffi.lib.llm_model_n_ctx_train(self._ptr))
+
+    @property
+    def n_embd(self) -> int:
+        """Embedding width."""
+        return int(_ffi.lib.llm_model_n_embd(self._ptr))
+
+    @property
+    def n_layer(self) -> int:
+        """Number of layers."""
+        return int(_ffi.lib.llm_model_n_layer(self._ptr))
+
+    @property
+    def token_bos(self) -> int:
+        """The BOS token id, -1 when the model has none."""
+        return int(_ffi.lib.llm_token_bos(self._ptr))
+
+    @property
+    def token_eos(self) -> int:
+        """The EOS token id, -1 when the model has none."""
+        return int(_ffi.lib.llm_token_eos(self._ptr))
+
+    def token_is_eog(self, token: int) -> bool:
+        """Whether the token ends a generation."""
+        return bool(_ffi.lib.llm_token_is_eog(self._ptr, int(token)))
+
+    # -- metadata ------------------------------------------------------------------------------
+    def metadata_keys(self) -> List[str]:
+        """Every GGUF metadata key, arrays included, in file order."""
+        ptr = self._ptr
+        keys = []
+        for i in range(int(_ffi.lib.llm_model_meta_count(ptr))):
+            k = _ffi.lib.llm_model_meta_key(ptr, i)
+            if k is not None:
+                keys.append(k.decode("utf-8", "replace"))
+        return keys
+
+    def metadata_value(self, key: str) -> MetaValue:
+        """One metadata value: int (integers and bools), float or str. Raises NotFoundError for an
+        absent key and TypeMismatchError for an array (not readable through the C API)."""
+        ptr = self._ptr
+        k = encode(key)
+        i = ctypes.c_int64()
+        st = _ffi.lib.llm_model_meta_int(ptr, k, ctypes.byref(i))
+        if st == 0:
+            return i.value
+        if st != _ffi.Status.TYPE_MISMATCH:
+            raise error_for(st, f"metadata key {key!r}")
+        d = ctypes.c_double()
+        st = _ffi.lib.llm_model_meta_float(ptr, k, ctypes.byref(d))
+        if st == 0:
+            return d.value
+        if st != _ffi.Status.TYPE_MISMATCH:
+            raise error_for(st, f"metadata key {key!r}")
+        raw = read_string(lambda buf, cap, needed: _ffi.lib.llm_model_meta_str(ptr, k, buf, cap, needed), None)
+        return raw.decode("utf-8", "replace")
+
+    @property
+    def metadata(self) -> Dict[str, MetaValue]:
+        """All metadata keys whose values are int, float or str (arrays, such as the vocabulary,
+        cannot be read through the C API and are left out; see :meth:`metadata_keys`)."""
+        out: Dict[str, MetaValue] = {}
+        for key in self.metadata_keys():
+            try:
+                out[key] = self.metadata_value(key)
+            except (TypeMismatchError, NotFoundError):
+                pass
+            except LlmError as e:
+                if e.status != _ffi.Status.TYPE_MISMATCH:
+                    raise
+        return out
+
+    # -- tokenizer -----------------------------------------------------------------------------
+    def tokenize(self, text: TextLike, add_bos: bool = True, special: bool = False) -> List[int]:
+        """Token ids of the text. ``add_bos`` adds BOS (and EOS) when the model's tokenizer asks for
+        them; ``special`` recognises control tokens written in the text. Invalid UTF-8 (bytes, or a
+        str with lone surrogates) raises InvalidUtf8Error."""
+        ptr = self._ptr
+        data = encode(text)
+        flags = (_ffi.TOKENIZE_ADD_BOS if add_bos else 0) | (_ffi.TOKENIZE_SPECIAL if special else 0)
+        n = ctypes.c_size_t(0)
+        cap = len(data) + 8
+        for _ in range(3):
+            out = (ctypes.c_int32 * cap)()
+            st = _ffi.lib.llm_tokenize(ptr, data, len(data), flags, out, cap, ctypes.byref(n))
+            if st == _ffi.Status.BUFFER_TOO_SMALL:
+                cap = n.value
+                continue
+            if st != 0:
+                raise error_for(st, _tokenize_message(st))
+            return list(out[:n.value])
+        raise error_for(_ffi.Status.BUFFER_TOO_SMALL, "tokenize")
+
+    def detokenize(self, tokens: Sequence[int], special: bool = False, errors: str = "replace") -> str:
+        """The text of token ids (``special`` renders control tokens, else they are skipped).
+        Bytes that are not valid UTF-8 (a cut sequence) are decoded with ``errors``."""
+        return self.detokenize_bytes(tokens, special).decode("utf-8", errors)
+
+    def detokenize_bytes(self, tokens: Sequence[int], special: bool = False) -> bytes:
+        """Like :meth:`detokenize`, the raw bytes."""
+        ptr = self._ptr
+        ids = (ctypes.c_int32 * len(tokens))(*[int(t) for t in tokens])
+        flags = _ffi.DETOKENIZE_SPECIAL if special else 0
+        try:
+            return read_string(lambda buf, cap, needed: _ffi.lib.llm_detokenize(ptr, ids, len(tokens), flags, buf,
+                                                                                cap, needed),
+                               None, initial=16 * len(tokens) + 16)
+        except LlmError as e:
+            raise error_for(e.status, "detokenize: a token id is outside the vocabulary"
+                            if e.status == _ffi.Status.INVALID_ARGUMENT else "detokenize") from None
+
+    def token_to_piece(self, token: int, special: bool = False) -> bytes:
+        """The raw bytes of one token (possibly part of a UTF-8 sequence)."""
+        ptr = self._ptr
+        flags = _ffi.DETOKENIZE_SPECIAL if special else 0
+        return read_string(lambda buf, cap, needed: _ffi.lib.llm_token_to_piece(ptr, int(token), flags, buf, cap,
+                                                                                needed), None, initial=32)
+
+    def chat_render(self, messages: Sequence[Mapping[str, str]], add_generation_prompt: bool = True) -> str:
+        """The conversation rendered with the model's chat format (llm_chat_render)."""
+        ptr = self._ptr
+        n = len(messages)
+        roles = (ctypes.c_char_p * max(n, 1))(*[encode(m["role"]) for m in messages])
+        contents = (ctypes.c_char_p * max(n, 1))(*[encode(m["content"]) for m in messages])
+        raw = read_string(lambda buf, cap, needed: _ffi.lib.llm_chat_render(ptr, roles, contents, n,
+                                                                            int(add_generation_prompt), buf, cap,
+                                                                            needed), None, initial=1024)
+        return raw.decode("utf-8", "replace")
+
+    # -- sessions and completions --------------------------------------------------------------
+    def session(self, **kwargs: Any) -> "Session":
+        """A new :class:`~libllm.Session` on this model (same keyword arguments)."""
+        from .session import Session
+        return Session(self, **kwargs)
+
+    def _acquire_session(self, n_ctx: Optional[int]) -> "Session":
+        """A reset session from the pool (or a new one) for one create_* call."""
+        want = self.n_ctx if n_ctx is None else int(n_ctx)
+        with self._pool_lock:
+            for i, s in enumerate(self._pool):
+                if s._n_ctx_asked == want:
+                    del self._pool[i]
+                    break
+            else:
+                s = None
+        if s is None:
+            return self.session(n_ctx=want)
+        s.reset()
+        return s
+
+    def _release_session(self, s: "Session", pool_size: int = 4) -> None:
+        if s.closed or self.closed:
+            return
+        with self._pool_lock:
+            if len(self._pool) < pool_size:
+                s.reset()
+                s.clear_stops()
+                self._pool.append(s)
+                return
+        s.close()
+
+    def create_completion(self, prompt: str, max_tokens: Optional[int] = 16, temperature: float = 0.8,
+                          top_p: float = 0.95, top_k: int = 40, min_p: float = 0.05, stop: Union[None, str,
+                          Sequence[str]] = None, stream: bool = False, seed: Optional[int] = None,
+                          repeat_penalty: float = 1.0, frequency_penalty: float = 0.0, presence_penalty: float = 0.0,
+                          echo: bool = False, n_ctx: Optional[int] = None,
+                          **unsupported: Any) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
+        """An OpenAI-style text completion of ``prompt``: a dict shaped like the OpenAI client's
+        ``Completion`` (object "text_completion"), or with ``stream=True`` an iterator of chunks of
+        the same shape. ``max_tokens`` None or 0 = until the end of generation or a full context.
+        Each call uses its own session, so calls from several threads run concurrently."""
+        from . import completion
+        return completion.create_completion(self, prompt, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                                            top_k=top_k, min_p=min_p, stop=stop, stream=stream, seed=seed,
+                                            repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,
+                                            presence_penalty=presence_penalty, echo=echo, n_ctx=n_ctx,
+                                            unsupported=unsupported)
+
+    def __call__(self, prompt: str, **kwargs: Any) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
+        """Same as :meth:`create_completion`."""
+        return self.create_completion(prompt, **kwargs)
+
+    def create_chat_completion(self, messages: Sequence[Mapping[str, str]], max_tokens: Optional[int] = None,
+                               temperature: float = 0.8, top_p: float = 0.95, top_k: int = 40, min_p: float = 0.05,
+                               stop: Union[None, str, Sequence[str]] = None, stream: bool = False,
+                               seed: Optional[int] = None, repeat_penalty: float = 1.0,
+                               frequency_penalty: float = 0.0, presence_penalty: float = 0.0,
+                               n_ctx: Optional[int] = None,
+                               **unsupported: Any) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
+        """An OpenAI-style chat completion: each message {"role", "content"} goes through
+        llm_session_chat (the model's own chat format), then the reply is generated. Returns a dict
+        shaped like ``ChatCompletion`` (object "chat.completion"), or with ``stream=True`` an
+        iterator of "chat.completion.chunk" dicts."""
+        from . import completion
+        return completion.create_chat_completion(self, messages, max_tokens=max_tokens, temperature=temperature,
+                                                 top_p=top_p, top_k=top_k, min_p=min_p, stop=stop, stream=stream,
+                                                 seed=seed, repeat_penalty=repeat_penalty,
+                                                 frequency_penalty=frequency_penalty,
+                                                 presence_penalty=presence_penalty, n_ctx=n_ctx,
+                                                 unsupported=unsupported)
+
+
+def _tokenize_message(status: int) -> str:
+    if status == _ffi.Status.INVALID_UTF8:
+        return "the text is not valid UTF-8"
+    return "tokenize failed"

@@ -1,0 +1,427 @@
+"""Sessions: one conversation each (KV cache, tokens, sampler), with its own llm_context so that
+different sessions of one model run on different threads at once. A session itself is used by
+one thread at a time (llm.h threading rules)."""
+from __future__ import annotations
+
+import array
+import ctypes
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, TYPE_CHECKING
+
+from . import _ffi
+from ._handles import _SessionHandle
+from ._interrupt import InterruptGuard, install_flag_abort
+from ._util import TextLike, check, encode
+from .errors import AbortedError, error_for
+
+if TYPE_CHECKING:
+    from .model import Model
+
+Stops = Union[None, str, Sequence[str]]
+
+# keyword → option key for the sampling settings of a session
+_SAMPLING = {
+    "temperature": _ffi.Option.TEMPERATURE,
+    "top_k": _ffi.Option.TOP_K,
+    "top_p": _ffi.Option.TOP_P,
+    "min_p": _ffi.Option.MIN_P,
+    "repeat_penalty": _ffi.Option.REPEAT_PENALTY,
+    "frequency_penalty": _ffi.Option.FREQUENCY_PENALTY,
+    "presence_penalty": _ffi.Option.PRESENCE_PENALTY,
+    "penalty_last_n": _ffi.Option.PENALTY_LAST_N,
+    "seed": _ffi.Option.SEED,
+    "max_tokens": _ffi.Option.MAX_TOKENS,
+}
+
+#: llm_finish → OpenAI finish_reason.
+FINISH_REASONS = {
+    _ffi.Finish.EOG: "stop",
+    _ffi.Finish.STOP: "stop",
+    _ffi.Finish.LENGTH: "length",
+    _ffi.Finish.CONTEXT: "length",
+    _ffi.Finish.ABORTED: "stop",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """The result of one :meth:`Session.step`: the sampled token (-1 when finished without one),
+    the text it released (possibly empty while held back for UTF-8 or a possible stop string) and
+    the finish state (Finish.NONE while the generation goes on)."""
+    token: int
+    text: str
+    finish: _ffi.Finish
+
+    @property
+    def finished(self) -> bool:
+        """Whether the generation ended with this step."""
+        return self.finish != _ffi.Finish.NONE
+
+
+class Session:
+    """A conversation on a :class:`~libllm.Model`.
+
+    Keyword arguments: ``n_ctx`` (tokens; default the model's ``n_ctx``), ``n_threads`` (default
+    the model's ``n_threads``), the sampling settings ``temperature`` (0 = greedy), ``top_k``,
+    ``top_p``, ``min_p``, ``repeat_penalty``, ``frequency_penalty``, ``presence_penalty``,
+    ``penalty_last_n``, ``seed``, ``max_tokens`` (per generation, 0 = until the context is full),
+    ``all_logits`` (keep the logits of every fed position) and ``stop`` (stop strings).
+    Unset settings keep the library's defaults.
+
+    The session keeps its model alive. It is freed by :meth:`close`, a ``with`` block, garbage
+    collection, or when its model is closed explicitly.
+    """
+
+    def __init__(self, model: "Model", *, n_ctx: Optional[int] = None, n_threads: Optional[int] = None,
+                 temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,
+                 min_p: Optional[float] = None, repeat_penalty: Optional[float] = None,
+                 frequency_penalty: Optional[float] = None, presence_penalty: Optional[float] = None,
+                 penalty_last_n: Optional[int] = None, seed: Optional[int] = None, max_tokens: Optional[int] = None,
+                 all_logits: bool = False, stop: Stops = None) -> None:
+        from .model import Model, Options
+        if not isinstance(model, Model):
+            raise TypeError(f"Session needs a libllm.Model, got {type(model).__name__}")
+        self._model = model
+        self._n_ctx_asked = model.n_ctx if n_ctx is None else int(n_ctx)
+        opts = Options({_ffi.Option.CONTEXT_SIZE: self._n_ctx_asked,
+                        _ffi.Option.THREADS: model.n_threads if n_threads is None else int(n_threads),
+                        _ffi.Option.MAX_SESSIONS: 1,
+                        _ffi.Option.ALL_LOGITS: int(bool(all_logits))})
+        given = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty,
+                     frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
+                     penalty_last_n=penalty_last_n, seed=seed, max_tokens=max_tokens)
+        try:
+            for name, value in given.items():
+                if value is not None:
+                    opts.set(_SAMPLING[name], value)
+            #: current values of the sampling settings (what per-call overrides go back to)
+            self._settings: Dict[str, Union[int, float]] = {name: opts.get(key) for name, key in _SAMPLING.items()}
+            mh = model._h
+            h = _SessionHandle(mh)
+            with mh.lock:
+                mptr = mh.get()
+                ctx = ctypes.c_void_p()
+                check(_ffi.lib.llm_context_new(mptr, opts.ptr, ctypes.byref(ctx)), opts.ptr)
+                h.context = ctx.value
+                sess = ctypes.c_void_p()
+                st = _ffi.lib.llm_session_new(h.context, opts.ptr, ctypes.byref(sess))
+                if st != 0:
+                    err = error_for(st, _ffi.last_error(h.context))
+                    h.free()
+                    raise err
+                h.session = sess.value
+                mh.sessions.add(h)
+        finally:
+            opts.close()
+        self._h = h
+        self._finalizer = weakref.finalize(self, h.free)
+        install_flag_abort(h)
+        self._stops: List[str] = []
+        if stop:
+            for s in ([stop] if isinstance(stop, str) else stop):
+                self.add_stop(s)
+        #: Why the last generation ended (Finish.NONE before any).
+        self.last_finish: _ffi.Finish = _ffi.Finish.NONE
+        #: Tokens sampled by the last generation (end-of-generation token not counted).
+        self.last_completion_tokens: int = 0
+        #: Tokens in the cache when the last generation started (its prompt, with all before it).
+        self.last_prompt_tokens: int = 0
+
+    # -- lifetime ------------------------------------------------------------------------------
+    @property
+    def model(self) -> "Model":
+        """The model this session runs."""
+        return self._model
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session was freed (by close() or by closing its model)."""
+        return not self._h.session
+
+    def close(self) -> None:
+        """Frees the session and its context now."""
+        self._finalizer()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<libllm.Session closed>"
+        return f"<libllm.Session n_ctx={self.n_ctx} n_past={self.n_past}>"
+
+    # -- properties ----------------------------------------------------------------------------
+    @property
+    def n_ctx(self) -> int:
+        """Tokens this session can hold."""
+        with self._h.lock:
+            self._h.get()
+            return int(_ffi.lib.llm_context_n_ctx(self._h.context))
+
+    @property
+    def n_threads(self) -> int:
+        """Threads of the session's context."""
+        with self._h.lock:
+            self._h.get()
+            return int(_ffi.lib.llm_context_n_threads(self._h.context))
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend ("cpu")."""
+        with self._h.lock:
+            self._h.get()
+            return (_ffi.lib.llm_context_backend_name(self._h.context) or b"").decode()
+
+    @property
+    def n_past(self) -> int:
+        """Tokens in the KV cache."""
+        with self._h.lock:
+            return int(_ffi.lib.llm_session_n_past(self._h.get()))
+
+    @property
+    def settings(self) -> Dict[str, Union[int, float]]:
+        """The current sampling settings (a copy)."""
+        return dict(self._settings)
+
+    # -- settings ------------------------------------------------------------------------------
+    def _set_one(self, name: str, value: Union[int, float]) -> None:
+        key = _SAMPLING.get(name)
+        if key is None:
+            raise TypeError(f"unknown session setting {name!r}; known: {', '.join(_SAMPLING)}")
+        with self._h.lock:
+            ptr = self._h.get()
+            if key in _ffi.FLOAT_OPTIONS:
+                check(_ffi.lib.llm_session_set_float(ptr, key, float(value)), ptr)
+            else:
+                check(_ffi.lib.llm_session_set_int(ptr, key, int(value)), ptr)
+        self._settings[name] = value
+
+    def set(self, **settings: Union[int, float, None]) -> None:
+        """Changes sampling settings for the following generations (None values are ignored).
+        Setting ``seed`` restarts the sampler from that seed."""
+        for name, value in settings.items():
+            if value is not None:
+                self._set_one(name, value)
+
+    def add_stop(self, stop: str) -> None:
+        """Adds a stop string for every following generation of this session."""
+        with self._h.lock:
+            ptr = self._h.get()
+            check(_ffi.lib.llm_session_add_stop(ptr, encode(stop)), ptr)
+        self._stops.append(stop)
+
+    def clear_stops(self) -> None:
+        """Removes the session's stop strings."""
+        with self._h.lock:
+            _ffi.lib.llm_session_clear_stops(self._h.get())
+        self._stops = []
+
+    @property
+    def stops(self) -> List[str]:
+        """The session's stop strings."""
+        return list(self._stops)
+
+    def cancel(self) -> None:
+        """Asks the generation (or feed) in progress to stop; callable from any thread. The
+        generation ends as if finished (Finish.ABORTED); a feed raises AbortedError."""
+        self._h.abort_flag[0] = b"x"
+
+    def _clear_cancel(self) -> None:
+        self._h.abort_flag[0] = b"\0"
+
+    # -- input ---------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forgets all tokens (the KV cache) and restarts the sampler from its seed."""
+        with self._h.lock:
+            ptr = self._h.get()
+            check(_ffi.lib.llm_session_reset(ptr), ptr)
+
+    def feed(self, text_or_tokens: Union[TextLike, Sequence[int]], add_bos: bool = True, special: bool = False) -> None:
+        """Evaluates input: text (BOS added only at the session's start when ``add_bos``;
+        ``special`` recognises control tokens in it) or a sequence of token ids. Raises
+        ContextFullError (nothing fed) when it does not fit, InvalidUtf8Error for invalid text.
+        Ctrl-C on the main thread stops it and raises KeyboardInterrupt (nothing fed)."""
+        self._clear_cancel()
+        if isinstance(text_or_tokens, (str, bytes, bytearray, memoryview)):
+            data = encode(text_or_tokens)
+            flags = (_ffi.FEED_ADD_BOS if add_bos else 0) | (_ffi.FEED_SPECIAL if special else 0)
+            self._call(lambda ptr: _ffi.lib.llm_session_feed_text(ptr, data, len(data), flags))
+        else:
+            ids = [int(t) for t in text_or_tokens]
+            arr = (ctypes.c_int32 * max(len(ids), 1))(*ids)
+            self._call(lambda ptr: _ffi.lib.llm_session_feed_tokens(ptr, arr, len(ids)))
+
+    def chat(self, role: str, content: str) -> None:
+        """Appends one chat message (role "system", "user" or "assistant"), rendered with the
+        model's chat format and fed; a following :meth:`generate` produces the assistant's reply,
+        which the session remembers for the next message. UnsupportedError when the model has no
+        known chat format."""
+        self._clear_cancel()
+        r, c = encode(role), encode(content)
+        self._call(lambda ptr: _ffi.lib.llm_session_chat(ptr, r, c))
+
+    def _call(self, fn: Any) -> None:
+        h = self._h
+        with InterruptGuard(h):
+            with h.lock:
+                ptr = h.get()
+                st = fn(ptr)
+                if st != 0:
+                    raise error_for(st, _ffi.last_error(ptr))
+
+    def logits(self, index: int = -1) -> "array.array[float]":
+        """A copy of the logits of the last fed batch (index -1: the last position; with
+        ``all_logits`` every position of the last feed) as ``array.array('f')``, n_vocab floats;
+        it supports the buffer protocol (``memoryview(...)``, ``numpy.frombuffer(...)``)."""
+        out = ctypes.POINTER(ctypes.c_float)()
+        n = ctypes.c_int32()
+        with self._h.lock:
+            ptr = self._h.get()
+            check(_ffi.lib.llm_session_logits(ptr, int(index), ctypes.byref(out), ctypes.byref(n)), ptr)
+            result = array.array("f")
+            result.frombytes(ctypes.string_at(out, n.value * ctypes.sizeof(ctypes.c_float)))
+        return result
+
+    # -- generation ----------------------------------------------------------------------------
+    def step(self) -> Step:
+        """Generates one token (llm_session_step). Ctrl-C on the main thread ends the generation
+        (the step returns Finish.ABORTED) and raises KeyboardInterrupt."""
+        return self._step(InterruptGuard(self._h))
+
+    def _step(self, guard: InterruptGuard) -> Step:
+        h = self._h
+        tok = ctypes.c_int32(-1)
+        text = ctypes.POINTER(ctypes.c_char)()
+        n = ctypes.c_size_t(0)
+        fin = ctypes.c_int(0)
+        with guard:
+            with h.lock:
+                ptr = h.get()
+                st = _ffi.lib.llm_session_step(ptr, ctypes.byref(tok), ctypes.byref(text), ctypes.byref(n),
+                                               ctypes.byref(fin))
+                if st != 0:
+                    raise error_for(st, _ffi.last_error(ptr))
+                piece = ctypes.string_at(text, n.value).decode("utf-8", "replace") if n.value else ""
+        return Step(int(tok.value), piece, _ffi.Finish(fin.value))
+
+    def step_timed(self, budget_us: int) -> Step:
+        """llm_session_step_timed: like :meth:`step` but returns after about ``budget_us``
+        microseconds even when the token is not ready (token -1 with Finish.NONE); call again to
+        continue. Raises UnsupportedError when the loaded library predates the call."""
+        if not _ffi.has("llm_session_step_timed"):
+            raise error_for(_ffi.Status.UNSUPPORTED, "the loaded libllm has no llm_session_step_timed")
+        h = self._h
+        tok = ctypes.c_int32(-1)
+        text = ctypes.POINTER(ctypes.c_char)()
+        n = ctypes.c_size_t(0)
+        fin = ctypes.c_int(0)
+        with InterruptGuard(h):
+            with h.lock:
+                ptr = h.get()
+                st = _ffi.lib.llm_session_step_timed(ptr, int(budget_us), ctypes.byref(tok), ctypes.byref(text),
+                                                     ctypes.byref(n), ctypes.byref(fin))
+                if st != 0:
+                    raise error_for(st, _ffi.last_error(ptr))
+                piece = ctypes.string_at(text, n.value).decode("utf-8", "replace") if n.value else ""
+        return Step(int(tok.value), piece, _ffi.Finish(fin.value))
+
+    def _apply_overrides(self, overrides: Dict[str, Any], stop: Stops) -> Tuple[Dict[str, Any], bool]:
+        """Applies per-call settings; returns what to restore (seed is not restored: setting a seed
+        reseeds the sampler, which is the point of passing one)."""
+        saved: Dict[str, Any] = {}
+        try:
+            for name, value in overrides.items():
+                if value is None:
+                    continue
+                if name != "seed":
+                    saved[name] = self._settings[name]
+                self._set_one(name, value)
+            stops_changed = stop is not None
+            if stops_changed:
+                with self._h.lock:
+                    ptr = self._h.get()
+                    _ffi.lib.llm_session_clear_stops(ptr)
+                    for s in ([stop] if isinstance(stop, str) else list(stop)) + self._stops:  # type: ignore[arg-type]
+                        check(_ffi.lib.llm_session_add_stop(ptr, encode(s)), ptr)
+        except BaseException:
+            self._restore(saved, stop is not None)
+            raise
+        return saved, stops_changed
+
+    def _restore(self, saved: Dict[str, Any], stops_changed: bool) -> None:
+        if self.closed:
+            return
+        for name, value in saved.items():
+            self._set_one(name, value)
+        if stops_changed:
+            with self._h.lock:
+                ptr = self._h.get()
+                _ffi.lib.llm_session_clear_stops(ptr)
+                for s in self._stops:
+                    _ffi.lib.llm_session_add_stop(ptr, encode(s))
+
+    def _run(self, prompt: Optional[Union[TextLike, Sequence[int]]], add_bos: bool, special: bool,
+             overrides: Dict[str, Any], stop: Stops) -> Iterator[Tuple[str, int, _ffi.Finish]]:
+        """Generator of (text piece, token, finish) for every step of one generation, with the
+        per-call settings applied for its duration."""
+        saved, stops_changed = self._apply_overrides(overrides, stop)
+        try:
+            if prompt is not None:
+                self.feed(prompt, add_bos=add_bos, special=special)
+            self._clear_cancel()
+            self.last_completion_tokens = 0
+            self.last_finish = _ffi.Finish.NONE
+            first = True
+            while True:
+                s = self._step(InterruptGuard(self._h))
+                if first:  # the prompt (with a chat reply's header, fed by the first step) is in
+                    first = False
+                    self.last_prompt_tokens = self.n_past
+                if s.token >= 0 and s.finish != _ffi.Finish.EOG:
+                    self.last_completion_tokens += 1
+                if s.finish != _ffi.Finish.NONE:
+                    self.last_finish = s.finish
+                yield s.text, s.token, s.finish
+                if s.finish != _ffi.Finish.NONE:
+                    return
+        finally:
+            self._restore(saved, stops_changed)
+
+    def generate(self, prompt: Optional[Union[TextLike, Sequence[int]]] = None, *, max_tokens: Optional[int] = None,
+                 temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,
+                 min_p: Optional[float] = None, repeat_penalty: Optional[float] = None,
+                 frequency_penalty: Optional[float] = None, presence_penalty: Optional[float] = None,
+                 penalty_last_n: Optional[int] = None, stop: Stops = None, seed: Optional[int] = None,
+                 stream: bool = False, add_bos: bool = True,
+                 special: bool = False) -> Union[str, Iterator[str]]:
+        """Feeds ``prompt`` (text or token ids; None continues from what was fed, e.g. after
+        :meth:`chat`) and generates until an end-of-generation token, ``max_tokens`` (0 = no
+        limit), a stop string (not part of the result), a full context or :meth:`cancel`.
+
+        Returns the text, or with ``stream=True`` an iterator of text pieces (whole code points).
+        The sampling keywords and ``stop`` apply to this call only (``seed`` reseeds the sampler).
+        :attr:`last_finish` tells why it ended. Ctrl-C on the main thread stops the generation
+        cleanly and raises KeyboardInterrupt; the session stays usable.
+        """
+        overrides = dict(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                         repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,
+                         presence_penalty=presence_penalty, penalty_last_n=penalty_last_n, seed=seed)
+        if stream:
+            return self._stream(prompt, add_bos, special, overrides, stop)
+        return "".join(text for text, _tok, _fin in self._run(prompt, add_bos, special, overrides, stop))
+
+    def _stream(self, prompt: Any, add_bos: bool, special: bool, overrides: Dict[str, Any],
+                stop: Stops) -> Iterator[str]:
+        for text, _tok, _fin in self._run(prompt, add_bos, special, overrides, stop):
+            if text:
+                yield text
+
+    @property
+    def finish_reason(self) -> Optional[str]:
+        """OpenAI-style reason of the last generation: "stop", "length" or None before any."""
+        return FINISH_REASONS.get(self.last_finish)

@@ -1,0 +1,136 @@
+//! Safe Rust bindings to **libllm**, a language-model runtime for GGUF files with a stable C
+//! API (`include/llm.h`). The raw declarations are in [`sys`].
+//!
+//! ```no_run
+//! use libllm::{Context, Model, Options, Session};
+//!
+//! fn main() -> Result<(), libllm::Error> {
+//!     let opts = Options::new().temperature(0.0).max_tokens(32);
+//!     let model = Model::load("model.gguf", &opts)?;
+//!     let mut context = Context::new(&model, &opts)?;
+//!     let mut session = Session::new(&mut context, &opts)?;
+//!     session.feed("Once upon a time")?;
+//!     // Streaming through a closure (return false to stop) ...
+//!     session.generate(|piece| {
+//!         print!("{piece}");
+//!         true
+//!     })?;
+//!     // ... or through an iterator.
+//!     session.reset()?;
+//!     session.feed("The capital of France is")?;
+//!     for piece in session.pieces() {
+//!         print!("{}", piece?);
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Ownership and threads
+//!
+//! * [`Model`] owns the weights and is `Send + Sync`: share it as `&Model` or `Arc<Model>`.
+//! * [`Context<'m>`](Context) borrows the model; it is `Send`, not `Sync` (one thread at a time).
+//! * [`Session<'c>`](Session) borrows its context *mutably*: the borrow checker makes the
+//!   session die before its context and the context before its model, and guarantees that
+//!   nothing else drives the context while the session works. It is `Send`, not `Sync`.
+//!   For parallel conversations, give each thread its own context and session over one model.
+//!
+//! These follow the C threading rules of `llm.h`: a model may be used concurrently; a context,
+//! a session and an options object are each used by one thread at a time.
+//!
+//! # Errors
+//!
+//! Every fallible call returns [`Result<T, Error>`](Result); an [`Error`] carries the
+//! [`Status`] code and the library's detail message (`llm_last_error`).
+#![deny(missing_docs)]
+#![allow(clippy::needless_lifetimes)]
+
+pub mod sys;
+
+mod error;
+mod model;
+mod options;
+mod session;
+
+pub use error::{Error, Result, Status};
+pub use model::{DetokenizeFlags, Model, Role, TokenizeFlags};
+pub use options::{LogFn, LogLevel, OptionKey, Options, ProgressFn};
+pub use session::{Context, Finish, Pieces, Session, Step};
+
+use core::ffi::{c_char, CStr};
+use std::ffi::CString;
+
+/// A token id.
+pub type Token = i32;
+
+/// `LLM_VERSION_MAJOR` of the header this crate was written for.
+pub const VERSION_MAJOR: i32 = sys::LLM_VERSION_MAJOR;
+/// `LLM_VERSION_MINOR` of the header this crate was written for.
+pub const VERSION_MINOR: i32 = sys::LLM_VERSION_MINOR;
+/// `LLM_VERSION_PATCH` of the header this crate was written for.
+pub const VERSION_PATCH: i32 = sys::LLM_VERSION_PATCH;
+
+/// The version of the loaded library, `"MAJOR.MINOR.PATCH"`.
+pub fn version() -> &'static str {
+    // SAFETY: a static string.
+    unsafe { static_str(sys::llm_version()) }
+}
+
+/// The version number (`MAJOR * 10000 + MINOR * 100 + PATCH`) of the loaded library.
+pub fn version_number() -> i32 {
+    // SAFETY: no preconditions.
+    unsafe { sys::llm_version_number() }
+}
+
+/// A static C string as `&str` ("" for NULL or invalid UTF-8).
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string that is never freed.
+pub(crate) unsafe fn static_str(p: *const c_char) -> &'static str {
+    // SAFETY: forwarded to the caller.
+    unsafe { borrowed_str(p) }
+}
+
+/// A C string as `&str` of any lifetime the caller vouches for ("" for NULL; the valid UTF-8
+/// prefix when it is not valid UTF-8, which the library never produces).
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string that lives for `'a`.
+pub(crate) unsafe fn borrowed_str<'a>(p: *const c_char) -> &'a str {
+    if p.is_null() {
+        return "";
+    }
+    // SAFETY: forwarded to the caller.
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        // SAFETY: valid_up_to marks a valid UTF-8 prefix.
+        Err(e) => unsafe { std::str::from_utf8_unchecked(&bytes[..e.valid_up_to()]) },
+    }
+}
+
+/// A NUL-terminated copy of `s` for a C call ([`Status::InvalidArgument`] for an inner NUL).
+pub(crate) fn cstr_arg(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::new(Status::InvalidArgument, "string argument holds a NUL byte"))
+}
+
+/// Runs a C call that fills a byte buffer (`buffer, capacity, *needed`), growing the buffer
+/// once when the library reports `LLM_ERR_BUFFER_TOO_SMALL`. Returns the bytes without the NUL.
+pub(crate) fn fetch_bytes(
+    mut call: impl FnMut(*mut c_char, usize, *mut usize) -> sys::llm_status,
+) -> std::result::Result<Vec<u8>, sys::llm_status> {
+    let mut buf: Vec<u8> = vec![0; 256];
+    for _ in 0..4 {
+        let mut needed = 0usize;
+        let st = call(buf.as_mut_ptr() as *mut c_char, buf.len(), &mut needed);
+        if st == sys::LLM_OK {
+            buf.truncate(needed.min(buf.len()));
+            return Ok(buf);
+        }
+        if st == sys::LLM_ERR_BUFFER_TOO_SMALL && needed + 1 > buf.len() {
+            buf.resize(needed + 1, 0);
+            continue;
+        }
+        return Err(st);
+    }
+    Err(sys::LLM_ERR_INTERNAL)
+}

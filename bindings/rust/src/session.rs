@@ -1,0 +1,531 @@
+//! Contexts (execution resources) and sessions (conversations).
+use crate::error::{check, Error, Result, Status};
+use crate::model::{Model, Role, TokenizeFlags};
+use crate::options::{OptionKey, Options};
+use crate::sys;
+use crate::{cstr_arg, Token};
+use core::ffi::{c_char, c_int, c_void};
+use std::any::Any;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Execution resources (threads, scratch memory, backend) for sessions of one model.
+///
+/// `Context<'m>` borrows its [`Model`], so the model outlives it.
+///
+/// Threading: `Context` is `Send` but not `Sync`. The C API lets a context be used by one
+/// thread at a time (any thread, one after the other), so it may move to another thread, but
+/// `&Context` must not be shared between threads. A [`Session`] borrows its context mutably
+/// (`&mut Context`): while a session is alive nothing else can drive that context, which is
+/// what makes a session `Send` on its own. For several simultaneous conversations make one
+/// context per session (contexts on the same model are cheap; the weights are shared).
+pub struct Context<'m> {
+    raw: NonNull<sys::llm_context>,
+    model: &'m Model,
+}
+
+// SAFETY: a context may be used from any thread, one thread at a time; `&mut`/ownership gives
+// exactly that. Not `Sync`: the raw pointer field keeps the auto trait off.
+unsafe impl Send for Context<'_> {}
+
+impl<'m> Context<'m> {
+    /// Creates a context for `model` (reads [`Options::threads`], [`Options::context_size`],
+    /// [`Options::max_sessions`] and the backend).
+    pub fn new(model: &'m Model, options: &Options) -> Result<Context<'m>> {
+        let raw_opts = options.to_raw()?;
+        let mut out: *mut sys::llm_context = std::ptr::null_mut();
+        // SAFETY: live model and options; valid out-parameter. Errors are recorded on the options.
+        unsafe { check(sys::llm_context_new(model.as_ptr(), raw_opts.ptr(), &mut out), raw_opts.handle())? };
+        let raw = NonNull::new(out).ok_or_else(|| Error::new(Status::Internal, "context creation returned no context"))?;
+        Ok(Context { raw, model })
+    }
+
+    /// A new session in this context; see [`Session::new`].
+    pub fn session(&mut self, options: &Options) -> Result<Session<'_>> {
+        Session::new(self, options)
+    }
+
+    /// The model.
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    /// The raw handle (for calls through [`sys`](crate::sys)); it stays owned by `self`.
+    pub fn as_ptr(&self) -> *mut sys::llm_context {
+        self.raw.as_ptr()
+    }
+
+    /// Tokens per session.
+    pub fn n_ctx(&self) -> usize {
+        // SAFETY: live context, used by this thread only (`!Sync`).
+        unsafe { sys::llm_context_n_ctx(self.as_ptr()).max(0) as usize }
+    }
+
+    /// Worker threads.
+    pub fn n_threads(&self) -> usize {
+        // SAFETY: as above.
+        unsafe { sys::llm_context_n_threads(self.as_ptr()).max(0) as usize }
+    }
+
+    /// The backend's name, e.g. `"cpu"`.
+    pub fn backend_name(&self) -> &str {
+        // SAFETY: as above; the name is static or owned by the context.
+        unsafe { crate::borrowed_str(sys::llm_context_backend_name(self.as_ptr())) }
+    }
+}
+
+impl Drop for Context<'_> {
+    fn drop(&mut self) {
+        // SAFETY: owned; sessions borrow the context, so none is alive.
+        unsafe { sys::llm_context_free(self.raw.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("n_ctx", &self.n_ctx()).field("n_threads", &self.n_threads()).finish()
+    }
+}
+
+/// Why a generation ended (`llm_finish`, without `LLM_FINISH_NONE`: "not finished" is `None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Finish {
+    /// An end-of-generation token.
+    Eog,
+    /// [`Options::max_tokens`] reached.
+    Length,
+    /// A stop string matched (it is not part of the output).
+    Stop,
+    /// The context is full.
+    ContextFull,
+    /// The callback or the abort flag asked to stop.
+    Aborted,
+    /// A reason this version of the crate does not know.
+    Other(i32),
+}
+
+impl Finish {
+    /// `None` for `LLM_FINISH_NONE`.
+    pub fn from_raw(raw: sys::llm_finish) -> Option<Finish> {
+        Some(match raw {
+            sys::LLM_FINISH_NONE => return None,
+            sys::LLM_FINISH_EOG => Finish::Eog,
+            sys::LLM_FINISH_LENGTH => Finish::Length,
+            sys::LLM_FINISH_STOP => Finish::Stop,
+            sys::LLM_FINISH_CONTEXT => Finish::ContextFull,
+            sys::LLM_FINISH_ABORTED => Finish::Aborted,
+            other => Finish::Other(other),
+        })
+    }
+}
+
+/// The result of [`Session::step`]: one generated token and the text it released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step<'s> {
+    /// The token, `None` when the generation finished without one.
+    pub token: Option<Token>,
+    /// Text released by this step: whole code points, possibly empty (held back for a
+    /// possible stop string or an incomplete character), possibly several tokens' worth.
+    pub text: &'s str,
+    /// `Some` when the generation ended with this step.
+    pub finish: Option<Finish>,
+}
+
+/// One conversation: its KV cache, tokens, sampler and stop strings.
+///
+/// Lifetimes: `Session<'c>` borrows its [`Context`] mutably for `'c` (and through it the
+/// [`Model`]), so a session cannot outlive either, and the context cannot be used by anything
+/// else while the session lives.
+///
+/// Threading: `Session` is `Send` (it may move to another thread with its exclusive borrow of
+/// the context) but not `Sync`: the C API allows one thread at a time per session, and even the
+/// `&self` calls (such as [`n_past`](Session::n_past)) are not promised to be safe concurrently.
+///
+/// ```compile_fail,E0277
+/// fn shared_between_threads<T: Sync>() {}
+/// shared_between_threads::<libllm::Session<'static>>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn shared_between_threads<T: Sync>() {}
+/// shared_between_threads::<libllm::Context<'static>>();
+/// ```
+///
+/// A session cannot outlive its context, and a context hosts one live session at a time:
+///
+/// ```compile_fail,E0597
+/// # use libllm::{Context, Model, Options, Session};
+/// fn outlive(model: &Model) {
+///     let session = {
+///         let mut context = Context::new(model, &Options::new()).unwrap();
+///         Session::new(&mut context, &Options::new()).unwrap()
+///     };
+/// }
+/// ```
+///
+/// ```compile_fail,E0499
+/// # use libllm::{Context, Model, Options, Session};
+/// fn two_sessions(model: &Model) {
+///     let mut context = Context::new(model, &Options::new()).unwrap();
+///     let first = Session::new(&mut context, &Options::new()).unwrap();
+///     let second = Session::new(&mut context, &Options::new()).unwrap();
+///     drop(first);
+/// }
+/// ```
+///
+/// ```
+/// fn movable_between_threads<T: Send>() {}
+/// movable_between_threads::<libllm::Session<'static>>();
+/// movable_between_threads::<libllm::Context<'static>>();
+/// movable_between_threads::<libllm::Model>();
+/// fn shareable<T: Send + Sync>() {}
+/// shareable::<libllm::Model>();
+/// ```
+pub struct Session<'c> {
+    raw: NonNull<sys::llm_session>,
+    model: &'c Model,
+    abort: Option<Arc<AtomicBool>>,
+    _context: PhantomData<&'c mut ()>,
+}
+
+// SAFETY: see the type's documentation: the session holds its context exclusively, so moving
+// both to another thread keeps "one thread at a time" for each. Not `Sync` (raw pointer field).
+unsafe impl Send for Session<'_> {}
+
+struct GenState<'f> {
+    f: &'f mut (dyn FnMut(&str, Token) -> bool + Send),
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+unsafe extern "C" fn text_trampoline(user_data: *mut c_void, text: *const c_char, len: usize, token: i32) -> c_int {
+    let st = &mut *(user_data as *mut GenState<'_>);
+    if st.panic.is_some() {
+        return 1;
+    }
+    let bytes = if len == 0 || text.is_null() { &[][..] } else { std::slice::from_raw_parts(text as *const u8, len) };
+    let piece = String::from_utf8_lossy(bytes);
+    match catch_unwind(AssertUnwindSafe(|| (st.f)(&piece, token))) {
+        Ok(go_on) => (!go_on) as c_int,
+        Err(payload) => {
+            st.panic = Some(payload);
+            1
+        }
+    }
+}
+
+unsafe extern "C" fn abort_trampoline(user_data: *mut c_void) -> c_int {
+    let flag = &*(user_data as *const AtomicBool);
+    flag.load(Ordering::Relaxed) as c_int
+}
+
+/// One `llm_session_step`; the text borrows the session until the next call.
+///
+/// # Safety
+/// `raw` is a live session used by this thread only, and the returned text must not be used
+/// after the next call on it.
+unsafe fn step_raw<'s>(raw: *mut sys::llm_session) -> Result<Step<'s>> {
+    let mut token: i32 = -1;
+    let mut text: *const c_char = std::ptr::null();
+    let mut len = 0usize;
+    let mut finish: sys::llm_finish = sys::LLM_FINISH_NONE;
+    check(sys::llm_session_step(raw, &mut token, &mut text, &mut len, &mut finish), raw as *const c_void)?;
+    let bytes = if len == 0 || text.is_null() { &[][..] } else { std::slice::from_raw_parts(text as *const u8, len) };
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Error::new(Status::InvalidUtf8, "the library released text that is not valid UTF-8"))?;
+    Ok(Step { token: (token >= 0).then_some(token), text, finish: Finish::from_raw(finish) })
+}
+
+impl<'c> Session<'c> {
+    /// A new session in `context` (reads the sampling options, [`Options::max_tokens`] and
+    /// [`Options::all_logits`]). Fails with [`Status::Limit`] past the context's
+    /// [`Options::max_sessions`].
+    pub fn new(context: &'c mut Context<'_>, options: &Options) -> Result<Session<'c>> {
+        let raw_opts = options.to_raw()?;
+        let mut out: *mut sys::llm_session = std::ptr::null_mut();
+        // SAFETY: live context (borrowed exclusively) and options; errors are recorded on the context.
+        unsafe {
+            check(
+                sys::llm_session_new(context.as_ptr(), raw_opts.ptr(), &mut out),
+                context.as_ptr() as *const c_void,
+            )?
+        };
+        let raw = NonNull::new(out).ok_or_else(|| Error::new(Status::Internal, "session creation returned no session"))?;
+        Ok(Session { raw, model: context.model(), abort: None, _context: PhantomData })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &'c Model {
+        self.model
+    }
+
+    /// The raw handle (for calls through [`sys`](crate::sys)); it stays owned by `self`.
+    pub fn as_ptr(&self) -> *mut sys::llm_session {
+        self.raw.as_ptr()
+    }
+
+    fn check(&self, status: sys::llm_status) -> Result<()> {
+        // SAFETY: live session, used by this thread only.
+        unsafe { check(status, self.as_ptr() as *const c_void) }
+    }
+
+    /// Forgets all tokens (the KV cache) and restarts the sampler from its seed.
+    pub fn reset(&mut self) -> Result<()> {
+        // SAFETY: live session.
+        self.check(unsafe { sys::llm_session_reset(self.as_ptr()) })
+    }
+
+    /// Sets an integer option on the live session (sampling keys and [`OptionKey::MaxTokens`]).
+    pub fn set_int(&mut self, key: OptionKey, value: i64) -> Result<()> {
+        // SAFETY: live session.
+        self.check(unsafe { sys::llm_session_set_int(self.as_ptr(), key.raw(), value) })
+    }
+
+    /// Sets a float option on the live session.
+    pub fn set_float(&mut self, key: OptionKey, value: f64) -> Result<()> {
+        // SAFETY: live session.
+        self.check(unsafe { sys::llm_session_set_float(self.as_ptr(), key.raw(), value) })
+    }
+
+    /// Sampling temperature (0 = greedy).
+    pub fn set_temperature(&mut self, value: f64) -> Result<()> {
+        self.set_float(OptionKey::Temperature, value)
+    }
+    /// Top-k (0 = disabled).
+    pub fn set_top_k(&mut self, value: u32) -> Result<()> {
+        self.set_int(OptionKey::TopK, value as i64)
+    }
+    /// Top-p in (0, 1] (1 = disabled).
+    pub fn set_top_p(&mut self, value: f64) -> Result<()> {
+        self.set_float(OptionKey::TopP, value)
+    }
+    /// Min-p in [0, 1) (0 = disabled).
+    pub fn set_min_p(&mut self, value: f64) -> Result<()> {
+        self.set_float(OptionKey::MinP, value)
+    }
+    /// Repetition penalty (1 = disabled).
+    pub fn set_repeat_penalty(&mut self, value: f64) -> Result<()> {
+        self.set_float(OptionKey::RepeatPenalty, value)
+    }
+    /// Frequency penalty.
+    pub fn set_frequency_penalty(&mut self, value: f64) -> Result<()> {
+        self.set_float(OptionKey::FrequencyPenalty, value)
+    }
+    /// Presence penalty.
+    pub fn set_presence_penalty(&mut self, value: f64) -> Result<()> {
+        self.set_float(OptionKey::PresencePenalty, value)
+    }
+    /// The sampler seed.
+    pub fn set_seed(&mut self, value: u64) -> Result<()> {
+        let value = i64::try_from(value).map_err(|_| Error::new(Status::InvalidArgument, "seed out of range"))?;
+        self.set_int(OptionKey::Seed, value)
+    }
+    /// Tokens generated after each feed (0 = until the context is full).
+    pub fn set_max_tokens(&mut self, value: u32) -> Result<()> {
+        self.set_int(OptionKey::MaxTokens, value as i64)
+    }
+
+    /// An abort flag polled during long computations: setting it (from any thread) stops the
+    /// current feed with [`Status::Aborted`] or the generation with [`Finish::Aborted`].
+    /// `None` removes it.
+    pub fn set_abort_flag(&mut self, flag: Option<Arc<AtomicBool>>) {
+        let (f, ud): (sys::llm_abort_fn, *mut c_void) = match &flag {
+            Some(a) => (Some(abort_trampoline), Arc::as_ptr(a) as *mut c_void),
+            None => (None, std::ptr::null_mut()),
+        };
+        // SAFETY: the Arc is kept in `self.abort` for as long as the C session may read it.
+        unsafe { sys::llm_session_set_abort(self.as_ptr(), f, ud) };
+        self.abort = flag;
+    }
+
+    /// Adds a stop string: generation ends before it, and text that could still become one is
+    /// held back until it cannot.
+    pub fn add_stop(&mut self, stop: &str) -> Result<()> {
+        let stop = cstr_arg(stop)?;
+        // SAFETY: live session, valid string.
+        self.check(unsafe { sys::llm_session_add_stop(self.as_ptr(), stop.as_ptr()) })
+    }
+
+    /// Removes every stop string.
+    pub fn clear_stops(&mut self) {
+        // SAFETY: live session.
+        unsafe { sys::llm_session_clear_stops(self.as_ptr()) }
+    }
+
+    /// Evaluates `text`, with BOS at the session's start when the model asks for it (the same
+    /// as [`feed_with`](Session::feed_with)`(text, TokenizeFlags::ADD_BOS)`).
+    pub fn feed(&mut self, text: &str) -> Result<()> {
+        self.feed_with(text, TokenizeFlags::ADD_BOS)
+    }
+
+    /// Evaluates `text` with explicit flags. Fails with [`Status::ContextFull`] (nothing fed)
+    /// when it does not fit.
+    pub fn feed_with(&mut self, text: &str, flags: TokenizeFlags) -> Result<()> {
+        // SAFETY: live session; text valid for its length.
+        self.check(unsafe {
+            sys::llm_session_feed_text(self.as_ptr(), text.as_ptr() as *const c_char, text.len() as isize, flags.bits())
+        })
+    }
+
+    /// Evaluates tokens.
+    pub fn feed_tokens(&mut self, tokens: &[Token]) -> Result<()> {
+        // SAFETY: live session; valid token slice.
+        self.check(unsafe { sys::llm_session_feed_tokens(self.as_ptr(), tokens.as_ptr(), tokens.len()) })
+    }
+
+    /// Tokens in the KV cache.
+    pub fn n_past(&self) -> usize {
+        // SAFETY: live session, this thread only (`!Sync`).
+        unsafe { sys::llm_session_n_past(self.as_ptr()).max(0) as usize }
+    }
+
+    /// Logits of the last position of the last feed (or step).
+    pub fn logits(&mut self) -> Result<&[f32]> {
+        self.logits_raw(-1)
+    }
+
+    /// Logits of position `index` of the last feed (needs [`Options::all_logits`]).
+    pub fn logits_at(&mut self, index: usize) -> Result<&[f32]> {
+        let index = i32::try_from(index).map_err(|_| Error::new(Status::InvalidArgument, "index out of range"))?;
+        self.logits_raw(index)
+    }
+
+    fn logits_raw(&mut self, index: i32) -> Result<&[f32]> {
+        let mut p: *const f32 = std::ptr::null();
+        let mut n: i32 = 0;
+        // SAFETY: live session; valid out-parameters.
+        self.check(unsafe { sys::llm_session_logits(self.as_ptr(), index, &mut p, &mut n) })?;
+        if p.is_null() || n <= 0 {
+            return Ok(&[]);
+        }
+        // SAFETY: the library gives n floats valid until the next feed or step, which need
+        // `&mut self` and so end this borrow first.
+        Ok(unsafe { std::slice::from_raw_parts(p, n as usize) })
+    }
+
+    /// Generates one token. The text borrows the session until the next call.
+    pub fn step(&mut self) -> Result<Step<'_>> {
+        // SAFETY: live session; the result borrows `self` mutably, covering the text's validity.
+        unsafe { step_raw(self.as_ptr()) }
+    }
+
+    /// Generates until a finish condition, calling `f` with each piece of text (whole UTF-8
+    /// code points); `f` returns `true` to continue, `false` to stop ([`Finish::Aborted`]).
+    /// `f` must be `Send` because the C API allows the library to call it from a worker thread
+    /// (never concurrently). A panic in `f` stops the generation and resumes after it.
+    pub fn generate<F: FnMut(&str) -> bool + Send>(&mut self, mut f: F) -> Result<Finish> {
+        self.generate_tokens(|text, _| f(text))
+    }
+
+    /// Like [`generate`](Session::generate), with the token that released each piece.
+    pub fn generate_tokens<F: FnMut(&str, Token) -> bool + Send>(&mut self, mut f: F) -> Result<Finish> {
+        let mut state = GenState { f: &mut f, panic: None };
+        let mut finish: sys::llm_finish = sys::LLM_FINISH_NONE;
+        // SAFETY: live session; `state` outlives the call and matches the trampoline.
+        let status = unsafe {
+            sys::llm_session_generate(
+                self.as_ptr(),
+                Some(text_trampoline),
+                &mut state as *mut GenState<'_> as *mut c_void,
+                &mut finish,
+            )
+        };
+        if let Some(payload) = state.panic.take() {
+            resume_unwind(payload);
+        }
+        self.check(status)?;
+        Ok(Finish::from_raw(finish).unwrap_or(Finish::Other(sys::LLM_FINISH_NONE)))
+    }
+
+    /// Generates until a finish condition and returns the whole text.
+    pub fn generate_text(&mut self) -> Result<(String, Finish)> {
+        let mut out = String::new();
+        let finish = self.generate(|piece| {
+            out.push_str(piece);
+            true
+        })?;
+        Ok((out, finish))
+    }
+
+    /// An iterator over the generated text pieces (driven by `llm_session_step`; empty pieces
+    /// are skipped). It ends at a finish condition (see [`Pieces::finish`]) or after yielding an
+    /// error. Dropping it early simply stops generating.
+    pub fn pieces(&mut self) -> Pieces<'_> {
+        Pieces { raw: self.raw, finish: None, failed: false, _session: PhantomData }
+    }
+
+    /// Appends one chat message, rendered with the model's chat format, and feeds it. A following
+    /// generation produces the assistant's reply, which the session records so that the next user
+    /// message continues the conversation.
+    pub fn chat(&mut self, role: Role, content: &str) -> Result<()> {
+        let content = cstr_arg(content)?;
+        // SAFETY: live session; valid strings.
+        self.check(unsafe { sys::llm_session_chat(self.as_ptr(), role.as_cstr().as_ptr(), content.as_ptr()) })
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        // SAFETY: owned; freed once, before the context borrow ends and before `abort` drops.
+        unsafe { sys::llm_session_free(self.raw.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("n_past", &self.n_past()).finish()
+    }
+}
+
+/// Iterator over generated text, from [`Session::pieces`]: each item is a non-empty piece of
+/// text (whole UTF-8 code points) or the error that ended the generation.
+pub struct Pieces<'a> {
+    raw: NonNull<sys::llm_session>,
+    finish: Option<Finish>,
+    failed: bool,
+    _session: PhantomData<&'a mut ()>,
+}
+
+// SAFETY: it is an exclusive borrow of a `Send` session.
+unsafe impl Send for Pieces<'_> {}
+
+impl Pieces<'_> {
+    /// Why the generation ended, once the iterator has returned `None` (`None` before that,
+    /// or when it ended with an error).
+    pub fn finish(&self) -> Option<Finish> {
+        self.finish
+    }
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = Result<String, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finish.is_some() || self.failed {
+            return None;
+        }
+        loop {
+            // SAFETY: the session is borrowed exclusively for 'a; the text is copied before the
+            // next call.
+            match unsafe { step_raw(self.raw.as_ptr()) } {
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+                Ok(step) => {
+                    self.finish = step.finish;
+                    if !step.text.is_empty() {
+                        return Some(Ok(step.text.to_owned()));
+                    }
+                    if self.finish.is_some() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl std::iter::FusedIterator for Pieces<'_> {}

@@ -1,0 +1,13 @@
+# The Python binding (bindings/python, package `libllm`) and the examples built on it
+# (examples/chat.py, examples/server.py): pytest files run with LIBLLM_LIBRARY = the built library.
+# They load libllm.so into the (uninstrumented) interpreter through ctypes, which an ASan build
+# cannot do without preloading the runtime: the "ctypes" label lets tests/run.sh skip them there.
+llm_add_py_test(test_py_binding_model bindings/python/tests/test_model.py TIMEOUT 300)
+llm_add_py_test(test_py_binding_session bindings/python/tests/test_session.py TIMEOUT 600)
+llm_add_py_test(test_py_binding_completion bindings/python/tests/test_completion.py TIMEOUT 600)
+llm_add_py_test(test_py_binding_interrupt bindings/python/tests/test_interrupt.py TIMEOUT 600)
+llm_add_py_test(test_py_binding_server bindings/python/tests/test_server.py TIMEOUT 600)
+llm_add_py_test(test_py_binding_install bindings/python/tests/test_install.py TIMEOUT 600)
+set_tests_properties(test_py_binding_model test_py_binding_session test_py_binding_completion
+                     test_py_binding_interrupt test_py_binding_server test_py_binding_install
+                     PROPERTIES LABELS "python;ctypes")
