@@ -235,6 +235,9 @@ LLM_API void llm_context_free(llm_context *context); /* accepts NULL; its sessio
 LLM_API int32_t llm_context_n_ctx(const llm_context *context);      /* tokens per session */
 LLM_API int32_t llm_context_n_threads(const llm_context *context);
 LLM_API const char *llm_context_backend_name(const llm_context *context); /* "cpu" */
+/* The CPU instruction-set path the context's kernels use: "scalar", "avx2", "avx512", "amx" or
+ * "neon" (chosen by cpuid; the environment variable LLM_CPU_ISA forces a lower one). */
+LLM_API const char *llm_context_isa(const llm_context *context);
 
 /* ---------------------------------------------------------------------------------------------
  * Session: one conversation (its KV cache, tokens and sampler).
@@ -298,6 +301,18 @@ LLM_API llm_status llm_session_generate(llm_session *session, llm_text_fn fn, vo
  * chat format and fed. A following generate/step produces the assistant's reply, which the
  * session records so the next user message continues the conversation. */
 LLM_API llm_status llm_session_chat(llm_session *session, const char *role, const char *content);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tools.
+ * ------------------------------------------------------------------------------------------ */
+/* Writes a copy of the GGUF model at in_path to out_path with its weight matrices converted to
+ * `type`: "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K",
+ * or the mixes "Q4_K_M" / "Q5_K_M" (some attention-value, FFN-down and output matrices kept at
+ * Q6_K, as the ecosystem's files do). Norms and other 1-D tensors are copied unchanged. A matrix whose row
+ * length does not suit the type falls back to a type that fits (logged). options may be NULL
+ * (it supplies the log and progress callbacks and receives the error text). */
+LLM_API llm_status llm_quantize(const char *in_path, const char *out_path, const char *type,
+                                llm_options *options);
 
 #ifdef __cplusplus
 }

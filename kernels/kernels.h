@@ -28,6 +28,12 @@ int llm_pool_size(const llm_pool *pool);
 /* Run fn(arg, ith, nth) for ith in [0, nth) with nth = pool size, the caller taking ith = 0;
  * returns when all are done. pool may be NULL (runs fn(arg, 0, 1)). */
 void llm_pool_run(llm_pool *pool, void (*fn)(void *arg, int ith, int nth), void *arg);
+/* The instruction-set path the pool's kernels use (default: scalar). The context chooses it
+ * once, from cpuid and the LLM_CPU_ISA override. Every path gives bit-identical results. */
+#include "kernels/cpu/isa.h"
+void llm_pool_set_isa(llm_pool *pool, llm_isa isa);
+/* The pool's kernel table; the scalar table for a NULL pool. */
+const llm_cpu_kernels *llm_pool_kernels(const llm_pool *pool);
 /* Scratch memory private to thread ith of the pool, for use inside a task run by llm_pool_run:
  * at least n_floats floats, 64-byte aligned, kept (and grown on demand) across runs and freed
  * with the pool. NULL when pool is NULL or on allocation failure (callers then fall back to a
@@ -57,9 +63,7 @@ void llm_softmax(float *x, int64_t n);
 float llm_silu(float x);
 float llm_gelu_tanh(float x);
 
-/* Name of the active kernel path ("scalar"), and the version string of the BLIS / oneDNN
- * libraries linked into the kernel layer. */
-const char *llm_kernels_isa(void);
+/* The version string of the BLIS / oneDNN libraries linked into the kernel layer. */
 const char *llm_kernels_blas_info(void);
 
 #endif

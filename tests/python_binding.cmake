@@ -11,3 +11,10 @@ llm_add_py_test(test_py_binding_install bindings/python/tests/test_install.py TI
 set_tests_properties(test_py_binding_model test_py_binding_session test_py_binding_completion
                      test_py_binding_interrupt test_py_binding_server test_py_binding_install
                      PROPERTIES LABELS "python;ctypes")
+
+# examples/chat.py end to end: two piped user lines, two streamed replies.
+add_test(NAME example_chat_py
+         COMMAND sh -c "printf 'Hello!\\nWhat is two plus two?\\n' | \"$0\" \"$1\" -n 6 --temp 0 --n-ctx 256"
+                 ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/examples/chat.py)
+set_tests_properties(example_chat_py PROPERTIES LABELS "python;ctypes"
+                     ENVIRONMENT "LIBLLM_LIBRARY=$<TARGET_FILE:llm>" PASS_REGULAR_EXPRESSION ".+")

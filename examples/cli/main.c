@@ -4,6 +4,9 @@
 
 #include "common.h"
 
+int cli_bench(int argc, char **argv); /* bench.c */
+int cli_quantize(int argc, char **argv); /* quantize.c */
+
 typedef struct command {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -16,6 +19,8 @@ static const command COMMANDS[] = {
     {"tokenize", cli_tokenize, "show the tokens of a text"},
     {"info", cli_info, "show a model's properties and metadata"},
     {"perplexity", cli_perplexity, "measure the perplexity of a model on a text file"},
+    {"bench", cli_bench, "measure prompt and generation speed (tokens/s)"},
+    {"quantize", cli_quantize, "convert a model's weights to another type (Q4_K_M, Q8_0, F16, ...)"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

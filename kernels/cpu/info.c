@@ -6,8 +6,6 @@
 
 #include "kernels/kernels.h"
 
-const char *llm_kernels_isa(void) { return "scalar"; }
-
 /* Written once under pthread_once, read-only afterwards. BLIS 0.9 picks its kernel set
  * ("sub-configuration") from the CPU at run time; the name reported is the one it selected. */
 static pthread_once_t g_info_once = PTHREAD_ONCE_INIT;

@@ -59,9 +59,12 @@ static void run_rows(void *arg, int ith, int nth) {
     matmul_task *t = arg;
     const llm_matrix *w = t->w;
     const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
+    /* the pool's instruction-set path, when it has a kernel for this type (bit-identical) */
+    llm_dot_fn dot = w->type < LLM_DT_SLOTS ? llm_pool_kernels(t->pool)->dot[w->type] : NULL;
     for (int64_t r = r0; r < r1; r++)
         for (int64_t k = 0; k < t->n_tok; k++)
-            t->out[k * w->rows + r] = llm_vec_dot(w->type, row_ptr(w, r), t->x + k * w->cols, w->cols);
+            t->out[k * w->rows + r] = dot ? dot(row_ptr(w, r), t->x + k * w->cols, w->cols)
+                                          : llm_vec_dot(w->type, row_ptr(w, r), t->x + k * w->cols, w->cols);
 }
 
 static void run_tiles(void *arg, int ith, int nth) {

@@ -41,6 +41,7 @@ struct llm_pool {
     struct llm_pool_worker *workers; /* n_threads - 1 of them (ith 1 .. n-1) */
     int n_started;
     llm_pool_slot *slots;            /* n_threads */
+    const llm_cpu_kernels *kernels;  /* the instruction-set path of every kernel run here */
 };
 
 static void *worker_main(void *p) {
@@ -73,6 +74,7 @@ llm_pool *llm_pool_new(int n_threads) {
     llm_pool *pool = calloc(1, sizeof *pool);
     if (!pool) return NULL;
     pool->n_threads = n_threads;
+    pool->kernels = &llm_kernels_scalar;
     pool->slots = calloc((size_t)n_threads, sizeof *pool->slots);
     pool->workers = n_threads > 1 ? calloc((size_t)(n_threads - 1), sizeof *pool->workers) : NULL;
     if (!pool->slots || (n_threads > 1 && !pool->workers)) {
@@ -112,6 +114,14 @@ void llm_pool_free(llm_pool *pool) {
     free(pool->slots);
     free(pool->workers);
     free(pool);
+}
+
+void llm_pool_set_isa(llm_pool *pool, llm_isa isa) {
+    if (pool) pool->kernels = llm_cpu_kernels_for(isa);
+}
+
+const llm_cpu_kernels *llm_pool_kernels(const llm_pool *pool) {
+    return pool ? pool->kernels : &llm_kernels_scalar;
 }
 
 int llm_pool_size(const llm_pool *pool) { return pool ? pool->n_threads : 1; }

@@ -24,6 +24,20 @@ llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context *
     if (n_ctx == 0) n_ctx = (train > 0 && train < 4096) ? train : 4096;
     if (train > 0 && n_ctx > train)
         llm_log(model, LLM_LOG_WARN, "context size %d exceeds the model's training length %d", (int)n_ctx, (int)train);
+    /* The instruction-set path: the best the CPU runs, or a lower one forced by LLM_CPU_ISA (tests
+     * use it to run every path; results are bit-identical on all of them). */
+    llm_isa isa = llm_isa_best();
+    const char *forced = getenv("LLM_CPU_ISA");
+    if (forced && *forced) {
+        int f = llm_isa_parse(forced);
+        if (f < 0)
+            return llm_fail(eh, LLM_ERR_INVALID_ARGUMENT, "LLM_CPU_ISA=%s is not one of scalar, avx2, avx512, amx, neon",
+                            forced);
+        if (!llm_isa_runnable((llm_isa)f))
+            return llm_fail(eh, LLM_ERR_BACKEND, "LLM_CPU_ISA=%s: this CPU cannot run it (best path: %s)", forced,
+                            llm_isa_name(isa));
+        isa = (llm_isa)f;
+    }
     int32_t n_threads = (int32_t)llm_options_value(o, LLM_OPT_THREADS);
     if (n_threads == 0) n_threads = online_cores();
 
@@ -39,8 +53,10 @@ llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context *
         free(c);
         return llm_fail(eh, LLM_ERR_OUT_OF_MEMORY, "cannot start %d worker threads", (int)n_threads);
     }
-    llm_log(model, LLM_LOG_INFO, "context: cpu backend (%s kernels), %d threads, %d tokens per session",
-            llm_kernels_isa(), (int)n_threads, (int)n_ctx);
+    llm_pool_set_isa(c->pool, isa);
+    c->isa = isa;
+    llm_log(model, LLM_LOG_INFO, "context: cpu backend (%s kernels; %s), %d threads, %d tokens per session",
+            llm_isa_name(isa), llm_kernels_blas_info(), (int)n_threads, (int)n_ctx);
     *out = c;
     return LLM_OK;
 }
@@ -61,6 +77,10 @@ int32_t llm_context_n_ctx(const llm_context *c) { return c && c->h.magic == LLM_
 int32_t llm_context_n_threads(const llm_context *c) {
     return c && c->h.magic == LLM_MAGIC_CONTEXT ? c->n_threads : 0;
 }
+const char *llm_context_isa(const llm_context *c) {
+    return c && c->h.magic == LLM_MAGIC_CONTEXT ? llm_isa_name(c->isa) : "";
+}
+
 const char *llm_context_backend_name(const llm_context *c) {
     return c && c->h.magic == LLM_MAGIC_CONTEXT ? "cpu" : "";
 }

@@ -49,6 +49,7 @@ struct llm_context {
     int32_t n_threads;
     int32_t max_sessions;
     int32_t n_sessions;
+    llm_isa isa;
 };
 
 struct llm_session {

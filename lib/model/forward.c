@@ -19,11 +19,13 @@
 
 /* Longer batches are evaluated in chunks of this many tokens to bound scratch memory. */
 #define LLM_FORWARD_CHUNK 512
-/* Multiply-adds per work unit of a one-row logits product (the rows of a unit are this divided
- * by n_embd): about the size of the largest layer unit of a small model (Gemma 3 270M: 3276
- * rows, ~0.8 ms with the scalar kernels at ~2.5 GMAC/s on one core). Each unit is one more run
- * of the pool, so not much smaller. */
+/* Multiply-adds per work unit of a one-row logits product without a deadline (the rows of a
+ * unit are this divided by n_embd): about the size of the largest layer unit of a small model
+ * (Gemma 3 270M: 3276 rows, ~0.8 ms with the scalar kernels at ~2.5 GMAC/s on one core). With a
+ * deadline the rows of a unit are what fits in the time left (from the last time per row), up to
+ * this, and at least LLM_FORWARD_LOGITS_MIN_ROWS (each unit is one more run of the pool). */
 #define LLM_FORWARD_LOGITS_MACS (1 << 21)
+#define LLM_FORWARD_LOGITS_MIN_ROWS 256
 
 typedef llm_fwd_bufs fwd_bufs;
 
@@ -230,17 +232,25 @@ static void start_chunk(const llm_arch_model *m, llm_fwd_cursor *c, int32_t c0) 
     c->out_row = 0;
     if (c->unit_n != n) { /* durations measured on chunks of another size predict nothing */
         memset(c->unit_ns, 0, sizeof c->unit_ns);
+        c->row_ns = 0;
         c->unit_n = n;
     }
 }
 
 static int64_t logits_rows_per_unit(const llm_arch_model *m) {
     const int64_t rows = LLM_FORWARD_LOGITS_MACS / (m->hp.n_embd > 0 ? m->hp.n_embd : 1);
-    return rows < 64 ? 64 : rows;
+    return rows < LLM_FORWARD_LOGITS_MIN_ROWS ? LLM_FORWARD_LOGITS_MIN_ROWS : rows;
 }
 
-/* Runs the unit under the cursor and moves the cursor to the next one. */
-static void run_unit(const llm_arch_model *m, llm_kv_state *kv, llm_fwd_cursor *c, llm_pool *pool) {
+/* Whether the unit under the cursor is a range of rows of a one-row logits product. */
+static int logits_by_rows(const llm_fwd_cursor *c) {
+    return c->stage == LLM_FWD_LOGITS && c->out && c->n - c->first_out == 1;
+}
+
+/* Runs the unit under the cursor and moves the cursor to the next one. max_rows bounds the rows
+ * of a one-row logits unit (any split gives the same logits). */
+static void run_unit(const llm_arch_model *m, llm_kv_state *kv, llm_fwd_cursor *c, llm_pool *pool,
+                     int64_t max_rows) {
     const llm_hparams *hp = &m->hp;
     const int64_t e = hp->n_embd;
     const int32_t n = c->n, pos0 = c->pos0 + c->c0;
@@ -288,7 +298,7 @@ static void run_unit(const llm_arch_model *m, llm_kv_state *kv, llm_fwd_cursor *
         if (c->out && n_out == 1) {
             /* one row of logits: each logit is one llm_vec_dot, so a range of rows of the
              * product is bitwise the same as those rows of the whole product */
-            const int64_t r0 = c->out_row, step = logits_rows_per_unit(m);
+            const int64_t r0 = c->out_row, step = max_rows;
             const int64_t r1 = m->output.rows - r0 < step ? m->output.rows : r0 + step;
             llm_matrix part = m->output;
             part.data = (const uint8_t *)m->output.data + (size_t)r0 * m->output.row_bytes;
@@ -371,8 +381,21 @@ llm_status llm_forward_advance(const llm_arch_model *m, llm_kv_state *kv, llm_po
     }
     int units = 0;
     int64_t now = llm_now_ns();
+    const int64_t unit_rows = logits_rows_per_unit(m);
     while (c->active) {
-        if (deadline_ns > 0 && units > 0 && now + c->unit_ns[c->stage] > deadline_ns) return LLM_OK;
+        /* stop before a unit predicted to end past the deadline (after one unit at least);
+         * logits rows are cut to the time left */
+        int64_t rows = unit_rows;
+        if (deadline_ns > 0 && logits_by_rows(c) && c->row_ns > 0) {
+            const double fit = (double)(deadline_ns - now) / c->row_ns;
+            rows = fit < (double)unit_rows ? (int64_t)fit : unit_rows;
+            if (rows < LLM_FORWARD_LOGITS_MIN_ROWS) {
+                if (units > 0) return LLM_OK;
+                rows = LLM_FORWARD_LOGITS_MIN_ROWS;
+            }
+        } else if (deadline_ns > 0 && units > 0 && now + c->unit_ns[c->stage] > deadline_ns) {
+            return LLM_OK;
+        }
         /* polled between layers; the cache rows at positions >= n_past are written, but n_past
          * only moves once every chunk and layer is done: an abort or error leaves the session as
          * it was */
@@ -381,9 +404,12 @@ llm_status llm_forward_advance(const llm_arch_model *m, llm_kv_state *kv, llm_po
             return llm_err_set(err, LLM_ERR_ABORTED, "forward pass aborted");
         }
         const llm_fwd_stage kind = c->stage;
-        run_unit(m, kv, c, pool);
+        const int by_rows = logits_by_rows(c);
+        const int64_t row0 = c->out_row;
+        run_unit(m, kv, c, pool, rows);
         const int64_t end = llm_now_ns();
         c->unit_ns[kind] = end - now;
+        if (by_rows && c->out_row > row0) c->row_ns = (double)(end - now) / (double)(c->out_row - row0);
         now = end;
         units++;
     }

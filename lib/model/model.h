@@ -71,10 +71,11 @@ llm_status llm_forward(const llm_arch_model *m, llm_kv_state *kv, const int32_t 
  * llm_forward_advance computes work units in order: per chunk of tokens the embeddings, then per
  * layer five units (attention input products, attention and its output product, FFN gate, FFN
  * up, FFN down product), then the logits, whose product is cut into row ranges when one
- * row of logits is produced (one row is bitwise the same however its rows are split). With
- * deadline_ns > 0 (llm_now_ns clock) it returns *done = 0 before a unit that would end past the
- * deadline (predicted from the last duration of that kind of unit) - but only after at least one
- * unit, so every call progresses; deadline_ns = 0 runs to completion. Resuming does not change
+ * row of logits is produced (one row is bitwise the same however its rows are split; with a
+ * deadline a range is what fits in the time left). With deadline_ns > 0 (llm_now_ns clock) it
+ * returns *done = 0 before a unit that would end past the deadline (predicted from the last
+ * duration of that kind of unit) - but only after at least one unit, so every call progresses;
+ * deadline_ns = 0 runs to completion. Resuming does not change
  * any result. On completion (*done = 1) n_past moves to n_past + n_tokens. abort is polled before
  * each layer, as in llm_forward; an abort or error discards the computation (*done = 0). pool
  * must have at most the thread count it had at begin (else LLM_ERR_INVALID_ARGUMENT).

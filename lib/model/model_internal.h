@@ -130,7 +130,7 @@ typedef enum llm_fwd_stage {
     LLM_FWD_FFN_GATE,  /* layer il: norm, gate product */
     LLM_FWD_FFN_UP,    /* layer il: up product, activation */
     LLM_FWD_FFN_DOWN,  /* layer il: down product, residual */
-    LLM_FWD_LOGITS,    /* output norm (first unit) and logits rows [out_row, out_row + k) */
+    LLM_FWD_LOGITS,    /* output norm (first unit) and logits rows [out_row, out_row + rows) */
     LLM_FWD_N_STAGES
 } llm_fwd_stage;
 
@@ -151,9 +151,11 @@ typedef struct llm_fwd_cursor {
     llm_fwd_stage stage;     /* next unit */
     int32_t il;              /* its layer */
     int64_t out_row;         /* next logits row (LLM_FWD_LOGITS) */
-    /* last measured duration of each kind of unit, for chunks of unit_n tokens */
+    /* last measured duration of each kind of unit, for chunks of unit_n tokens; for a one-row
+     * logits product, whose units have any number of rows, the last duration per row */
     int64_t unit_ns[LLM_FWD_N_STAGES];
     int32_t unit_n;
+    double row_ns;
 } llm_fwd_cursor;
 
 /* ---- kv_cache.c: internals used by forward.c ---- */

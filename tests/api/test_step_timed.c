@@ -15,7 +15,7 @@
  * shared 2-core machine running builds, single calls were seen at 5-6x the budget while their
  * CPU time was within it. So by default the wall time is checked by its median (<= budget + 2 ms)
  * and its distribution printed; LLM_TEST_TIMED_STRICT=1 (an idle machine) also requires p99 and
- * max <= budget + 2 ms. */
+ * max <= budget + 2 ms. Sanitizer builds only print the times. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +24,19 @@
 
 #include "check.h"
 #include "llm.h"
+
+/* Under AddressSanitizer every unit is several times slower (one layer unit alone exceeds a
+ * 1000 us budget): the times are printed but not checked. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
 
 #define N_GEN 12
 #define PROMPT "The old lighthouse keeper looked at the sea and"
@@ -159,7 +172,7 @@ static void report(const char *what, times *t, int64_t budget_us, int one_thread
     printf("%s budget %lld us, %zu calls: wall p50 %.3f p90 %.3f p99 %.3f max %.3f ms; caller CPU p99 %.3f max %.3f ms\n",
            what, (long long)budget_us, t->n, w[i50] / 1e6, w[i90] / 1e6, w[i99] / 1e6, w[t->n - 1] / 1e6,
            c[i99] / 1e6, c[t->n - 1] / 1e6);
-    if (budget_us > 0) {
+    if (budget_us > 0 && !SANITIZED) {
         const char *env = getenv("LLM_TEST_TIMED_STRICT");
         const int strict = env && atoi(env) != 0;
         const int64_t lim = (budget_us + 2000) * 1000;

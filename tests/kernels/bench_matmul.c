@@ -1,9 +1,10 @@
 /* Timing of the prefill path (BLIS on dequantized tiles) against the per-token path (one
  * n_tok = 1 llm_matmul per token, i.e. llm_vec_dot for every output element).
- *   llm_kern_bench [ROWS COLS NTOK NTHREADS TYPE]   (default 2048 2048 64 1 Q4_0=2)
- * Not run by ctest. Random blocks (any type: 0 F32, 1 F16, 2 Q4_0, 8 Q8_0, 6 Q5_0, 12 Q4_K,
- * 14 Q6_K, ...) whose f16 scale fields are set to 0.01. With NTOK = 1 both lines time the decode
- * path (llm_vec_dot per row). */
+ *   llm_kern_bench [ROWS COLS NTOK NTHREADS TYPE [ISA]]   (default 2048 2048 64 1 Q4_0=2 scalar)
+ * ISA (scalar, avx2, avx512, ...) sets the pool's instruction-set path (llm_pool_set_isa; a path
+ * this CPU cannot run is refused). Not run by ctest. Random blocks (any type: 0 F32, 1 F16,
+ * 2 Q4_0, 8 Q8_0, 6 Q5_0, 12 Q4_K, 14 Q6_K, ...) whose f16 scale fields are set to 0.01. With
+ * NTOK = 1 both lines time the decode path (the pool's dot kernel, or llm_vec_dot, per row). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,16 @@ int main(int argc, char **argv) {
     float *o1 = malloc(sizeof(float) * (size_t)(rows * ntok)), *o2 = malloc(sizeof(float) * (size_t)(rows * ntok));
     llm_matrix m = {type, rows, cols, w, rb};
     llm_pool *pool = llm_pool_new(nth);
-    printf("%s, %s, %lldx%lld %s, %lld tokens, %d thread(s)\n", llm_kernels_isa(), llm_kernels_blas_info(),
+    if (argc > 6) {
+        const int isa = llm_isa_parse(argv[6]);
+        if (isa < 0 || !llm_isa_runnable((llm_isa)isa)) {
+            fprintf(stderr, "llm_kern_bench: ISA %s unknown or not runnable on this CPU\n", argv[6]);
+            return 2;
+        }
+        llm_pool_set_isa(pool, (llm_isa)isa);
+    }
+    printf("%s path (best here: %s), %s, %lldx%lld %s, %lld tokens, %d thread(s)\n", llm_pool_kernels(pool)->name,
+           llm_isa_name(llm_isa_best()), llm_kernels_blas_info(),
            (long long)rows, (long long)cols, ti->name, (long long)ntok, nth);
 
     llm_matmul(&m, x, ntok, o1, pool); /* warm-up: scratch allocation, BLIS init */

@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
     if (argc < 2) return 2;
     const char *cmd = argv[1];
     if (!strcmp(cmd, "info")) {
-        printf("%s\n%s\n", llm_kernels_isa(), llm_kernels_blas_info());
+        printf("%s\n%s\n", llm_isa_name(llm_isa_best()), llm_kernels_blas_info());
         return 0;
     }
     if (!strcmp(cmd, "f16") && argc == 3) {

@@ -245,7 +245,7 @@ def test_matmul(name):
 
 def test_info():
     out = run("info").splitlines()
-    assert out[0] == "scalar"
+    assert out[0] in ("scalar", "avx2", "avx512", "amx", "neon"), out[0]  # the best path this CPU runs
     assert out[1].startswith("BLIS ") and "oneDNN " in out[1], out[1]
 
 

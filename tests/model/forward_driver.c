@@ -133,6 +133,16 @@ int main(int argc, char **argv) {
         goto done;
     }
     pool = llm_pool_new(threads < 1 ? 1 : threads);
+    if (pool) { /* the path the library would choose: best, or forced by LLM_CPU_ISA */
+        const char *forced = getenv("LLM_CPU_ISA");
+        int isa = forced && *forced ? llm_isa_parse(forced) : (int)llm_isa_best();
+        if (isa < 0 || !llm_isa_runnable((llm_isa)isa)) {
+            fprintf(stderr, "forward_driver: LLM_CPU_ISA=%s cannot run here\n", forced);
+            rc = 2;
+            goto done;
+        }
+        llm_pool_set_isa(pool, (llm_isa)isa);
+    }
     logits = malloc((size_t)n_tok * (size_t)hp->n_vocab * sizeof *logits);
     if (!pool || !logits) {
         fprintf(stderr, "forward_driver: out of memory\n");

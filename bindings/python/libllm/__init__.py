@@ -42,6 +42,20 @@ def library_version_number() -> int:
     return int(_ffi.lib.llm_version_number())
 
 
+def quantize(src: str, dst: str, type: str) -> None:
+    """llm_quantize: writes a copy of the GGUF model ``src`` to ``dst`` with its weight matrices
+    converted to ``type`` ("Q4_K_M", "Q8_0", "F16", ...). Raises LlmError on failure."""
+    from ._util import check, fspath
+    from .errors import error_for
+    if not _ffi.has("llm_quantize"):
+        raise error_for(Status.UNSUPPORTED, "the loaded libllm has no llm_quantize")
+    opts = _ffi.lib.llm_options_new()
+    try:
+        check(_ffi.lib.llm_quantize(fspath(src), fspath(dst), type.encode(), opts), opts)
+    finally:
+        _ffi.lib.llm_options_free(opts)
+
+
 def status_str(status: int) -> str:
     """llm_status_str: the static description of a status code."""
     return _ffi.status_str(status)
@@ -52,5 +66,5 @@ __all__ = [
     "LlmError", "InvalidArgumentError", "OutOfMemoryError", "LlmIOError", "FormatError", "UnsupportedError",
     "AbortedError", "ContextFullError", "InvalidUtf8Error", "NotFoundError", "BufferTooSmallError",
     "TypeMismatchError", "LimitError", "BackendError", "StateError", "InternalError", "LibraryVersionError",
-    "library_path", "library_version", "library_version_number", "status_str", "__version__",
+    "library_path", "library_version", "library_version_number", "status_str", "quantize", "__version__",
 ]

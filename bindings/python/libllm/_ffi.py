@@ -165,6 +165,7 @@ _PROTOTYPES = {
     "llm_context_n_ctx": (c_int32, [c_void_p]),
     "llm_context_n_threads": (c_int32, [c_void_p]),
     "llm_context_backend_name": (c_char_p, [c_void_p]),
+    "llm_context_isa": (c_char_p, [c_void_p]),
     # session
     "llm_session_new": (c_int, [c_void_p, c_void_p, P(c_void_p)]),
     "llm_session_free": (None, [c_void_p]),
@@ -183,11 +184,12 @@ _PROTOTYPES = {
                                        P(c_int)]),
     "llm_session_generate": (c_int, [c_void_p, TEXT_FN, c_void_p, P(c_int)]),
     "llm_session_chat": (c_int, [c_void_p, c_char_p, c_char_p]),
+    "llm_quantize": (c_int, [c_char_p, c_char_p, c_char_p, c_void_p]),
 }
 
 #: Functions added to llm.h after 0.1.0 that an older library may lack; the binding checks
 #: :func:`has` before using them.
-OPTIONAL = frozenset({"llm_session_step_timed"})
+OPTIONAL = frozenset({"llm_session_step_timed", "llm_context_isa", "llm_quantize"})
 
 
 def _candidates() -> List[str]:

@@ -178,6 +178,15 @@ class Session:
             return (_ffi.lib.llm_context_backend_name(self._h.context) or b"").decode()
 
     @property
+    def isa(self) -> str:
+        """The CPU instruction-set path of the session's kernels ("avx512", "avx2", "scalar", ...)."""
+        if not _ffi.has("llm_context_isa"):
+            return ""
+        with self._h.lock:
+            self._h.get()
+            return (_ffi.lib.llm_context_isa(self._h.context) or b"").decode()
+
+    @property
     def n_past(self) -> int:
         """Tokens in the KV cache."""
         with self._h.lock:

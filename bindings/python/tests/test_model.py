@@ -203,3 +203,12 @@ def test_options_bounds():
     with pytest.raises(libllm.InvalidArgumentError):
         o.set(libllm.Option.TOP_P, 7.0)
     o.close()
+
+
+def test_quantize_errors_and_isa(tmp_path):
+    import libllm
+    with pytest.raises(libllm.LlmError) as e:
+        libllm.quantize(str(tmp_path / "missing.gguf"), str(tmp_path / "out.gguf"), "Q8_0")
+    assert "missing.gguf" in e.value.message
+    with pytest.raises(libllm.InvalidArgumentError):
+        libllm.quantize(str(tmp_path / "missing.gguf"), str(tmp_path / "out.gguf"), "Q9_9")

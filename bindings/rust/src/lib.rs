@@ -108,6 +108,15 @@ pub(crate) unsafe fn borrowed_str<'a>(p: *const c_char) -> &'a str {
     }
 }
 
+/// Writes a copy of the GGUF model at `src` to `dst` with its weight matrices converted to
+/// `type_name` (`"Q4_K_M"`, `"Q8_0"`, `"F16"`, ...): `llm_quantize`.
+pub fn quantize(src: &str, dst: &str, type_name: &str) -> Result<()> {
+    let (src, dst, ty) = (cstr_arg(src)?, cstr_arg(dst)?, cstr_arg(type_name)?);
+    let raw = Options::new().to_raw()?;
+    // SAFETY: NUL-terminated strings and a live options object owned here, which receives the error.
+    unsafe { error::check(sys::llm_quantize(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), raw.ptr()), raw.handle()) }
+}
+
 /// A NUL-terminated copy of `s` for a C call ([`Status::InvalidArgument`] for an inner NUL).
 pub(crate) fn cstr_arg(s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::new(Status::InvalidArgument, "string argument holds a NUL byte"))

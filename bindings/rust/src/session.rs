@@ -75,6 +75,13 @@ impl<'m> Context<'m> {
         // SAFETY: as above; the name is static or owned by the context.
         unsafe { crate::borrowed_str(sys::llm_context_backend_name(self.as_ptr())) }
     }
+
+    /// The CPU instruction-set path of the kernels, e.g. `"avx512"` (the environment variable
+    /// `LLM_CPU_ISA` forces a lower one).
+    pub fn isa(&self) -> &str {
+        // SAFETY: as above; the name is a static string of the library.
+        unsafe { crate::borrowed_str(sys::llm_context_isa(self.as_ptr())) }
+    }
 }
 
 impl Drop for Context<'_> {
@@ -226,12 +233,17 @@ unsafe extern "C" fn abort_trampoline(user_data: *mut c_void) -> c_int {
 /// # Safety
 /// `raw` is a live session used by this thread only, and the returned text must not be used
 /// after the next call on it.
-unsafe fn step_raw<'s>(raw: *mut sys::llm_session) -> Result<Step<'s>> {
+/// `budget_us`: `None` for `llm_session_step`, `Some(us)` for `llm_session_step_timed`.
+unsafe fn step_raw<'s>(raw: *mut sys::llm_session, budget_us: Option<i64>) -> Result<Step<'s>> {
     let mut token: i32 = -1;
     let mut text: *const c_char = std::ptr::null();
     let mut len = 0usize;
     let mut finish: sys::llm_finish = sys::LLM_FINISH_NONE;
-    check(sys::llm_session_step(raw, &mut token, &mut text, &mut len, &mut finish), raw as *const c_void)?;
+    let status = match budget_us {
+        None => sys::llm_session_step(raw, &mut token, &mut text, &mut len, &mut finish),
+        Some(us) => sys::llm_session_step_timed(raw, us, &mut token, &mut text, &mut len, &mut finish),
+    };
+    check(status, raw as *const c_void)?;
     let bytes = if len == 0 || text.is_null() { &[][..] } else { std::slice::from_raw_parts(text as *const u8, len) };
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Error::new(Status::InvalidUtf8, "the library released text that is not valid UTF-8"))?;
@@ -408,7 +420,17 @@ impl<'c> Session<'c> {
     /// Generates one token. The text borrows the session until the next call.
     pub fn step(&mut self) -> Result<Step<'_>> {
         // SAFETY: live session; the result borrows `self` mutably, covering the text's validity.
-        unsafe { step_raw(self.as_ptr()) }
+        unsafe { step_raw(self.as_ptr(), None) }
+    }
+
+    /// The step call for real-time loops: works for about `budget` (zero: no limit) and returns
+    /// `Ok(None)` when the token is not ready yet; the next call continues the same computation.
+    /// Tokens and text are exactly those [`step`](Session::step) gives.
+    pub fn step_timed(&mut self, budget: std::time::Duration) -> Result<Option<Step<'_>>> {
+        let us = i64::try_from(budget.as_micros()).unwrap_or(i64::MAX);
+        // SAFETY: live session; the result borrows `self` mutably, covering the text's validity.
+        let step = unsafe { step_raw(self.as_ptr(), Some(us))? };
+        Ok(if step.token.is_none() && step.finish.is_none() { None } else { Some(step) })
     }
 
     /// Generates until a finish condition, calling `f` with each piece of text (whole UTF-8
@@ -509,7 +531,7 @@ impl Iterator for Pieces<'_> {
         loop {
             // SAFETY: the session is borrowed exclusively for 'a; the text is copied before the
             // next call.
-            match unsafe { step_raw(self.raw.as_ptr()) } {
+            match unsafe { step_raw(self.raw.as_ptr(), None) } {
                 Err(e) => {
                     self.failed = true;
                     return Some(Err(e));

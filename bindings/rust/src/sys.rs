@@ -224,6 +224,7 @@ extern "C" {
     pub fn llm_context_n_ctx(context: *const llm_context) -> i32;
     pub fn llm_context_n_threads(context: *const llm_context) -> i32;
     pub fn llm_context_backend_name(context: *const llm_context) -> *const c_char;
+    pub fn llm_context_isa(context: *const llm_context) -> *const c_char;
 
     // Session
     pub fn llm_session_new(
@@ -270,4 +271,12 @@ extern "C" {
         finish: *mut llm_finish,
     ) -> llm_status;
     pub fn llm_session_chat(session: *mut llm_session, role: *const c_char, content: *const c_char) -> llm_status;
+
+    // Tools
+    pub fn llm_quantize(
+        in_path: *const c_char,
+        out_path: *const c_char,
+        type_name: *const c_char,
+        options: *mut llm_options,
+    ) -> llm_status;
 }

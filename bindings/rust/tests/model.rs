@@ -375,3 +375,43 @@ fn progress_and_log_callbacks() {
     let err = Model::load(&path, &opts().progress(|_| false)).unwrap_err();
     assert_eq!(err.status, Status::Aborted, "{err}");
 }
+
+#[test]
+fn timed_step_gives_the_same_text_as_step() {
+    let Some(model) = load() else { return };
+    let o = opts().max_tokens(8);
+    let mut c1 = Context::new(&model, &o).unwrap();
+    let mut s1 = Session::new(&mut c1, &o).unwrap();
+    s1.feed("The sea is").unwrap();
+    let (plain, _) = closure_text(&mut s1);
+    let mut c2 = Context::new(&model, &o).unwrap();
+    let mut s2 = Session::new(&mut c2, &o).unwrap();
+    s2.feed("The sea is").unwrap();
+    let (mut timed, mut not_ready) = (String::new(), 0);
+    loop {
+        match s2.step_timed(std::time::Duration::from_millis(2)).unwrap() {
+            None => not_ready += 1,
+            Some(step) => {
+                timed.push_str(step.text);
+                if step.finish.is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(plain, timed);
+    assert!(not_ready > 0, "a 2 ms budget should need several calls per token");
+}
+
+#[test]
+fn context_reports_its_isa_and_quantize_reports_errors() {
+    if let Some(model) = load() {
+        let o = opts();
+        let c = Context::new(&model, &o).unwrap();
+        assert!(["scalar", "avx2", "avx512", "amx", "neon"].contains(&c.isa()), "isa {}", c.isa());
+    }
+    let e = libllm::quantize("/nonexistent/in.gguf", "/tmp/out.gguf", "Q8_0").unwrap_err();
+    assert_eq!(e.status, libllm::Status::Io);
+    let e = libllm::quantize("/nonexistent/in.gguf", "/tmp/out.gguf", "Q9_9").unwrap_err();
+    assert_eq!(e.status, libllm::Status::InvalidArgument, "{e}");
+}

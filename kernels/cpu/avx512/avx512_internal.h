@@ -1,0 +1,87 @@
+/* Private helpers of the AVX-512 dot kernels (kernels/cpu/avx512/ only).
+ *
+ * Every kernel follows the reference order of kernels/cpu/scalar/scalar.h with the 16 lane
+ * totals T_k held in one __m512: for a group of 32 elements whose dequantized weights are
+ * wl (elements 0..15) and wh (16..31), lane k gets p_k = wl_k * x_k + wh_k * x_{k+16} (two
+ * separate f32 multiplies and one add, never a fused multiply-add) and T_k = T_k + p_k. The
+ * dequantized weights are computed with exactly the f32 operations of kernels/cpu/scalar/quant.c
+ * (integer work is exact, int -> float conversions of small integers are exact; where a block
+ * or sub-block has only 16 or 32 possible values, they are computed once into a table with those
+ * same operations and looked up with a permute), so the results are bit-identical to
+ * llm_vec_dot. These files are compiled in ISO C mode (-std=c11), where GCC
+ * does not contract a multiply and an add into an FMA (-ffp-contract=off); the pragma below
+ * makes that explicit. */
+#ifndef LLM_KERNELS_CPU_AVX512_INTERNAL_H
+#define LLM_KERNELS_CPU_AVX512_INTERNAL_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+/* One group of 32 into the lane totals: acc + (wl * x[0..16) + wh * x[16..32)). */
+static inline __m512 avx512_group(__m512 acc, __m512 wl, __m512 wh, const float *x) {
+    const __m512 p = _mm512_add_ps(_mm512_mul_ps(wl, _mm512_loadu_ps(x)), _mm512_mul_ps(wh, _mm512_loadu_ps(x + 16)));
+    return _mm512_add_ps(acc, p);
+}
+
+/* The final combination of scalar.h: u_k = T_k + T_{k+8}, then
+ * ((u_0 + u_4) + (u_2 + u_6)) + ((u_1 + u_5) + (u_3 + u_7)). */
+static inline float avx512_lanes_total(__m512 t) {
+    const __m256 u = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1)); /* u_k, k < 8 */
+    const __m128 v = _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));    /* u_j + u_{j+4} */
+    const __m128 w = _mm_add_ps(v, _mm_movehl_ps(v, v));                                    /* v_0 + v_2, v_1 + v_3 */
+    return _mm_cvtss_f32(_mm_add_ss(w, _mm_shuffle_ps(w, w, 1)));
+}
+
+/* An f16 block scale as f32 (exact: vcvtph2ps converts every finite f16, subnormals included;
+ * it quiets a signalling NaN, which the first multiply by it would do anyway). */
+static inline float avx512_rd_f16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return _cvtsh_ss(h);
+}
+
+static inline uint32_t avx512_rd_u32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Makes the compiler really store a small array of per-block scales before its entries are
+ * broadcast: GCC otherwise keeps the vector in a register and broadcasts each entry with a
+ * shuffle (vpermd), measurably slower than a broadcast load (vbroadcastss from memory). Changes
+ * no value. */
+#if defined(__GNUC__)
+#define AVX512_TO_MEMORY() __asm__ volatile("" ::: "memory")
+#else
+#define AVX512_TO_MEMORY() ((void)0)
+#endif
+
+/* 16 bytes -> 16 unsigned 32-bit lanes */
+static inline __m512i avx512_u8x16(const uint8_t *p) {
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+/* (float)j for j = 0..15 (the 4-bit quants as floats; the lookup tables are built from it) */
+static inline __m512 avx512_iota16(void) {
+    return _mm512_set_ps(15.f, 14.f, 13.f, 12.f, 11.f, 10.f, 9.f, 8.f, 7.f, 6.f, 5.f, 4.f, 3.f, 2.f, 1.f, 0.f);
+}
+
+/* ---- the kernels (llm_dot_fn), one per type ---- */
+float llm_avx512_dot_f32(const void *row, const float *x, int64_t n);
+float llm_avx512_dot_f16(const void *row, const float *x, int64_t n);
+float llm_avx512_dot_bf16(const void *row, const float *x, int64_t n);
+float llm_avx512_dot_q4_0(const void *row, const float *x, int64_t n);
+float llm_avx512_dot_q4_1(const void *row, const float *x, int64_t n);
+float llm_avx512_dot_q5_0(const void *row, const float *x, int64_t n);
+float llm_avx512_dot_q5_1(const void *row, const float *x, int64_t n);
+float llm_avx512_dot_q8_0(const void *row, const float *x, int64_t n);
+float llm_avx512_dot_q4_k(const void *row, const float *x, int64_t n);
+float llm_avx512_dot_q5_k(const void *row, const float *x, int64_t n);
+float llm_avx512_dot_q6_k(const void *row, const float *x, int64_t n);
+
+#endif

@@ -1,0 +1,49 @@
+/* CPU instruction-set paths and their kernel tables.
+ *
+ * Every path computes exactly what the scalar reference computes: the dot kernels follow the
+ * reference summation order of kernels/cpu/scalar/scalar.h (16 lanes over groups of 32, no
+ * fused multiply-add), so results are bit-identical whatever path runs. Wider registers make
+ * them faster, not different; tests compare each path with the scalar one for equality. */
+#ifndef LLM_KERNELS_CPU_ISA_H
+#define LLM_KERNELS_CPU_ISA_H
+
+#include <stdint.h>
+
+typedef enum llm_isa {
+    LLM_ISA_SCALAR = 0,
+    LLM_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
+    LLM_ISA_AVX512 = 2, /* AVX-512 F/BW/VL/DQ (+VNNI where present) */
+    LLM_ISA_AMX = 3,    /* AVX-512 + AMX tiles */
+    LLM_ISA_NEON = 4    /* AArch64 Advanced SIMD */
+} llm_isa;
+
+#define LLM_DT_SLOTS 32 /* type ids are < LLM_DT_SLOTS for every computable type */
+
+/* Dot of one stored row (n elements of the table slot's type) with float x. */
+typedef float (*llm_dot_fn)(const void *row, const float *x, int64_t n);
+
+typedef struct llm_cpu_kernels {
+    llm_isa isa;
+    const char *name;
+    llm_dot_fn dot[LLM_DT_SLOTS]; /* NULL: this path falls back to the scalar kernel */
+} llm_cpu_kernels;
+
+const char *llm_isa_name(llm_isa isa);
+/* "scalar", "avx2", "avx512", "amx", "neon" -> the isa; -1 for anything else. */
+int llm_isa_parse(const char *name);
+/* The best path this CPU and OS can run (cpuid + enabled register state). */
+llm_isa llm_isa_best(void);
+int llm_isa_runnable(llm_isa isa);
+
+/* The kernel table of a path (never NULL: paths not compiled in this build give the scalar
+ * table). */
+const llm_cpu_kernels *llm_cpu_kernels_for(llm_isa isa);
+
+/* Per-path tables, defined in kernels/cpu/<isa>/ (the scalar one in kernels/cpu/isa.c). */
+extern const llm_cpu_kernels llm_kernels_scalar;
+#if defined(__x86_64__)
+extern const llm_cpu_kernels llm_kernels_avx2;
+extern const llm_cpu_kernels llm_kernels_avx512;
+#endif
+
+#endif
