@@ -63,6 +63,35 @@ void llm_softmax(float *x, int64_t n);
 float llm_silu(float x);
 float llm_gelu_tanh(float x);
 
+/* ---- attention (kernels/cpu/attention.c) ---- */
+/* Causal multi-head attention of n_tok query tokens at positions pos0 .. pos0 + n_tok - 1 over
+ * the keys and values at positions 0 .. pos0 + n_tok - 1 (the query tokens' own included).
+ * Query head h reads KV head h / (n_head / n_head_kv) (grouped-query attention; n_head must be a
+ * multiple of n_head_kv). With window > 0 a query at position p sees only keys at positions
+ * > p - window (sliding window). Layout, in floats: query head h of token t at
+ * q + t * q_stride + h * head_dim_k; key of KV head g at position j at k + j * k_stride +
+ * g * head_dim_k (v likewise with head_dim_v); the output of query head h of token t at
+ * out + t * out_stride + h * head_dim_v, which must not overlap the inputs. Scores are
+ * dot(q, k) * scale (the pool's F32 dot kernel, bit-identical on every instruction-set path).
+ * Flash-attention style: keys in blocks at fixed positions with an online softmax; blocks that
+ * the mask hides entirely are skipped. The result depends only on the inputs: not on the
+ * thread count, nor on how a prompt is cut into calls (see the file's header). */
+typedef struct llm_attention_args {
+    int32_t n_tok, pos0;
+    int32_t n_head, n_head_kv, head_dim_k, head_dim_v;
+    int32_t window; /* 0: full causal */
+    float scale;
+    const float *q;
+    int64_t q_stride;
+    const float *k;
+    int64_t k_stride;
+    const float *v;
+    int64_t v_stride;
+    float *out;
+    int64_t out_stride;
+} llm_attention_args;
+void llm_attention(const llm_attention_args *args, llm_pool *pool);
+
 /* The version string of the BLIS / oneDNN libraries linked into the kernel layer. */
 const char *llm_kernels_blas_info(void);
 

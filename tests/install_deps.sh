@@ -4,14 +4,15 @@
 set -euo pipefail
 need_apt=0
 for pkg in build-essential cmake pkg-config libblis-dev libdnnl-dev libutf8proc-dev python3 binutils \
-           abigail-tools; do
+           abigail-tools gcc-aarch64-linux-gnu qemu-user; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
 done
 if [ "$need_apt" = 1 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq build-essential cmake pkg-config \
-    libblis-dev libdnnl-dev libutf8proc-dev python3 python3-pip binutils abigail-tools >/dev/null
+    libblis-dev libdnnl-dev libutf8proc-dev python3 python3-pip binutils abigail-tools \
+    gcc-aarch64-linux-gnu qemu-user >/dev/null
 fi
 here="$(cd "$(dirname "$0")" && pwd)"
 PY="${PYTHON:-python3}"

@@ -76,6 +76,9 @@ const llm_cpu_kernels *llm_cpu_kernels_for(llm_isa isa) {
     case LLM_ISA_AVX512:
     case LLM_ISA_AMX: return &llm_kernels_avx512;
 #endif
+#if defined(__aarch64__)
+    case LLM_ISA_NEON: return &llm_kernels_neon;
+#endif
     default: return &llm_kernels_scalar;
     }
 }

@@ -22,6 +22,10 @@ typedef enum llm_isa {
 /* Dot of one stored row (n elements of the table slot's type) with float x. */
 typedef float (*llm_dot_fn)(const void *row, const float *x, int64_t n);
 
+/* dst[0..n) = the row dequantized, bit for bit what llm_dequantize_row gives (n a multiple of
+ * the type's block size). */
+typedef void (*llm_dequant_fn)(const void *row, float *dst, int64_t n);
+
 typedef struct llm_cpu_kernels {
     llm_isa isa;
     const char *name;
@@ -44,6 +48,14 @@ extern const llm_cpu_kernels llm_kernels_scalar;
 #if defined(__x86_64__)
 extern const llm_cpu_kernels llm_kernels_avx2;
 extern const llm_cpu_kernels llm_kernels_avx512;
+/* Dequantization kernels of the AVX-512 path, used by the prefill path (kernels/cpu/matmul.c) to
+ * fill its f32 tiles; NULL: the scalar llm_dequantize_row. Only written where the measurements
+ * (kernels/cpu/avx512/avx512_dequant.c) show the dequantization matters. A table of its own, not
+ * a field of llm_cpu_kernels, so that the other paths' tables need no change. */
+extern const llm_dequant_fn llm_dequant_avx512[LLM_DT_SLOTS];
+#endif
+#if defined(__aarch64__)
+extern const llm_cpu_kernels llm_kernels_neon;
 #endif
 
 #endif

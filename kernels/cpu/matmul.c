@@ -67,6 +67,17 @@ static void run_rows(void *arg, int ith, int nth) {
                                           : llm_vec_dot(w->type, row_ptr(w, r), t->x + k * w->cols, w->cols);
 }
 
+/* The dequantization kernel of the pool's instruction-set path for this type (bit-identical to
+ * llm_dequantize_row), or NULL for llm_dequantize_row itself. */
+static llm_dequant_fn tile_dequant(const llm_pool *pool, uint32_t type) {
+#if defined(__x86_64__)
+    if (llm_pool_kernels(pool) == &llm_kernels_avx512 && type < LLM_DT_SLOTS) return llm_dequant_avx512[type];
+#endif
+    (void)pool;
+    (void)type;
+    return NULL;
+}
+
 static void run_tiles(void *arg, int ith, int nth) {
     matmul_task *t = arg;
     const llm_matrix *w = t->w;
@@ -83,7 +94,10 @@ static void run_tiles(void *arg, int ith, int nth) {
     rntm_t rntm;
     bli_rntm_init(&rntm);
     bli_rntm_set_num_threads(1, &rntm);
+    bli_rntm_disable_l3_sup(&rntm); /* the conventional (packed) path: see the header comment */
     float one = 1.0f, zero = 0.0f;
+    /* the pool's instruction-set path, where it has a (bit-identical) dequantization kernel */
+    const llm_dequant_fn deq = tile_dequant(t->pool, w->type);
     for (int64_t ti = t0; ti < t1; ti++) {
         const int64_t r0 = ti * t->tile;
         const int64_t m = r0 + t->tile <= w->rows ? t->tile : w->rows - r0;
@@ -93,7 +107,12 @@ static void run_tiles(void *arg, int ith, int nth) {
             b = (float *)row_ptr(w, r0);
             cs_b = (inc_t)(w->row_bytes / sizeof(float));
         } else {
-            for (int64_t i = 0; i < m; i++) llm_dequantize_row(w->type, row_ptr(w, r0 + i), buf + i * w->cols, w->cols);
+            for (int64_t i = 0; i < m; i++) {
+                if (deq)
+                    deq(row_ptr(w, r0 + i), buf + i * w->cols, w->cols);
+                else
+                    llm_dequantize_row(w->type, row_ptr(w, r0 + i), buf + i * w->cols, w->cols);
+            }
             b = buf;
             cs_b = (inc_t)w->cols;
         }

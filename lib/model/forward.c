@@ -1,7 +1,7 @@
 /* The forward pass: one generic pre-norm decoder block driven by the per-layer description
  * that the architecture files fill in (model_internal.h). Written for clarity: it is the
  * correctness oracle for faster paths. All weight products go through llm_matmul (BLIS for
- * multi-token batches); attention runs over (token, head) pairs on the thread pool. Every
+ * multi-token batches); attention is the tiled online-softmax kernel llm_attention. Every
  * output element is computed by exactly one thread in a fixed order, so the result does not
  * depend on the number of threads.
  *
@@ -64,56 +64,6 @@ static llm_status alloc_bufs(const llm_arch_model *m, llm_kv_state *kv, int32_t 
     return LLM_OK;
 }
 
-/* ---- attention --------------------------------------------------------------------------- */
-
-typedef struct attn_task {
-    const llm_arch_model *m;
-    llm_kv_state *kv;
-    const llm_layer *layer;
-    int32_t il;
-    int32_t n_tok;
-    int32_t pos0;      /* position of the chunk's first token */
-    const float *q;    /* roped queries of the chunk */
-    float *att;        /* output */
-    float *scores;     /* [nth][n_ctx] */
-} attn_task;
-
-/* Causal attention of one query head of one token over the cached keys it may see. */
-static void attend_one(const attn_task *a, int32_t t, int32_t h, float *sc) {
-    const llm_hparams *hp = &a->m->hp;
-    const int32_t hd_k = hp->head_dim_k, hd_v = hp->head_dim_v;
-    const int32_t group = hp->n_head / hp->n_head_kv;
-    const int32_t g = h / group; /* the KV head this query head reads */
-    const int32_t p = a->pos0 + t;
-    int32_t lo = 0;
-    if (a->layer->window > 0 && p - a->layer->window + 1 > 0) lo = p - a->layer->window + 1;
-    const float *qh = a->q + (int64_t)t * hp->n_head * hd_k + (int64_t)h * hd_k;
-
-    for (int32_t j = lo; j <= p; j++) {
-        const float *kj = llm_kv_k(a->kv, a->il, j) + (int64_t)g * hd_k;
-        float dot = 0.0f;
-        for (int32_t d = 0; d < hd_k; d++) dot += qh[d] * kj[d];
-        sc[j - lo] = dot * a->m->attn_scale;
-    }
-    llm_softmax(sc, p - lo + 1);
-
-    float *out = a->att + (int64_t)t * hp->n_head * hd_v + (int64_t)h * hd_v;
-    memset(out, 0, (size_t)hd_v * sizeof *out);
-    for (int32_t j = lo; j <= p; j++) {
-        const float *vj = llm_kv_v(a->kv, a->il, j) + (int64_t)g * hd_v;
-        const float w = sc[j - lo];
-        for (int32_t d = 0; d < hd_v; d++) out[d] += w * vj[d];
-    }
-}
-
-static void attn_worker(void *arg, int ith, int nth) {
-    const attn_task *a = arg;
-    const int32_t n_head = a->m->hp.n_head;
-    const int64_t units = (int64_t)a->n_tok * n_head;
-    float *sc = a->scores + (size_t)ith * (size_t)a->kv->n_ctx;
-    for (int64_t u = ith; u < units; u += nth) attend_one(a, (int32_t)(u / n_head), (int32_t)(u % n_head), sc);
-}
-
 /* ---- the block --------------------------------------------------------------------------- */
 
 /* x[t] += post_norm ? rmsnorm(o[t]) * post_norm : o[t] */
@@ -168,8 +118,19 @@ static void attention_in(const llm_arch_model *m, llm_kv_state *kv, int32_t il, 
 static void attention_out(const llm_arch_model *m, llm_kv_state *kv, int32_t il, fwd_bufs *b, int32_t n,
                           int32_t pos0, llm_pool *pool) {
     const llm_layer *L = &m->layers[il];
-    attn_task task = {m, kv, L, il, n, pos0, b->q, b->att, b->scores};
-    llm_pool_run(pool, attn_worker, &task);
+    const llm_hparams *hp = &m->hp;
+    /* the chunk's queries over the cached keys (its own included), tiled with an online
+     * softmax on the pool (kernels/cpu/attention.c) */
+    const llm_attention_args args = {
+        .n_tok = n, .pos0 = pos0,
+        .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim_k = hp->head_dim_k, .head_dim_v = hp->head_dim_v,
+        .window = L->window, .scale = m->attn_scale,
+        .q = b->q, .q_stride = (int64_t)hp->n_head * hp->head_dim_k,
+        .k = llm_kv_k(kv, il, 0), .k_stride = kv->k_row,
+        .v = llm_kv_v(kv, il, 0), .v_stride = kv->v_row,
+        .out = b->att, .out_stride = (int64_t)hp->n_head * hp->head_dim_v,
+    };
+    llm_attention(&args, pool);
 
     llm_matmul(&L->wo, b->att, n, b->o, pool);
     residual_add(m, b, L->post_attn_norm, n);

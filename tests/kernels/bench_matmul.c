@@ -4,7 +4,11 @@
  * ISA (scalar, avx2, avx512, ...) sets the pool's instruction-set path (llm_pool_set_isa; a path
  * this CPU cannot run is refused). Not run by ctest. Random blocks (any type: 0 F32, 1 F16,
  * 2 Q4_0, 8 Q8_0, 6 Q5_0, 12 Q4_K, 14 Q6_K, ...) whose f16 scale fields are set to 0.01. With
- * NTOK = 1 both lines time the decode path (the pool's dot kernel, or llm_vec_dot, per row). */
+ * NTOK = 1 both lines time the decode path (the pool's dot kernel, or llm_vec_dot, per row).
+ * Environment: LLM_BENCH_REPS=N (default 3) timed repetitions, medians reported;
+ * LLM_BENCH_GEMM_ONLY=1 skips the per-token path (for big shapes) and instead times the tile
+ * dequantization alone (llm_dequantize_row over the whole matrix, one thread), to show its share
+ * of the prefill time. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,23 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of the whole process (all pool threads): less disturbed by other load than wall time */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 int main(int argc, char **argv) {
@@ -59,15 +80,39 @@ int main(int argc, char **argv) {
            (long long)rows, (long long)cols, ti->name, (long long)ntok, nth);
 
     llm_matmul(&m, x, ntok, o1, pool); /* warm-up: scratch allocation, BLIS init */
-    double best_gemm = 1e9, best_tok = 1e9;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = now();
+    const char *env_reps = getenv("LLM_BENCH_REPS"), *env_only = getenv("LLM_BENCH_GEMM_ONLY");
+    int reps = env_reps ? atoi(env_reps) : 3;
+    reps = reps < 1 ? 1 : reps > 64 ? 64 : reps;
+    const int gemm_only = env_only && env_only[0] == '1';
+    double t_gemm[64], t_tok[64], t_cpu[64];
+    for (int rep = 0; rep < reps; rep++) {
+        double c0 = cpu_now(), t0 = now();
         llm_matmul(&m, x, ntok, o1, pool);
-        double t1 = now();
-        for (int64_t t = 0; t < ntok; t++) llm_matmul(&m, x + t * cols, 1, o2 + t * rows, pool);
+        double t1 = now(), c1 = cpu_now();
+        if (gemm_only) { /* dequantization alone: every row once, one thread */
+            float *row = malloc(sizeof(float) * (size_t)cols);
+            for (int64_t r = 0; r < rows && row; r++) llm_dequantize_row(type, w + (size_t)r * rb, row, cols);
+            free(row);
+        } else {
+            for (int64_t t = 0; t < ntok; t++) llm_matmul(&m, x + t * cols, 1, o2 + t * rows, pool);
+        }
         double t2 = now();
-        if (t1 - t0 < best_gemm) best_gemm = t1 - t0;
-        if (t2 - t1 < best_tok) best_tok = t2 - t1;
+        t_gemm[rep] = t1 - t0;
+        t_tok[rep] = t2 - t1;
+        t_cpu[rep] = c1 - c0;
+    }
+    const double best_gemm = median(t_gemm, reps), best_tok = median(t_tok, reps), cpu_gemm = median(t_cpu, reps);
+    if (gemm_only) {
+        printf("prefill (n_tok=%lld): %8.2f ms wall (%.2f GFLOP/s), %8.2f ms CPU; dequantization alone (1 thread) "
+               "%.2f ms = %.0f%% of the CPU time\n",
+               (long long)ntok, best_gemm * 1e3, 2.0 * (double)rows * (double)cols * (double)ntok / best_gemm * 1e-9,
+               cpu_gemm * 1e3, best_tok * 1e3, 100.0 * best_tok / cpu_gemm);
+        llm_pool_free(pool);
+        free(w);
+        free(x);
+        free(o1);
+        free(o2);
+        return 0;
     }
     /* the two layouts agree: o2 holds token t at o2[t*rows..] just like o1 */
     double maxrel = 0;

@@ -1,0 +1,189 @@
+/* Causal (optionally sliding-window) multi-head attention over an f32 KV cache, tiled with an
+ * online softmax (see llm_attention in kernels/kernels.h).
+ *
+ * A "row" is one (query token, query head) pair. Every row is computed on its own, in a fixed
+ * order that depends only on the data and on absolute key positions:
+ *
+ *   - the keys it sees are [lo, p] (p its position, lo = p - window + 1 clipped at 0, or 0), cut
+ *     into blocks at absolute multiples of LLM_ATTN_KEY_BLOCK; blocks outside [lo, p] are never
+ *     touched, so a windowed row costs O(window), not O(p);
+ *   - per block [a, b] (the block clipped to [lo, p]): s_j = dot(q, k_j) * scale with the
+ *     instruction-set path's F32 dot kernel (bit-identical on every path); the block maximum bm;
+ *     if bm > m (the running maximum): alpha = expf(m - bm), O *= alpha, l *= alpha, m = bm;
+ *     then e_j = expf(s_j - m), l += sum_j e_j (a double, in key order) and O += sum_j e_j v_j
+ *     (float, in key order, one rounding per multiply and per add);
+ *   - finally out = O * (float)(1 / l).
+ *
+ * O lives in the output row itself, and the per-row state (m, l) and the block's scores are a
+ * few hundred bytes on the stack, so there is no scratch to allocate and nothing that can fail.
+ * Work units are (KV head, query tokens, query heads of that KV head): rows sharing a KV head
+ * are processed together, so each key block is read from memory once per unit and then served
+ * from cache to all its rows. Since a row's arithmetic does not depend on which unit it is in,
+ * how rows are grouped into units and which thread takes which unit (units are handed out by an
+ * atomic counter, heaviest first) change nothing in the result: it is the same for any thread
+ * count, for any split of a prompt into batches, and for decode (a token's attention computed
+ * in a 512-token prefill is bitwise the one computed when decoding it). */
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "kernels/cpu/scalar/scalar.h"
+#include "kernels/kernels.h"
+
+/* Keys per block (the blocking is part of the arithmetic: see above). */
+#define LLM_ATTN_KEY_BLOCK 64
+/* Most rows in one work unit (their running state lives on the stack). */
+#define LLM_ATTN_MAX_ROWS 64
+/* Query tokens of a unit in a long batch: with the query heads of one KV head, up to
+ * LLM_ATTN_MAX_ROWS rows. */
+
+typedef struct attn_run {
+    const llm_attention_args *a;
+    llm_dot_fn dot;       /* NULL: the scalar reference */
+    int32_t group;        /* query heads per KV head */
+    int32_t tok_per_unit; /* query tokens of a unit */
+    int32_t head_per_unit;
+    int32_t n_tblocks, n_hblocks;
+    int64_t n_units;
+    atomic_llong next; /* next unit to take */
+} attn_run;
+
+static float dot_f32(const attn_run *r, const float *k, const float *q, int64_t n) {
+    return r->dot ? r->dot(k, q, n) : llm_scalar_dot_f32(k, q, n);
+}
+
+/* o[d] += sum_{j<n} w[j] * v_j[d] in key order, v_j = v + j * stride. */
+static void accumulate(float *restrict o, const float *restrict v, int64_t stride, const float *restrict w,
+                       int32_t n, int32_t hd) {
+    int32_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *restrict v0 = v + (int64_t)j * stride;
+        const float *restrict v1 = v0 + stride;
+        const float *restrict v2 = v1 + stride;
+        const float *restrict v3 = v2 + stride;
+        const float w0 = w[j], w1 = w[j + 1], w2 = w[j + 2], w3 = w[j + 3];
+        /* left to right: (((o + w0 v0) + w1 v1) + w2 v2) + w3 v3, the sequential order */
+        for (int32_t d = 0; d < hd; d++) o[d] = o[d] + w0 * v0[d] + w1 * v1[d] + w2 * v2[d] + w3 * v3[d];
+    }
+    for (; j < n; j++) {
+        const float *restrict vj = v + (int64_t)j * stride;
+        const float wj = w[j];
+        for (int32_t d = 0; d < hd; d++) o[d] = o[d] + wj * vj[d];
+    }
+}
+
+static void run_unit(const attn_run *r, int64_t u) {
+    const llm_attention_args *a = r->a;
+    const int32_t hd_k = a->head_dim_k, hd_v = a->head_dim_v;
+    /* heaviest first: the last query tokens see the most keys */
+    const int32_t per_tb = a->n_head_kv * r->n_hblocks;
+    const int32_t tb = r->n_tblocks - 1 - (int32_t)(u / per_tb);
+    const int32_t g = (int32_t)(u % per_tb) / r->n_hblocks;
+    const int32_t hb = (int32_t)(u % per_tb) % r->n_hblocks;
+    const int32_t t0 = tb * r->tok_per_unit;
+    const int32_t t1 = t0 + r->tok_per_unit < a->n_tok ? t0 + r->tok_per_unit : a->n_tok;
+    const int32_t h0 = g * r->group + hb * r->head_per_unit;
+    const int32_t h_end = g * r->group + r->group;
+    const int32_t h1 = h0 + r->head_per_unit < h_end ? h0 + r->head_per_unit : h_end;
+    const int32_t nh = h1 - h0;
+    const float *kg = a->k + (int64_t)g * hd_k;
+    const float *vg = a->v + (int64_t)g * hd_v;
+
+    float m[LLM_ATTN_MAX_ROWS];
+    double l[LLM_ATTN_MAX_ROWS];
+    float s[LLM_ATTN_KEY_BLOCK];
+    for (int32_t t = t0; t < t1; t++)
+        for (int32_t h = h0; h < h1; h++) {
+            const int32_t i = (t - t0) * nh + (h - h0);
+            m[i] = -INFINITY;
+            l[i] = 0.0;
+            memset(a->out + (int64_t)t * a->out_stride + (int64_t)h * hd_v, 0, (size_t)hd_v * sizeof(float));
+        }
+
+    const int32_t p_first = a->pos0 + t0, p_last = a->pos0 + t1 - 1;
+    int32_t k_first = 0;
+    if (a->window > 0 && p_first - a->window + 1 > 0) k_first = p_first - a->window + 1;
+    for (int32_t jb = k_first - k_first % LLM_ATTN_KEY_BLOCK; jb <= p_last; jb += LLM_ATTN_KEY_BLOCK) {
+        for (int32_t t = t0; t < t1; t++) {
+            const int32_t p = a->pos0 + t;
+            int32_t lo = 0;
+            if (a->window > 0 && p - a->window + 1 > 0) lo = p - a->window + 1;
+            const int32_t ja = jb > lo ? jb : lo;
+            const int32_t jz = jb + LLM_ATTN_KEY_BLOCK - 1 < p ? jb + LLM_ATTN_KEY_BLOCK - 1 : p;
+            if (ja > jz) continue; /* fully masked for this token */
+            const int32_t n = jz - ja + 1;
+            const float *kb = kg + (int64_t)ja * a->k_stride;
+            const float *vb = vg + (int64_t)ja * a->v_stride;
+            for (int32_t h = h0; h < h1; h++) {
+                const int32_t i = (t - t0) * nh + (h - h0);
+                const float *q = a->q + (int64_t)t * a->q_stride + (int64_t)h * hd_k;
+                float *o = a->out + (int64_t)t * a->out_stride + (int64_t)h * hd_v;
+                float bm = -INFINITY;
+                for (int32_t j = 0; j < n; j++) {
+                    s[j] = dot_f32(r, kb + (int64_t)j * a->k_stride, q, hd_k) * a->scale;
+                    if (s[j] > bm) bm = s[j];
+                }
+                if (bm > m[i]) {
+                    if (m[i] != -INFINITY) { /* before the first key O and l are 0 */
+                        const float alpha = expf(m[i] - bm);
+                        for (int32_t d = 0; d < hd_v; d++) o[d] *= alpha;
+                        l[i] *= (double)alpha;
+                    }
+                    m[i] = bm;
+                }
+                if (m[i] == -INFINITY) continue; /* nothing to weigh yet (all scores -inf) */
+                double sum = 0.0;
+                for (int32_t j = 0; j < n; j++) {
+                    s[j] = expf(s[j] - m[i]);
+                    sum += (double)s[j];
+                }
+                l[i] += sum;
+                accumulate(o, vb, a->v_stride, s, n, hd_v);
+            }
+        }
+    }
+
+    for (int32_t t = t0; t < t1; t++)
+        for (int32_t h = h0; h < h1; h++) {
+            const int32_t i = (t - t0) * nh + (h - h0);
+            float *o = a->out + (int64_t)t * a->out_stride + (int64_t)h * hd_v;
+            /* no weight at all (every score -inf or NaN-free but empty): zeros, as llm_softmax */
+            const float inv = l[i] > 0.0 ? (float)(1.0 / l[i]) : 0.0f;
+            for (int32_t d = 0; d < hd_v; d++) o[d] *= inv;
+        }
+}
+
+static void attn_worker(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
+    attn_run *r = arg;
+    for (;;) {
+        const int64_t u = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed);
+        if (u >= r->n_units) break;
+        run_unit(r, u);
+    }
+}
+
+void llm_attention(const llm_attention_args *a, llm_pool *pool) {
+    if (!a || a->n_tok <= 0 || a->n_head <= 0 || a->n_head_kv <= 0 || a->n_head % a->n_head_kv) return;
+    const int nth = pool ? llm_pool_size(pool) : 1;
+    attn_run r;
+    r.a = a;
+    r.dot = llm_pool_kernels(pool)->dot[LLM_DT_F32];
+    r.group = a->n_head / a->n_head_kv;
+    /* a unit: all the query heads of a KV head (so its keys are read once for all of them) for
+     * as many tokens as fit in LLM_ATTN_MAX_ROWS rows; with too few units to keep every thread
+     * busy (decode, short batches), fewer tokens, then fewer heads, per unit */
+    r.head_per_unit = r.group < LLM_ATTN_MAX_ROWS ? r.group : LLM_ATTN_MAX_ROWS;
+    r.tok_per_unit = LLM_ATTN_MAX_ROWS / r.head_per_unit;
+    for (;;) {
+        r.n_tblocks = (a->n_tok + r.tok_per_unit - 1) / r.tok_per_unit;
+        r.n_hblocks = (r.group + r.head_per_unit - 1) / r.head_per_unit;
+        r.n_units = (int64_t)a->n_head_kv * r.n_tblocks * r.n_hblocks;
+        if (r.n_units >= (int64_t)nth || (r.tok_per_unit == 1 && r.head_per_unit == 1)) break;
+        if (r.tok_per_unit > 1) r.tok_per_unit = (r.tok_per_unit + 1) / 2;
+        else r.head_per_unit = (r.head_per_unit + 1) / 2;
+    }
+    atomic_init(&r.next, 0);
+    if (nth > 1 && r.n_units > 1) llm_pool_run(pool, attn_worker, &r);
+    else attn_worker(&r, 0, 1);
+}
