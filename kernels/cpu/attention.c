@@ -37,9 +37,13 @@
 /* Query tokens of a unit in a long batch: with the query heads of one KV head, up to
  * LLM_ATTN_MAX_ROWS rows. */
 
+typedef void (*accumulate_fn)(float *restrict o, const float *restrict v, int64_t stride, const float *restrict w,
+                              int32_t n, int32_t hd);
+
 typedef struct attn_run {
     const llm_attention_args *a;
     llm_dot_fn dot;       /* NULL: the scalar reference */
+    accumulate_fn accumulate;
     int32_t group;        /* query heads per KV head */
     int32_t tok_per_unit; /* query tokens of a unit */
     int32_t head_per_unit;
@@ -52,9 +56,13 @@ static float dot_f32(const attn_run *r, const float *k, const float *q, int64_t 
     return r->dot ? r->dot(k, q, n) : llm_scalar_dot_f32(k, q, n);
 }
 
-/* o[d] += sum_{j<n} w[j] * v_j[d] in key order, v_j = v + j * stride. */
-static void accumulate(float *restrict o, const float *restrict v, int64_t stride, const float *restrict w,
-                       int32_t n, int32_t hd) {
+/* o[d] += sum_{j<n} w[j] * v_j[d] in key order, v_j = v + j * stride. Element-wise: each o[d]
+ * sees the same single-rounding multiplies and adds in the same order whatever the vector width
+ * (ISO C: no contraction into fused multiply-adds), so the copies below compiled for wider
+ * registers give the same bits. */
+static inline __attribute__((always_inline)) void accumulate_body(float *restrict o, const float *restrict v,
+                                                                  int64_t stride, const float *restrict w,
+                                                                  int32_t n, int32_t hd) {
     int32_t j = 0;
     for (; j + 4 <= n; j += 4) {
         const float *restrict v0 = v + (int64_t)j * stride;
@@ -70,6 +78,35 @@ static void accumulate(float *restrict o, const float *restrict v, int64_t strid
         const float wj = w[j];
         for (int32_t d = 0; d < hd; d++) o[d] = o[d] + wj * vj[d];
     }
+}
+
+static void accumulate_base(float *restrict o, const float *restrict v, int64_t stride, const float *restrict w,
+                            int32_t n, int32_t hd) {
+    accumulate_body(o, v, stride, w, n, hd);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) static void accumulate_avx2(float *restrict o, const float *restrict v,
+                                                            int64_t stride, const float *restrict w, int32_t n,
+                                                            int32_t hd) {
+    accumulate_body(o, v, stride, w, n, hd);
+}
+__attribute__((target("avx512f"))) static void accumulate_avx512(float *restrict o, const float *restrict v,
+                                                                 int64_t stride, const float *restrict w,
+                                                                 int32_t n, int32_t hd) {
+    accumulate_body(o, v, stride, w, n, hd);
+}
+#endif
+
+/* The copy for the pool's instruction-set path (which the context only picks when the CPU runs
+ * it). */
+static accumulate_fn accumulate_for(llm_isa isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (isa == LLM_ISA_AVX512 || isa == LLM_ISA_AMX) return accumulate_avx512;
+    if (isa == LLM_ISA_AVX2) return accumulate_avx2;
+#endif
+    (void)isa;
+    return accumulate_base;
 }
 
 static void run_unit(const attn_run *r, int64_t u) {
@@ -138,7 +175,7 @@ static void run_unit(const attn_run *r, int64_t u) {
                     sum += (double)s[j];
                 }
                 l[i] += sum;
-                accumulate(o, vb, a->v_stride, s, n, hd_v);
+                r->accumulate(o, vb, a->v_stride, s, n, hd_v);
             }
         }
     }
@@ -169,6 +206,7 @@ void llm_attention(const llm_attention_args *a, llm_pool *pool) {
     attn_run r;
     r.a = a;
     r.dot = llm_pool_kernels(pool)->dot[LLM_DT_F32];
+    r.accumulate = accumulate_for(llm_pool_kernels(pool)->isa);
     r.group = a->n_head / a->n_head_kv;
     /* a unit: all the query heads of a KV head (so its keys are read once for all of them) for
      * as many tokens as fit in LLM_ATTN_MAX_ROWS rows; with too few units to keep every thread
