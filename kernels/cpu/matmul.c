@@ -24,7 +24,29 @@
  *    therefore only serves decode. Revisit when SIMD dot kernels exist: they may then win for
  *    small batches (raise LLM_GEMM_MIN_TOK; the row path handles any n_tok).
  *
- * F32 weights skip the dequantization (BLIS reads the rows in place through their stride). */
+ * F32 weights skip the dequantization (BLIS reads the rows in place through their stride).
+ *
+ * Which GEMM, measured on the development machine (AMD EPYC Zen 4 with AVX-512, no AMX; BLIS 0.9
+ * selects its zen3 AVX2 sub-configuration; single-thread CPU-time GFLOP/s for one tile call, M =
+ * n_tok, N = tile rows, K = cols):
+ *   - BLIS's small-matrix ("sup") path, which BLIS takes when a dimension is small (our N = 128),
+ *     ran at 40-58 GFLOP/s for K = 2048 / 8192; with it disabled for our calls
+ *     (bli_rntm_disable_l3_sup on the per-call rntm, no global state) the packed path runs at
+ *     75-90 (512x128x2048), 84 (512x128x8192), 82 (64x128x2048). That is the only change of
+ *     path: whole Q4_0 2048x2048 n_tok = 512 on 2 threads went from 80 to 52 CPU-ms.
+ *   - The skx (AVX-512) sub-configuration compiled into Debian's BLIS (BLIS_ARCH_TYPE=0) was
+ *     slower than zen3 with sup disabled: 62-77 vs 87-95 (512x128x2048, 512x256x2048), and 34 vs
+ *     85 at 64x256x2048 (Zen 4 executes 512-bit FMAs as two 256-bit halves). Not used.
+ *   - oneDNN 2.6 matmul, f32 (gemm:jit): 73-98 for 512 x 128..256 x 640..8192, a tie with BLIS,
+ *     and 61-64 vs 85 at 64x256x2048; it would also need OpenMP forced to one thread per call.
+ *     Not used. With bf16 weights and tokens: 145-197, 2x, but not exact f32 (relative errors
+ *     ~1e-2): not used either.
+ *   - The tile dequantization: 1-2% of the prefill CPU time for Q4_0 / Q8_0 / Q4_K at n_tok =
+ *     512, 8-20% for F16 with the scalar conversion; hence the AVX-512 F16 kernel only.
+ *
+ * Accuracy: every output is a sum of cols f32 products, so |out - exact| <= cols * 2^-24 *
+ * sum_c |W[r][c] * x[c]| whatever the summation order (tests/kernels/test_isa.c checks it
+ * against float64 for every type; the observed errors are ~2e-7 of sum |w*x|). */
 #include <blis.h>
 #include <stdlib.h>
 
