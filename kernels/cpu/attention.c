@@ -7,15 +7,20 @@
  *   - the keys it sees are [lo, p] (p its position, lo = p - window + 1 clipped at 0, or 0), cut
  *     into blocks at absolute multiples of LLM_ATTN_KEY_BLOCK; blocks outside [lo, p] are never
  *     touched, so a windowed row costs O(window), not O(p);
- *   - per block [a, b] (the block clipped to [lo, p]): s_j = dot(q, k_j) * scale with the
- *     instruction-set path's F32 dot kernel (bit-identical on every path); the block maximum bm;
+ *   - per block [a, b] (the block clipped to [lo, p]): s_j = dot(q, k_j) * scale, the dot in
+ *     the reference order of the F32 dot kernels (4 keys per call of dot4 below when head_dim_k
+ *     is a multiple of 32, else the pool's dot[LLM_DT_F32]: the same bits either way, on every
+ *     instruction-set path); the block maximum bm;
  *     if bm > m (the running maximum): alpha = expf(m - bm), O *= alpha, l *= alpha, m = bm;
  *     then e_j = expf(s_j - m), l += sum_j e_j (a double, in key order) and O += sum_j e_j v_j
  *     (float, in key order, one rounding per multiply and per add);
  *   - finally out = O * (float)(1 / l).
  *
- * O lives in the output row itself, and the per-row state (m, l) and the block's scores are a
- * few hundred bytes on the stack, so there is no scratch to allocate and nothing that can fail.
+ * The loops over keys and over head dimensions are plain C compiled once per instruction-set
+ * path (GCC target attributes), element-wise or in the fixed lane order, so wider registers
+ * change the speed and not the bits. O lives in the output row itself, and the per-row state
+ * (m, l) and the block's scores are about 1 KiB on the stack, so there is no scratch to allocate
+ * (no llm_pool_scratch, no malloc) and nothing that can fail.
  * Work units are (KV head, query tokens, query heads of that KV head): rows sharing a KV head
  * are processed together, so each key block is read from memory once per unit and then served
  * from cache to all its rows. Since a row's arithmetic does not depend on which unit it is in,
@@ -34,16 +39,18 @@
 #define LLM_ATTN_KEY_BLOCK 64
 /* Most rows in one work unit (their running state lives on the stack). */
 #define LLM_ATTN_MAX_ROWS 64
-/* Query tokens of a unit in a long batch: with the query heads of one KV head, up to
- * LLM_ATTN_MAX_ROWS rows. */
 
 typedef void (*accumulate_fn)(float *restrict o, const float *restrict v, int64_t stride, const float *restrict w,
                               int32_t n, int32_t hd);
+
+typedef void (*dot4_fn)(const float *restrict q, const float *restrict k, int64_t stride, int64_t n,
+                        float *restrict out);
 
 typedef struct attn_run {
     const llm_attention_args *a;
     llm_dot_fn dot;       /* NULL: the scalar reference */
     accumulate_fn accumulate;
+    dot4_fn dot4; /* NULL: head_dim_k is not a multiple of 32 */
     int32_t group;        /* query heads per KV head */
     int32_t tok_per_unit; /* query tokens of a unit */
     int32_t head_per_unit;
@@ -97,6 +104,60 @@ __attribute__((target("avx512f"))) static void accumulate_avx512(float *restrict
     accumulate_body(o, v, stride, w, n, hd);
 }
 #endif
+
+/* The scores of one query q against 4 keys k_i = k + i * stride (n a multiple of 32), each in
+ * the reference order of the F32 dot kernels (kernels/cpu/scalar/scalar.h: 16 lanes over groups
+ * of 32, then the fixed pairwise combination), so each equals dot[LLM_DT_F32](k_i, q, n) bit for
+ * bit; four at once share the loads of q and the call. */
+static inline __attribute__((always_inline)) float lanes_total(const float *t) {
+    float u[8];
+    for (int i = 0; i < 8; i++) u[i] = t[i] + t[i + 8];
+    return ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
+}
+
+static inline __attribute__((always_inline)) void dot4_body(const float *restrict q, const float *restrict k,
+                                                            int64_t stride, int64_t n, float *restrict out) {
+    const float *restrict k0 = k, *restrict k1 = k + stride, *restrict k2 = k1 + stride, *restrict k3 = k2 + stride;
+    float t0[16], t1[16], t2[16], t3[16];
+    for (int i = 0; i < 16; i++) t0[i] = t1[i] = t2[i] = t3[i] = 0.0f;
+    for (int64_t b = 0; b < n; b += 32)
+        for (int i = 0; i < 16; i++) {
+            const float qa = q[b + i], qb = q[b + i + 16];
+            t0[i] = t0[i] + (k0[b + i] * qa + k0[b + i + 16] * qb);
+            t1[i] = t1[i] + (k1[b + i] * qa + k1[b + i + 16] * qb);
+            t2[i] = t2[i] + (k2[b + i] * qa + k2[b + i + 16] * qb);
+            t3[i] = t3[i] + (k3[b + i] * qa + k3[b + i + 16] * qb);
+        }
+    out[0] = lanes_total(t0);
+    out[1] = lanes_total(t1);
+    out[2] = lanes_total(t2);
+    out[3] = lanes_total(t3);
+}
+
+static void dot4_base(const float *restrict q, const float *restrict k, int64_t stride, int64_t n,
+                      float *restrict out) {
+    dot4_body(q, k, stride, n, out);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) static void dot4_avx2(const float *restrict q, const float *restrict k,
+                                                      int64_t stride, int64_t n, float *restrict out) {
+    dot4_body(q, k, stride, n, out);
+}
+__attribute__((target("avx512f"))) static void dot4_avx512(const float *restrict q, const float *restrict k,
+                                                           int64_t stride, int64_t n, float *restrict out) {
+    dot4_body(q, k, stride, n, out);
+}
+#endif
+
+static dot4_fn dot4_for(llm_isa isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (isa == LLM_ISA_AVX512 || isa == LLM_ISA_AMX) return dot4_avx512;
+    if (isa == LLM_ISA_AVX2) return dot4_avx2;
+#endif
+    (void)isa;
+    return dot4_base;
+}
 
 /* The copy for the pool's instruction-set path (which the context only picks when the CPU runs
  * it). */
@@ -156,8 +217,12 @@ static void run_unit(const attn_run *r, int64_t u) {
                 const float *q = a->q + (int64_t)t * a->q_stride + (int64_t)h * hd_k;
                 float *o = a->out + (int64_t)t * a->out_stride + (int64_t)h * hd_v;
                 float bm = -INFINITY;
-                for (int32_t j = 0; j < n; j++) {
-                    s[j] = dot_f32(r, kb + (int64_t)j * a->k_stride, q, hd_k) * a->scale;
+                int32_t j = 0;
+                if (r->dot4)
+                    for (; j + 4 <= n; j += 4) r->dot4(q, kb + (int64_t)j * a->k_stride, a->k_stride, hd_k, s + j);
+                for (; j < n; j++) s[j] = dot_f32(r, kb + (int64_t)j * a->k_stride, q, hd_k);
+                for (j = 0; j < n; j++) {
+                    s[j] *= a->scale;
                     if (s[j] > bm) bm = s[j];
                 }
                 if (bm > m[i]) {
@@ -170,7 +235,7 @@ static void run_unit(const attn_run *r, int64_t u) {
                 }
                 if (m[i] == -INFINITY) continue; /* nothing to weigh yet (all scores -inf) */
                 double sum = 0.0;
-                for (int32_t j = 0; j < n; j++) {
+                for (j = 0; j < n; j++) {
                     s[j] = expf(s[j] - m[i]);
                     sum += (double)s[j];
                 }
@@ -184,7 +249,7 @@ static void run_unit(const attn_run *r, int64_t u) {
         for (int32_t h = h0; h < h1; h++) {
             const int32_t i = (t - t0) * nh + (h - h0);
             float *o = a->out + (int64_t)t * a->out_stride + (int64_t)h * hd_v;
-            /* no weight at all (every score -inf or NaN-free but empty): zeros, as llm_softmax */
+            /* no weight at all (every score -inf): zeros, as llm_softmax gives */
             const float inv = l[i] > 0.0 ? (float)(1.0 / l[i]) : 0.0f;
             for (int32_t d = 0; d < hd_v; d++) o[d] *= inv;
         }
@@ -207,6 +272,7 @@ void llm_attention(const llm_attention_args *a, llm_pool *pool) {
     r.a = a;
     r.dot = llm_pool_kernels(pool)->dot[LLM_DT_F32];
     r.accumulate = accumulate_for(llm_pool_kernels(pool)->isa);
+    r.dot4 = a->head_dim_k % 32 == 0 ? dot4_for(llm_pool_kernels(pool)->isa) : NULL;
     r.group = a->n_head / a->n_head_kv;
     /* a unit: all the query heads of a KV head (so its keys are read once for all of them) for
      * as many tokens as fit in LLM_ATTN_MAX_ROWS rows; with too few units to keep every thread

@@ -32,11 +32,10 @@ typedef llm_fwd_bufs fwd_bufs;
 static size_t round_up16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Lays out the buffers for a chunk of n tokens; NULL-free on success. */
-static llm_status alloc_bufs(const llm_arch_model *m, llm_kv_state *kv, int32_t n, int n_threads,
-                             fwd_bufs *b, llm_err *err) {
+static llm_status alloc_bufs(const llm_arch_model *m, llm_kv_state *kv, int32_t n, fwd_bufs *b, llm_err *err) {
     const llm_hparams *hp = &m->hp;
     const size_t e = (size_t)hp->n_embd;
-    const size_t sizes[11] = {
+    const size_t sizes[10] = {
         n * e,
         n * e,
         n * e,
@@ -47,17 +46,16 @@ static llm_status alloc_bufs(const llm_arch_model *m, llm_kv_state *kv, int32_t 
         (size_t)n * (size_t)hp->n_ff,
         (size_t)n * (size_t)hp->n_ff,
         e > (size_t)hp->head_dim_k ? e : (size_t)hp->head_dim_k,
-        (size_t)n_threads * (size_t)kv->n_ctx,
     };
     size_t total = 0;
-    for (int i = 0; i < 11; i++) total += round_up16(sizes[i]);
+    for (int i = 0; i < 10; i++) total += round_up16(sizes[i]);
     float *base = llm_kv_scratch(kv, total);
     if (!base)
         return llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "out of memory for %zu MiB of forward scratch",
                            total * sizeof(float) >> 20);
-    float **slots[11] = {&b->x, &b->h, &b->o, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp, &b->scores};
+    float **slots[10] = {&b->x, &b->h, &b->o, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp};
     size_t off = 0;
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < 10; i++) {
         *slots[i] = base + off;
         off += round_up16(sizes[i]);
     }
@@ -314,11 +312,9 @@ llm_status llm_forward_begin(const llm_arch_model *m, llm_kv_state *kv, const in
     }
     memcpy(c->tokens, tokens, (size_t)n_tokens * sizeof *tokens);
     /* the scratch is laid out once, for the largest chunk: it does not move while in flight */
-    const int n_threads = pool ? llm_pool_size(pool) : 1;
     const int32_t n_max = n_tokens < LLM_FORWARD_CHUNK ? n_tokens : LLM_FORWARD_CHUNK;
-    llm_status st = alloc_bufs(m, kv, n_max, n_threads, &c->b, err);
+    llm_status st = alloc_bufs(m, kv, n_max, &c->b, err);
     if (st) return st;
-    c->n_threads = n_threads;
     c->n_tokens = n_tokens;
     c->pos0 = kv->n_past;
     c->logits = logits;
@@ -335,11 +331,6 @@ llm_status llm_forward_advance(const llm_arch_model *m, llm_kv_state *kv, llm_po
     if (!m || !kv || !kv->fw.active)
         return llm_err_set(err, LLM_ERR_STATE, "llm_forward_advance: no computation in flight");
     llm_fwd_cursor *c = &kv->fw;
-    if ((pool ? llm_pool_size(pool) : 1) > c->n_threads) {
-        c->active = 0;
-        return llm_err_set(err, LLM_ERR_INVALID_ARGUMENT,
-                           "llm_forward_advance: the pool has more threads than at begin");
-    }
     int units = 0;
     int64_t now = llm_now_ns();
     const int64_t unit_rows = logits_rows_per_unit(m);

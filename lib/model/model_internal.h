@@ -119,7 +119,6 @@ typedef struct llm_fwd_bufs {
     float *gate;   /* [n][n_ff] */
     float *up;     /* [n][n_ff] */
     float *tmp;    /* [max(n_embd, head_dim_k)] */
-    float *scores; /* [n_threads][n_ctx] attention weights, one row per thread */
 } llm_fwd_bufs;
 
 /* The kinds of work unit, in their order within a chunk (layer units repeat per layer). */
@@ -142,7 +141,6 @@ typedef struct llm_fwd_cursor {
     int32_t pos0;            /* n_past at begin */
     float *logits;           /* caller's output (may be NULL) */
     int all_logits;
-    int n_threads;           /* thread count the scratch was laid out for */
     llm_fwd_bufs b;          /* activations of the current chunk (in kv->scratch) */
     /* where the computation stands */
     int32_t c0, n;           /* current chunk: tokens [c0, c0 + n) */
