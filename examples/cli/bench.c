@@ -26,7 +26,6 @@
 
 #include "common.h"
 
-int cli_bench(int argc, char **argv);
 
 #define BENCH_MAX_LIST 64
 #define BENCH_SEED 0x5EEDu
@@ -128,17 +127,7 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
         }
         /* options with a value: "-x V", "--long V" or "--long=V" */
         char name[32];
-        char *value = NULL;
-        char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
-        if (eq) {
-            size_t n = (size_t)(eq - arg);
-            if (n >= sizeof name) n = sizeof name - 1;
-            memcpy(name, arg, n);
-            name[n] = '\0';
-            value = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", arg);
-        }
+        const char *value = cli_split_option(arg, name, sizeof name);
         static const char *const WITH_VALUE[][2] = {{"-m", "--model"},       {"-p", "--n-prompt"},
                                                     {"-n", "--n-gen"},       {"-t", "--threads"},
                                                     {"-r", "--repetitions"}, {"-o", "--output"}};
@@ -159,7 +148,7 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
         }
         int rc = 0;
         if (opt_is(name, "-m", "--model")) {
-            rc = add_models(value, o);
+            rc = add_models((char *)value, o); /* value points into argv, which is writable */
         } else if (opt_is(name, "-p", "--n-prompt")) {
             rc = parse_int_list(name, value, 0, o->prompts, &o->n_prompts);
         } else if (opt_is(name, "-n", "--n-gen")) {

@@ -128,17 +128,7 @@ int cli_parse(int argc, char **argv, unsigned groups, cli_args *a) {
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) return 1;
         /* --name=value */
         char name[64];
-        const char *value = NULL;
-        const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
-        if (eq) {
-            size_t n = (size_t)(eq - arg);
-            if (n >= sizeof name) n = sizeof name - 1;
-            memcpy(name, arg, n);
-            name[n] = '\0';
-            value = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", arg);
-        }
+        const char *value = cli_split_option(arg, name, sizeof name);
         const opt_def *o = NULL;
         for (size_t k = 0; k < N_OPTS; k++) {
             if ((OPTS[k].short_name && strcmp(name, OPTS[k].short_name) == 0) ||
@@ -390,4 +380,17 @@ char *cli_read_file(const char *path, size_t *len) {
     buf[n] = '\0';
     if (len) *len = n;
     return buf;
+}
+
+const char *cli_split_option(const char *arg, char *name, size_t cap) {
+    const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+    if (!eq) {
+        snprintf(name, cap, "%s", arg);
+        return NULL;
+    }
+    size_t n = (size_t)(eq - arg);
+    if (n >= cap) n = cap - 1;
+    memcpy(name, arg, n);
+    name[n] = '\0';
+    return eq + 1;
 }

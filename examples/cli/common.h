@@ -94,5 +94,11 @@ int cli_chat(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_perplexity(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+int cli_quantize(int argc, char **argv);
+
+/* Splits "--name=value" into name (copied into name[0..cap), truncated) and returns a pointer to
+ * value; any other argument is copied whole and NULL is returned. */
+const char *cli_split_option(const char *arg, char *name, size_t cap);
 
 #endif

@@ -4,8 +4,6 @@
 
 #include "common.h"
 
-int cli_bench(int argc, char **argv); /* bench.c */
-int cli_quantize(int argc, char **argv); /* quantize.c */
 
 typedef struct command {
     const char *name;

@@ -5,7 +5,6 @@
 
 #include "common.h"
 
-int cli_quantize(int argc, char **argv); /* dispatched from main.c */
 
 #define QUANT_GROUPS (CLI_G_THREADS | CLI_G_POSITIONAL)
 
