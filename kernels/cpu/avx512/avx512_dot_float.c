@@ -39,32 +39,28 @@ static inline __m512 f16x16_mask(const uint16_t *p, __mmask16 m) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
 
-float llm_avx512_dot_f16(const void *row, const float *x, int64_t n) {
+/* The dot of a row of 16-bit floats (F16 or BF16, by the exact widening loads full/masked):
+ * always inlined with constant loaders, so each caller compiles to its own straight loop. */
+static inline __attribute__((always_inline)) float dot_half(const void *row, const float *x, int64_t n,
+                                                            __m512 (*full)(const uint16_t *),
+                                                            __m512 (*masked)(const uint16_t *, __mmask16)) {
     const uint16_t *w = row;
     __m512 acc = _mm512_setzero_ps();
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32) acc = avx512_group(acc, f16x16(w + i), f16x16(w + i + 16), x + i);
+    for (; i + 32 <= n; i += 32) acc = avx512_group(acc, full(w + i), full(w + i + 16), x + i);
     if (i < n) {
         const int64_t len = n - i;
-        acc = tail_group(acc, f16x16_mask(w + i, tail_mask(len, 0)), f16x16_mask(w + i + 16, tail_mask(len, 1)), x + i,
-                         len);
+        acc = tail_group(acc, masked(w + i, tail_mask(len, 0)), masked(w + i + 16, tail_mask(len, 1)), x + i, len);
     }
     return avx512_lanes_total(acc);
 }
+
+float llm_avx512_dot_f16(const void *row, const float *x, int64_t n) { return dot_half(row, x, n, f16x16, f16x16_mask); }
 
 static inline __m512 bf16_widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
 static inline __m512 bf16x16(const uint16_t *p) { return bf16_widen(_mm256_loadu_si256((const __m256i *)(const void *)p)); }
 static inline __m512 bf16x16_mask(const uint16_t *p, __mmask16 m) { return bf16_widen(_mm256_maskz_loadu_epi16(m, p)); }
 
 float llm_avx512_dot_bf16(const void *row, const float *x, int64_t n) {
-    const uint16_t *w = row;
-    __m512 acc = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) acc = avx512_group(acc, bf16x16(w + i), bf16x16(w + i + 16), x + i);
-    if (i < n) {
-        const int64_t len = n - i;
-        acc = tail_group(acc, bf16x16_mask(w + i, tail_mask(len, 0)), bf16x16_mask(w + i + 16, tail_mask(len, 1)),
-                         x + i, len);
-    }
-    return avx512_lanes_total(acc);
+    return dot_half(row, x, n, bf16x16, bf16x16_mask);
 }
