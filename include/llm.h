@@ -127,6 +127,7 @@ typedef enum llm_option {
     LLM_OPT_CONTEXT_SIZE = 2,     /* int, tokens per session, 0 = model's training length capped at 4096 */
     LLM_OPT_BACKEND = 3,          /* int, llm_backend (default LLM_BACKEND_AUTO) */
     LLM_OPT_MAX_SESSIONS = 4,     /* int, sessions a context may host at once (default 8) */
+    LLM_OPT_PRECISION = 5,        /* int, llm_precision of the CPU kernels (default LLM_PRECISION_FAST) */
     /* session: sampling (also settable on a live session with llm_session_set_*) */
     LLM_OPT_TEMPERATURE = 10,     /* float, 0 = greedy (default 0.8) */
     LLM_OPT_TOP_K = 11,           /* int, 0 = disabled (default 40) */
@@ -142,6 +143,15 @@ typedef enum llm_option {
     /* model */
     LLM_OPT_USE_MMAP = 30         /* int 0/1, map the file instead of reading it (default 1) */
 } llm_option;
+
+/* How the CPU kernels compute products with quantized weights. FAST quantizes the activations
+ * to 8 bits per block and uses integer dot products (as the GGUF ecosystem does); EXACT keeps
+ * them in f32 and gives the same bits as the scalar reference on every instruction-set path.
+ * Both give the same result on every path and for any thread count. */
+typedef enum llm_precision {
+    LLM_PRECISION_FAST = 0,
+    LLM_PRECISION_EXACT = 1
+} llm_precision;
 
 typedef enum llm_backend {
     LLM_BACKEND_AUTO = 0,

@@ -34,6 +34,10 @@ void llm_pool_run(llm_pool *pool, void (*fn)(void *arg, int ith, int nth), void 
 void llm_pool_set_isa(llm_pool *pool, llm_isa isa);
 /* The pool's kernel table; the scalar table for a NULL pool. */
 const llm_cpu_kernels *llm_pool_kernels(const llm_pool *pool);
+/* Whether products with quantized weights may quantize the activations to 8 bits (the public
+ * LLM_PRECISION_FAST); 0 (the default, and for a NULL pool) keeps the f32 reference arithmetic. */
+void llm_pool_set_fast(llm_pool *pool, int fast);
+int llm_pool_fast(const llm_pool *pool);
 /* Scratch memory private to thread ith of the pool, for use inside a task run by llm_pool_run:
  * at least n_floats floats, 64-byte aligned, kept (and grown on demand) across runs and freed
  * with the pool. NULL when pool is NULL or on allocation failure (callers then fall back to a

@@ -42,6 +42,7 @@ struct llm_pool {
     int n_started;
     llm_pool_slot *slots;            /* n_threads */
     const llm_cpu_kernels *kernels;  /* the instruction-set path of every kernel run here */
+    int fast;                        /* 8-bit activations allowed (llm_pool_set_fast) */
 };
 
 static void *worker_main(void *p) {
@@ -119,6 +120,12 @@ void llm_pool_free(llm_pool *pool) {
 void llm_pool_set_isa(llm_pool *pool, llm_isa isa) {
     if (pool) pool->kernels = llm_cpu_kernels_for(isa);
 }
+
+void llm_pool_set_fast(llm_pool *pool, int fast) {
+    if (pool) pool->fast = fast != 0;
+}
+
+int llm_pool_fast(const llm_pool *pool) { return pool ? pool->fast : 0; }
 
 const llm_cpu_kernels *llm_pool_kernels(const llm_pool *pool) {
     return pool ? pool->kernels : &llm_kernels_scalar;

@@ -55,8 +55,11 @@ llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context *
     }
     llm_pool_set_isa(c->pool, isa);
     c->isa = isa;
-    llm_log(model, LLM_LOG_INFO, "context: cpu backend (%s kernels; %s), %d threads, %d tokens per session",
-            llm_isa_name(isa), llm_kernels_blas_info(), (int)n_threads, (int)n_ctx);
+    c->precision = (llm_precision)llm_options_value(o, LLM_OPT_PRECISION);
+    llm_pool_set_fast(c->pool, c->precision == LLM_PRECISION_FAST);
+    llm_log(model, LLM_LOG_INFO, "context: cpu backend (%s kernels, %s precision; %s), %d threads, %d tokens per session",
+            llm_isa_name(isa), c->precision == LLM_PRECISION_FAST ? "fast" : "exact", llm_kernels_blas_info(),
+            (int)n_threads, (int)n_ctx);
     *out = c;
     return LLM_OK;
 }

@@ -50,6 +50,7 @@ struct llm_context {
     int32_t max_sessions;
     int32_t n_sessions;
     llm_isa isa;
+    llm_precision precision;
 };
 
 struct llm_session {

@@ -58,6 +58,7 @@ class Option(enum.IntEnum):
     CONTEXT_SIZE = 2
     BACKEND = 3
     MAX_SESSIONS = 4
+    PRECISION = 5
     TEMPERATURE = 10
     TOP_K = 11
     TOP_P = 12
@@ -75,6 +76,12 @@ class Option(enum.IntEnum):
 #: Options whose value is a float (the rest are integers).
 FLOAT_OPTIONS = frozenset({Option.TEMPERATURE, Option.TOP_P, Option.MIN_P, Option.REPEAT_PENALTY,
                            Option.FREQUENCY_PENALTY, Option.PRESENCE_PENALTY})
+
+
+class Precision(enum.IntEnum):
+    """llm_precision: FAST quantizes activations to 8 bits for quantized weights; EXACT is the f32 reference."""
+    FAST = 0
+    EXACT = 1
 
 
 class Backend(enum.IntEnum):

@@ -18,6 +18,8 @@ pub enum OptionKey {
     Backend = sys::LLM_OPT_BACKEND,
     /// int, sessions a context may host at once.
     MaxSessions = sys::LLM_OPT_MAX_SESSIONS,
+    /// int, CPU kernel precision (0 = fast: 8-bit activations, 1 = exact: f32 reference).
+    Precision = sys::LLM_OPT_PRECISION,
     /// float, 0 = greedy.
     Temperature = sys::LLM_OPT_TEMPERATURE,
     /// int, 0 = disabled.
@@ -169,6 +171,8 @@ impl Options {
         context_size(u32) => ContextSize;
         /// Sessions a context may host at once.
         max_sessions(u32) => MaxSessions;
+        /// CPU kernel precision: 0 = fast (8-bit activations), 1 = exact (the f32 reference).
+        precision(u32) => Precision;
         /// Top-k sampling (0 = disabled).
         top_k(u32) => TopK;
         /// Tokens looked back for the penalties.

@@ -28,6 +28,8 @@ pub type llm_status = c_int;
 pub type llm_log_level = c_int;
 /// `typedef enum llm_option`.
 pub type llm_option = c_int;
+/// `typedef enum llm_precision`.
+pub type llm_precision = c_int;
 /// `typedef enum llm_backend`.
 pub type llm_backend = c_int;
 /// `typedef enum llm_finish`.
@@ -74,6 +76,7 @@ constants! {
     LLM_OPT_CONTEXT_SIZE: llm_option = 2;
     LLM_OPT_BACKEND: llm_option = 3;
     LLM_OPT_MAX_SESSIONS: llm_option = 4;
+    LLM_OPT_PRECISION: llm_option = 5;
     LLM_OPT_TEMPERATURE: llm_option = 10;
     LLM_OPT_TOP_K: llm_option = 11;
     LLM_OPT_TOP_P: llm_option = 12;
@@ -86,6 +89,9 @@ constants! {
     LLM_OPT_MAX_TOKENS: llm_option = 19;
     LLM_OPT_ALL_LOGITS: llm_option = 20;
     LLM_OPT_USE_MMAP: llm_option = 30;
+
+    LLM_PRECISION_FAST: llm_precision = 0;
+    LLM_PRECISION_EXACT: llm_precision = 1;
 
     LLM_BACKEND_AUTO: llm_backend = 0;
     LLM_BACKEND_CPU: llm_backend = 1;
