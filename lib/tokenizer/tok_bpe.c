@@ -8,29 +8,19 @@
 #include "tokenizer/tok_internal.h"
 
 /* GPT-2's reversible byte -> code point mapping: printable bytes map to themselves, the
- * other 68 to U+0100 upwards in byte order. */
+ * other 68 (0x00-0x20, 0x7F-0xA0, 0xAD) to U+0100 upwards in byte order. */
 uint32_t tok_bpe_byte_to_cp(unsigned char b) {
-    if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE)) return b;
-    uint32_t k = 0;
-    for (unsigned c = 0; c < b; c++) {
-        if (!((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE))) k++;
-    }
-    return 0x100 + k;
+    if (b <= 0x20) return 0x100u + b;
+    if (b >= 0x7F && b <= 0xA0) return 0x100u + 33 + (b - 0x7Fu);
+    if (b == 0xAD) return 0x100u + 67;
+    return b;
 }
 
 int tok_bpe_cp_to_byte(uint32_t cp) {
-    if (cp < 0x100) {
-        unsigned char b = (unsigned char)cp;
-        return tok_bpe_byte_to_cp(b) == cp ? (int)cp : -1;
-    }
-    if (cp >= 0x100 + 68) return -1;
-    uint32_t k = 0;
-    for (unsigned c = 0; c < 256; c++) {
-        if (!((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE))) {
-            if (0x100 + k == cp) return (int)c;
-            k++;
-        }
-    }
+    if (cp < 0x100) return tok_bpe_byte_to_cp((unsigned char)cp) == cp ? (int)cp : -1;
+    if (cp <= 0x120) return (int)(cp - 0x100);
+    if (cp <= 0x142) return (int)(cp - 0x100 - 33 + 0x7F);
+    if (cp == 0x143) return 0xAD;
     return -1;
 }
 
@@ -50,13 +40,13 @@ static int pair_before(const void *pa, const void *pb) {
 }
 
 static int find_merge(const llm_tokenizer *tok, int32_t l, int32_t r, int32_t *rank, int32_t *res) {
-    if (!tok->mkey || l < 0 || r < 0) return 0;
+    if (!tok->merges || l < 0 || r < 0) return 0;
     uint64_t key = ((uint64_t)(uint32_t)l << 32) | (uint32_t)r;
     size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 17) & tok->mmask;
-    while (tok->mres[i] >= 0) {
-        if (tok->mkey[i] == key) {
-            *rank = tok->mrank[i];
-            *res = tok->mres[i];
+    for (const tok_merge_slot *m; (m = &tok->merges[i])->res >= 0;) {
+        if (m->key == key) {
+            *rank = m->rank;
+            *res = m->res;
             return 1;
         }
         i = (i + 1) & tok->mmask;
@@ -123,11 +113,81 @@ static int encode_word(const llm_tokenizer *tok, const unsigned char *w, size_t 
     return 0;
 }
 
+/* The pieces of one fragment: the pre-tokenizer's steps are applied recursively, each to every
+ * piece the previous one left (no allocation per piece), and each final piece is a word. */
+typedef struct bpe_split {
+    const llm_tokenizer *tok;
+    const unsigned char *s; /* the fragment's bytes */
+    const uint32_t *cps;    /* its code points */
+    const size_t *offs;     /* byte offset of each code point, and of the end */
+    uint32_t *bsyms;        /* GPT-2 byte symbol of each byte (when a step runs on bytes) */
+    bpe_work *wk;
+    tok_ids *out;
+} bpe_split;
+
+static int emit_word(bpe_split *sp, size_t wb, size_t we) {
+    bpe_work *wk = sp->wk;
+    size_t wl = we - wb;
+    if (wl > wk->cap) {
+        free(wk->syms);
+        free(wk->sbuf);
+        wk->cap = wl * 2;
+        wk->syms = malloc(wk->cap * sizeof *wk->syms);
+        wk->sbuf = malloc(wk->cap * 2 + 4);
+        if (!wk->syms || !wk->sbuf) return -1;
+    }
+    return encode_word(sp->tok, sp->s + wb, wl, wk, sp->out);
+}
+
+/* Runs steps k.. on the piece [b, e): code point indexes, or byte offsets once `bytes`. */
+static int split_piece(bpe_split *sp, int k, size_t b, size_t e, int bytes) {
+    const tok_pretok *pre = sp->tok->pre;
+    if (k == pre->n_steps) return bytes ? emit_word(sp, b, e) : emit_word(sp, sp->offs[b], sp->offs[e]);
+    const tok_split_step *st = &pre->steps[k];
+    if (st->on_bytes && !bytes) { /* HF's ByteLevel step was passed: continue on the bytes */
+        b = sp->offs[b];
+        e = sp->offs[e];
+        bytes = 1;
+    }
+    const uint32_t *s = (bytes ? sp->bsyms : sp->cps) + b;
+    size_t n = e - b, gap = 0, pos = 0;
+    while (pos < n) {
+        size_t end = st->match(s, n, pos);
+        if (end <= pos || end > n) {
+            pos++;
+            continue;
+        }
+        if (gap < pos && split_piece(sp, k + 1, b + gap, b + pos, bytes)) return -1;
+        if (split_piece(sp, k + 1, b + pos, b + end, bytes)) return -1;
+        pos = gap = end;
+    }
+    if (gap < n && split_piece(sp, k + 1, b + gap, b + n, bytes)) return -1;
+    return 0;
+}
+
+static int pretok_has_byte_steps(const tok_pretok *pre) {
+    for (int k = 0; k < pre->n_steps; k++) {
+        if (pre->steps[k].on_bytes) return 1;
+    }
+    return 0;
+}
+
 llm_status tok_bpe_encode(const llm_tokenizer *tok, const char *text, size_t len, tok_ids *out,
                           llm_err *err) {
+    char *norm = NULL;
+    size_t norm_len = 0;
+    if (tok->pre->nfc) {
+        if (tok_nfc(text, len, &norm, &norm_len))
+            return llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "out of memory while tokenizing");
+        if (norm) {
+            text = norm;
+            len = norm_len;
+        }
+    }
     const unsigned char *s = (const unsigned char *)text;
     uint32_t *cps = malloc((len + 1) * sizeof *cps);
     size_t *offs = malloc((len + 1) * sizeof *offs);
+    uint32_t *bsyms = NULL;
     bpe_work wk = {0};
     llm_status st = LLM_OK;
     if (!cps || !offs) goto oom;
@@ -138,28 +198,21 @@ llm_status tok_bpe_encode(const llm_tokenizer *tok, const char *text, size_t len
         n++;
     }
     offs[n] = len;
-    for (size_t pos = 0; pos < n;) {
-        size_t end = tok->pre->next(cps, n, pos);
-        if (end <= pos || end > n) end = pos + 1; /* defensive: always progress */
-        size_t wb = offs[pos], we = offs[end];
-        size_t wl = we - wb;
-        if (wl > wk.cap) {
-            free(wk.syms);
-            free(wk.sbuf);
-            wk.cap = wl * 2;
-            wk.syms = malloc(wk.cap * sizeof *wk.syms);
-            wk.sbuf = malloc(wk.cap * 2 + 4);
-            if (!wk.syms || !wk.sbuf) goto oom;
-        }
-        if (encode_word(tok, s + wb, wl, &wk, out)) goto oom;
-        pos = end;
+    if (pretok_has_byte_steps(tok->pre)) {
+        bsyms = malloc((len + 1) * sizeof *bsyms);
+        if (!bsyms) goto oom;
+        for (size_t i = 0; i < len; i++) bsyms[i] = tok_bpe_byte_to_cp(s[i]);
     }
+    bpe_split sp = {tok, s, cps, offs, bsyms, &wk, out};
+    if (split_piece(&sp, 0, 0, n, 0)) goto oom;
     goto done;
 oom:
     st = llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "out of memory while tokenizing");
 done:
+    free(norm);
     free(cps);
     free(offs);
+    free(bsyms);
     free(wk.syms);
     free(wk.sbuf);
     merge_heap_free(&wk.heap);

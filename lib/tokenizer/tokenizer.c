@@ -71,6 +71,7 @@ static llm_status encode_fragment(const llm_tokenizer *tok, const char *text, si
     if (len == 0) return LLM_OK;
     if (tok->kind == TOK_KIND_SPM)
         return tok_spm_encode(tok, text, len, tok->add_space_prefix && after_special, out, err);
+    if (tok->kind == TOK_KIND_WPM) return tok_wpm_encode(tok, text, len, out, err);
     return tok_bpe_encode(tok, text, len, out, err);
 }
 
@@ -159,8 +160,9 @@ llm_status llm_tokenizer_decode(const llm_tokenizer *tok, const int32_t *tokens,
         memcpy(buf + o, p, l);
         o += l;
     }
-    /* SentencePiece-style: the space that add_space_prefix put in front is dropped again */
-    if (tok->kind == TOK_KIND_SPM && tok->add_space_prefix && o > 0 && buf[0] == ' ') {
+    /* SentencePiece-style: the space that add_space_prefix put in front is dropped again (WordPiece:
+     * the phantom space of the first word) */
+    if ((tok->kind == TOK_KIND_SPM || tok->kind == TOK_KIND_WPM) && tok->add_space_prefix && o > 0 && buf[0] == ' ') {
         memmove(buf, buf + 1, o - 1);
         o--;
     }

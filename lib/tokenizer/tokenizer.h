@@ -1,6 +1,8 @@
 /* Tokenizers built from GGUF metadata (tokenizer.ggml.*): SentencePiece-style ("llama", with
- * byte fallback) and byte-level BPE ("gpt2", with the pre-tokenizer named by
- * tokenizer.ggml.pre). Immutable after creation; all functions are thread-safe. */
+ * byte fallback), byte-level BPE ("gpt2", with the pre-tokenizer named by tokenizer.ggml.pre:
+ * gpt-2/default, llama-bpe/llama3, qwen2, deepseek-r1-qwen, mpt, gpt-neox, starcoder, refact,
+ * falcon, deepseek-coder, deepseek-llm; see pretokenize.c) and WordPiece ("bert", BERT's
+ * normalizer and pre-tokenizer). Immutable after creation; all functions are thread-safe. */
 #ifndef LLM_TOKENIZER_H
 #define LLM_TOKENIZER_H
 
@@ -20,7 +22,8 @@ enum {
 };
 
 /* Builds the tokenizer from the file's metadata. LLM_ERR_UNSUPPORTED for an unknown
- * tokenizer.ggml.model or tokenizer.ggml.pre; LLM_ERR_FORMAT for inconsistent arrays. */
+ * tokenizer.ggml.model or (for "gpt2") tokenizer.ggml.pre; LLM_ERR_FORMAT for inconsistent
+ * arrays. A "gpt2" file without tokenizer.ggml.pre gets GPT-2's pre-tokenizer. */
 llm_status llm_tokenizer_new(const gguf_file *f, llm_tokenizer **out, llm_err *err);
 void llm_tokenizer_free(llm_tokenizer *tok);
 

@@ -7,12 +7,19 @@
 #include "tokenizer/tok_internal.h"
 
 uint64_t tok_hash_bytes(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
+    /* FNV-1a over 8-byte words (then the tail byte by byte), finished by a multiply-xorshift:
+     * token texts are short, and this is on the encoder's hot path */
+    uint64_t h = 0xcbf29ce484222325ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 32;
     }
-    return h ^ (h >> 29);
+    for (; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    h *= 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 31);
 }
 
 int tok_ids_push(tok_ids *ids, int32_t id) {
@@ -28,11 +35,14 @@ int tok_ids_push(tok_ids *ids, int32_t id) {
 }
 
 int32_t tok_lookup(const llm_tokenizer *tok, const char *s, size_t n) {
-    size_t i = (size_t)tok_hash_bytes(s, n) & tok->map_mask;
+    uint64_t h = tok_hash_bytes(s, n);
+    uint32_t tag = (uint32_t)(h >> 32);
+    size_t i = (size_t)h & tok->map_mask;
     for (;;) {
-        int32_t id = tok->map[i];
-        if (id < 0) return -1;
-        if (tok->text_len[id] == n && memcmp(tok->text + tok->text_off[id], s, n) == 0) return id;
+        const tok_map_slot *sl = &tok->map[i];
+        if (sl->id < 0) return -1;
+        if (sl->tag == tag && tok->text_len[sl->id] == n && memcmp(tok->text + tok->text_off[sl->id], s, n) == 0)
+            return sl->id;
         i = (i + 1) & tok->map_mask;
     }
 }
@@ -138,6 +148,15 @@ static size_t piece_of(const llm_tokenizer *tok, int32_t id, char *out) {
         memcpy(out, t, n);
         return n;
     }
+    if (tok->kind == TOK_KIND_WPM) { /* phantom space: "\u2581x" starts a word */
+        if (n >= 3 && memcmp(t, "\xE2\x96\x81", 3) == 0) {
+            out[0] = ' ';
+            memcpy(out + 1, t + 3, n - 3);
+            return n - 2;
+        }
+        memcpy(out, t, n);
+        return n;
+    }
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
@@ -183,13 +202,11 @@ static llm_status load_merges(llm_tokenizer *tok, const gguf_file *f, llm_err *e
     uint64_t n = arr->v.arr.count;
     if (n > (uint64_t)INT32_MAX) return llm_err_set(err, LLM_ERR_FORMAT, "too many merges");
     size_t cap = pow2_at_least((size_t)n * 2 + 1);
-    tok->mkey = malloc(cap * sizeof *tok->mkey);
-    tok->mrank = malloc(cap * sizeof *tok->mrank);
-    tok->mres = malloc(cap * sizeof *tok->mres);
+    tok->merges = malloc(cap * sizeof *tok->merges);
     char *buf = NULL;
     size_t bcap = 0;
-    if (!tok->mkey || !tok->mrank || !tok->mres) goto oom;
-    memset(tok->mres, 0xff, cap * sizeof *tok->mres);
+    if (!tok->merges) goto oom;
+    for (size_t i = 0; i < cap; i++) tok->merges[i].res = -1;
     tok->mmask = cap - 1;
     for (uint64_t r = 0; r < n; r++) {
         gguf_str s;
@@ -217,11 +234,15 @@ static llm_status load_merges(llm_tokenizer *tok, const gguf_file *f, llm_err *e
         if (res < 0) continue;
         uint64_t key = ((uint64_t)(uint32_t)l << 32) | (uint32_t)rr;
         size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 17) & tok->mmask;
-        while (tok->mres[i] >= 0 && tok->mkey[i] != key) i = (i + 1) & tok->mmask;
-        if (tok->mres[i] >= 0) continue; /* duplicate pair: the first rank wins */
-        tok->mkey[i] = key;
-        tok->mrank[i] = (int32_t)r;
-        tok->mres[i] = res;
+        tok_merge_slot *m = &tok->merges[i];
+        while (m->res >= 0 && m->key != key) {
+            i = (i + 1) & tok->mmask;
+            m = &tok->merges[i];
+        }
+        if (m->res >= 0) continue; /* duplicate pair: the first rank wins */
+        m->key = key;
+        m->rank = (int32_t)r;
+        m->res = res;
     }
     free(buf);
     return LLM_OK;
@@ -242,6 +263,10 @@ llm_status llm_tokenizer_new(const gguf_file *f, llm_tokenizer **out, llm_err *e
         kind = TOK_KIND_SPM;
     } else if (model.len == 4 && memcmp(model.ptr, "gpt2", 4) == 0) {
         kind = TOK_KIND_BPE;
+    } else if (model.len == 4 && memcmp(model.ptr, "bert", 4) == 0) {
+        /* WordPiece has one pre-tokenizer (BertPreTokenizer): tokenizer.ggml.pre only names
+         * the model family there and is not checked */
+        kind = TOK_KIND_WPM;
     } else {
         return llm_err_set(err, LLM_ERR_UNSUPPORTED, "unsupported tokenizer model '%.*s'",
                            (int)(model.len > 64 ? 64 : model.len), model.ptr);
@@ -300,12 +325,12 @@ llm_status llm_tokenizer_new(const gguf_file *f, llm_tokenizer **out, llm_err *e
     tok->scores = malloc((size_t)nv * sizeof(float));
     tok->types = malloc((size_t)nv);
     size_t mcap = pow2_at_least((size_t)nv * 2);
-    tok->map = malloc(mcap * sizeof(int32_t));
+    tok->map = malloc(mcap * sizeof *tok->map);
     if (!tok->text || !tok->piece || !tok->text_off || !tok->text_len || !tok->piece_off ||
         !tok->piece_len || !tok->scores || !tok->types || !tok->map)
         goto oom;
     tok->map_mask = mcap - 1;
-    memset(tok->map, 0xff, mcap * sizeof(int32_t));
+    memset(tok->map, 0xff, mcap * sizeof *tok->map);
     size_t off = 0;
     for (int32_t i = 0; i < nv; i++) {
         gguf_str s;
@@ -327,11 +352,13 @@ llm_status llm_tokenizer_new(const gguf_file *f, llm_tokenizer **out, llm_err *e
         tok->scores[i] = (float)sc;
         tok->types[i] = (uint8_t)((ty >= 1 && ty <= 6) ? ty : LLM_TOKTYPE_NORMAL);
         /* insert; on duplicate texts the first id wins */
-        size_t h = (size_t)tok_hash_bytes(s.ptr, (size_t)s.len) & tok->map_mask;
+        uint64_t hv = tok_hash_bytes(s.ptr, (size_t)s.len);
+        size_t h = (size_t)hv & tok->map_mask;
         for (;;) {
-            int32_t o = tok->map[h];
+            int32_t o = tok->map[h].id;
             if (o < 0) {
-                tok->map[h] = i;
+                tok->map[h].id = i;
+                tok->map[h].tag = (uint32_t)(hv >> 32);
                 break;
             }
             if (tok->text_len[o] == s.len && memcmp(tok->text + tok->text_off[o], s.ptr, (size_t)s.len) == 0)
@@ -395,6 +422,15 @@ llm_status llm_tokenizer_new(const gguf_file *f, llm_tokenizer **out, llm_err *e
         tok->unk = opt_id(f, "tokenizer.ggml.unknown_token_id", nv, tok_lookup(tok, "<unk>", 5));
         tok->add_bos = opt_bool(f, "tokenizer.ggml.add_bos_token", 1);
         tok->add_space_prefix = opt_bool(f, "tokenizer.ggml.add_space_prefix", 1);
+    } else if (kind == TOK_KIND_WPM) {
+        /* BERT: [CLS] text [SEP] */
+        tok->bos = opt_id(f, "tokenizer.ggml.cls_token_id", nv,
+                          opt_id(f, "tokenizer.ggml.bos_token_id", nv, tok_lookup(tok, "[CLS]", 5)));
+        tok->eos = opt_id(f, "tokenizer.ggml.seperator_token_id", nv,
+                          opt_id(f, "tokenizer.ggml.eos_token_id", nv, tok_lookup(tok, "[SEP]", 5)));
+        tok->unk = opt_id(f, "tokenizer.ggml.unknown_token_id", nv, tok_lookup(tok, "[UNK]", 5));
+        tok->add_bos = opt_bool(f, "tokenizer.ggml.add_bos_token", 1);
+        tok->add_space_prefix = 1; /* decode drops the first word's phantom space */
     } else {
         int32_t eot = tok_lookup(tok, "<|endoftext|>", 13);
         tok->bos = opt_id(f, "tokenizer.ggml.bos_token_id", nv, eot);
@@ -403,7 +439,7 @@ llm_status llm_tokenizer_new(const gguf_file *f, llm_tokenizer **out, llm_err *e
         tok->add_bos = opt_bool(f, "tokenizer.ggml.add_bos_token", pre->add_bos_default);
         tok->add_space_prefix = 0;
     }
-    tok->add_eos = opt_bool(f, "tokenizer.ggml.add_eos_token", 0);
+    tok->add_eos = opt_bool(f, "tokenizer.ggml.add_eos_token", kind == TOK_KIND_WPM);
     tok->eot = opt_id(f, "tokenizer.ggml.eot_token_id", nv, -1);
     tok->eom = opt_id(f, "tokenizer.ggml.eom_token_id", nv, -1);
     if (add_eog(tok, tok->eos) || add_eog(tok, tok->eot) || add_eog(tok, tok->eom)) goto oom;
@@ -430,9 +466,7 @@ void llm_tokenizer_free(llm_tokenizer *tok) {
     free(tok->scores);
     free(tok->types);
     free(tok->map);
-    free(tok->mkey);
-    free(tok->mrank);
-    free(tok->mres);
+    free(tok->merges);
     free(tok->trie);
     free(tok->eog);
     free(tok);

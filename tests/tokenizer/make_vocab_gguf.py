@@ -1,11 +1,13 @@
 """Builds vocab-only GGUF files for the tokenizer tests from Hugging Face tokenizer.json files and
 from SentencePiece .model files, the way a converter would, and caches them in LLM_FIXTURES.
 
-  python3 make_vocab_gguf.py {llama3,mistral,gemma3,llama2-spm} OUT.gguf
+  python3 make_vocab_gguf.py {llama3,qwen3,mistral,gemma3,llama2-spm} OUT.gguf
 
 Choices (they decide what the C tokenizer sees; the tests check the result against the references):
 - llama3 -> tokenizer.ggml.model "gpt2", pre "llama-bpe": tokens in id order (model vocab plus
-  added tokens), merges in rank order, added special tokens typed control (3).
+  added tokens), merges in rank order, added special tokens typed control (3), other added
+  tokens user-defined (4).
+- qwen3 -> model "gpt2", pre "qwen2", the same way (the vocab of Qwen 2, 2.5 and 3).
 - mistral, gemma3 -> model "llama" (score-merged SentencePiece style). HF stores these as BPE with a
   merge list; the score of a token is minus the rank of the first merge producing it, so
   "highest score first" is "lowest rank first" (SentencePiece's own scores have the same order:
@@ -22,7 +24,7 @@ import sys
 
 import gguf
 
-FORMAT_VERSION = "4"  # bump when the output changes, to invalidate cached fixtures
+FORMAT_VERSION = "5"  # bump when the output changes, to invalidate cached fixtures
 
 T_NORMAL, T_UNKNOWN, T_CONTROL, T_USER, T_UNUSED, T_BYTE = 1, 2, 3, 4, 5, 6
 BYTE_RE = re.compile(r"^<0x[0-9A-F]{2}>$")
@@ -77,7 +79,7 @@ def _merges(j):
     return [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in j["model"]["merges"]]
 
 
-def build_llama3(hf_dir, out):
+def _byte_level_bpe(hf_dir):
     j = json.load(open(os.path.join(hf_dir, "tokenizer.json"), encoding="utf-8"))
     tokens = _hf_vocab(j)
     types = [T_NORMAL] * len(tokens)
@@ -85,8 +87,21 @@ def build_llama3(hf_dir, out):
         types[a["id"]] = T_CONTROL if a["special"] else T_USER
     merges = [a + " " + b for a, b in _merges(j)]
     ids = {t: i for i, t in enumerate(tokens)}
+    return tokens, types, merges, ids
+
+
+def build_llama3(hf_dir, out):
+    tokens, types, merges, ids = _byte_level_bpe(hf_dir)
     _write(out, "llama", "gpt2", "llama-bpe", tokens, types, merges=merges,
            bos=ids["<|begin_of_text|>"], eos=ids["<|end_of_text|>"], add_bos=True)
+
+
+def build_qwen2(hf_dir, out):
+    """Qwen 2/2.5/3 share one byte-level BPE vocabulary: pre "qwen2" (the C side applies the NFC
+    normalizer of tokenizer.json), no BOS added, <|endoftext|> as BOS and EOS ids."""
+    tokens, types, merges, ids = _byte_level_bpe(hf_dir)
+    _write(out, "qwen3", "gpt2", "qwen2", tokens, types, merges=merges,
+           bos=ids["<|endoftext|>"], eos=ids["<|endoftext|>"], add_bos=False)
 
 
 def build_spm_from_hf(hf_dir, out, add_space_prefix, gemma):
@@ -151,6 +166,7 @@ def source_of(name, testdata):
     tk = os.path.join(testdata, "tokenizers")
     return {
         "llama3": os.path.join(tk, "hf", "llama3", "tokenizer.json"),
+        "qwen3": os.path.join(tk, "hf", "qwen3", "tokenizer.json"),
         "mistral": os.path.join(tk, "hf", "mistral", "tokenizer.json"),
         "gemma3": os.path.join(tk, "hf", "gemma3", "tokenizer.json"),
         "llama2-spm": os.path.join(tk, "spm", "llama2-tokenizer.model"),
@@ -161,6 +177,8 @@ def build(name, out, testdata):
     src = source_of(name, testdata)
     if name == "llama3":
         build_llama3(os.path.dirname(src), out)
+    elif name == "qwen3":
+        build_qwen2(os.path.dirname(src), out)
     elif name == "mistral":
         build_spm_from_hf(os.path.dirname(src), out, add_space_prefix=True, gemma=False)
     elif name == "gemma3":

@@ -3,7 +3,8 @@ multilingual corpus (tests/tokenizer/corpus.py): ids must match exactly, and dec
 must give the input back.
 
 References: HF `tokenizers` with the tokenizer.json of Mistral (as a score-merged "llama" GGUF),
-Llama 3 ("gpt2" GGUF, pre llama-bpe) and Gemma 3 ("llama" GGUF, no space prefix), and
+Llama 3 ("gpt2" GGUF, pre llama-bpe), Qwen 3 ("gpt2" GGUF, pre qwen2, NFC normalizer) and Gemma 3
+("llama" GGUF, no space prefix), and
 `sentencepiece` with the Llama 2 model. HF encodes with add_special_tokens=False, which still
 recognises added tokens written in the text: the C side runs with parse_special on. sentencepiece
 knows nothing of special tokens in the text: the C side runs with parse_special off.
@@ -16,6 +17,7 @@ Known, documented differences (asserted precisely, not skipped):
 - Round trip with SentencePiece-style tokenizers: U+2581 written in the input decodes as a space
   (the references do the same), so strings containing U+2581 are left out of the round-trip
   check for them, and only for them.
+- Round trip with Qwen 3: its normalizer is NFC, so the decode gives the NFC of the input.
 """
 import os
 import sys
@@ -34,6 +36,8 @@ SPECIAL_SAMPLES = {
     "llama3": ["<|begin_of_text|>Hi<|eot_id|>", "a<|start_header_id|>user<|end_header_id|>\n\nb",
                "<|reserved_special_token_5|><|eot_id|> x"],
     "mistral": ["<s>Hello</s>", "a <s> b", "x<unk>y", "</s></s>"],
+    "qwen3": ["<|im_start|>user\nHi<|im_end|>\n", "<think>\n\n</think>\n\nx", "a<|endoftext|>b",
+              "<tool_call>{\"a\": 1}</tool_call>", "<|vision_start|><|image_pad|><|vision_end|>"],
     "gemma3": ["<start_of_turn>user\nHi<end_of_turn>\n", "<bos>x", "a<unused5>b <b>bold</b>",
                "\n\n\n\t\ta  b", "[multimodal]<start_of_image>"],
 }
@@ -58,18 +62,23 @@ def fmt(bad):
     return "\n".join("%r\n  ref %s\n  got %s (status %d)" % b for b in bad[:8])
 
 
-def roundtrip(name, strings, res, spm_style):
+def roundtrip(name, strings, res, spm_style, nfc=False):
+    import unicodedata
     bad = []
     for s, (st, _ids, dec) in zip(strings, res):
         if spm_style and "\u2581" in s:
             continue
-        if st != 0 or dec != s.encode("utf-8"):
+        want = unicodedata.normalize("NFC", s) if nfc else s
+        if st != 0 or dec != want.encode("utf-8"):
             bad.append((s, dec))
     print("%s round trip: %d failures" % (name, len(bad)))
     return bad
 
 
-@pytest.mark.parametrize("name", ["llama3", "mistral", "gemma3"])
+HF_NAMES = ["llama3", "qwen3", "mistral", "gemma3"]
+
+
+@pytest.mark.parametrize("name", HF_NAMES)
 def test_hf(name):
     model = make_vocab_gguf.cached(name, tokdrv.TESTDATA, tokdrv.FIXTURES)
     strings = CORPUS + SPECIAL_SAMPLES[name]
@@ -78,9 +87,10 @@ def test_hf(name):
     print("%s timings %s" % (name, timings))
     bad = compare(name, strings, ref, res)
     assert not bad, fmt(bad)
-    rt = roundtrip(name, CORPUS, res[: len(CORPUS)], name != "llama3")
+    rt = roundtrip(name, CORPUS, res[: len(CORPUS)], name in ("mistral", "gemma3"), nfc=name == "qwen3")
     assert not rt, "\n".join("%r -> %r" % x for x in rt[:8])
-    assert timings["load_ms"] < 1000
+    # loading a 256k vocab: well under a second; sanitizer builds are several times slower
+    assert timings["load_ms"] < (5000 if os.environ.get("LLM_SANITIZED") == "1" else 1000)
 
 
 def test_sentencepiece_llama2():
@@ -122,7 +132,7 @@ def test_real_gemma3_gguf():
     assert not bad, fmt(bad)
 
 
-@pytest.mark.parametrize("name", ["llama3", "mistral", "gemma3"])
+@pytest.mark.parametrize("name", HF_NAMES)
 def test_hf_special_off(name):
     """parse_special off: control tokens stay text, user-defined tokens are still matched."""
     import re

@@ -170,6 +170,190 @@ static void test_gpt2(const char *dir) {
     unload(&l);
 }
 
+/* The pieces of text's tokens joined by '|' (no BOS, special tokens parsed). */
+static void pieces(const llm_tokenizer *tok, const char *text, char *out, size_t cap) {
+    int32_t *ids = NULL;
+    size_t n = 0, o = 0;
+    llm_err err = {0};
+    out[0] = '\0';
+    if (llm_tokenizer_encode(tok, text, strlen(text), 0, 1, &ids, &n, &err) != LLM_OK) {
+        snprintf(out, cap, "<error %s>", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t pl;
+        const char *p = llm_tokenizer_piece(tok, ids[i], 1, &pl);
+        if (o + pl + 2 >= cap) break;
+        if (i) out[o++] = '|';
+        memcpy(out + o, p, pl);
+        o += pl;
+    }
+    out[o] = '\0';
+    free(ids);
+}
+
+static void check_pieces(const llm_tokenizer *tok, const char *name, const char *text, const char *want) {
+    char got[1024];
+    pieces(tok, text, got, sizeof got);
+    if (strcmp(got, want) != 0) {
+        fprintf(stderr, "%s: pieces of '%s': want '%s' got '%s'\n", name, text, want, got);
+        failures++;
+    }
+}
+
+/* Round trip of a multilingual text through a byte-level BPE vocab (lossless by design). */
+static void check_round_trip(const llm_tokenizer *tok, const char *name) {
+    const char *txt = "Hello  w\xC3\xB6rld 1234567 \xD0\x91\xD1\x8A\xD0\xBB\xD0\xB3\xD0\xB0\xD1\x80\xD1\x81\xD0\xBA\xD0\xB8 "
+                      "\xE4\xB8\xAD\xE6\x96\x87\xEF\xBC\x81 \xF0\x9F\xA6\x99\t\r\n  x \xC2\xBD \xD9\xA3 'S 're";
+    int32_t *ids = NULL;
+    size_t n = 0;
+    char *out = NULL;
+    llm_err err = {0};
+    CHECK(llm_tokenizer_encode(tok, txt, strlen(txt), 0, 0, &ids, &n, &err) == LLM_OK);
+    CHECK(llm_tokenizer_decode(tok, ids, n, 0, &out, NULL, &err) == LLM_OK);
+    if (!out || strcmp(out, txt) != 0) {
+        fprintf(stderr, "%s: round trip gave '%s'\n", name, out ? out : "(null)");
+        failures++;
+    }
+    free(out);
+    free(ids);
+}
+
+/* Pre-tokenizer cases the shipped vectors do not reach, checked by hand against each family's
+ * split patterns (tokenizer.json); pieces show where the pre-tokenizer cut, since no merge
+ * crosses a cut. */
+static void test_bpe_pretokenizers(const char *dir) {
+    static const char *const names[] = {"falcon", "deepseek-llm", "deepseek-coder", "starcoder", "refact", "mpt", "gpt-neox"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        loaded l;
+        if (load(dir, names[i], &l)) continue;
+        test_invalid_utf8(l.tok);
+        check_round_trip(l.tok, names[i]);
+        unload(&l);
+    }
+    loaded l;
+    if (load(dir, "falcon", &l) == 0) {
+        /* [0-9]{3} after Digits: threes from the left */
+        check_pieces(l.tok, "falcon", "1234567", "123|456|7");
+        /* Punctuation runs are cut off first, so ByteLevel's " ?[^\s\p{L}\p{N}]+" never
+         * takes the space in front of them */
+        check_pieces(l.tok, "falcon", "a ,b", "a| |,|b");
+        /* Digits runs on the byte symbols: the second byte of U+0439 (D0 B9) is the symbol of
+         * U+00B9 (superscript one), a number, so the letter is cut in two (the vectors'
+         * "\xD0\xB3" in Bulgarian shows the same) */
+        check_pieces(l.tok, "falcon", "\xD0\xB9", "\xD0|\xB9");
+        unload(&l);
+    }
+    if (load(dir, "starcoder", &l) == 0) {
+        check_pieces(l.tok, "starcoder", "x=123", "x|=|1|2|3"); /* individual digits */
+        unload(&l);
+    }
+    if (load(dir, "deepseek-coder", &l) == 0) {
+        check_pieces(l.tok, "deepseek-coder", "a\r\nb", "a|\r|\n|b"); /* [\r\n] one at a time */
+        unload(&l);
+    }
+    if (load(dir, "mpt", &l) == 0) {
+        /* NFC: e + U+0301 is the same text as U+00E9 */
+        char a[256], b[256];
+        pieces(l.tok, "caf\x65\xCC\x81", a, sizeof a);
+        pieces(l.tok, "caf\xC3\xA9", b, sizeof b);
+        CHECK(strcmp(a, b) == 0);
+        unload(&l);
+    }
+    if (load(dir, "gpt-neox", &l) == 0) { /* no tokenizer.ggml.pre: GPT-2's, without NFC */
+        char a[256], b[256];
+        pieces(l.tok, "caf\x65\xCC\x81", a, sizeof a);
+        pieces(l.tok, "caf\xC3\xA9", b, sizeof b);
+        CHECK(strcmp(a, b) != 0);
+        unload(&l);
+    }
+}
+
+static void test_wordpiece(const char *dir) {
+    loaded l;
+    if (load(dir, "bert-bge", &l)) return;
+    const llm_tokenizer *tok = l.tok;
+    test_invalid_utf8(tok);
+    /* BERT's normalizer drops Cc/Cf/Co (U+0080 here) but keeps unassigned code points */
+    int32_t u[8];
+    CHECK(encode(tok, "\xF4\x8F\xBF\xBF \xEF\xBF\xBF \xC2\x80", 0, 0, u, 8) == 2 && u[0] == 100 && u[1] == 100);
+    CHECK(llm_tokenizer_bos(tok) == 101 && llm_tokenizer_eos(tok) == 102);
+    CHECK(llm_tokenizer_add_bos(tok) && llm_tokenizer_add_eos(tok));
+    int32_t ids[128];
+    size_t n = encode(tok, "Hello world", 1, 0, ids, 128);
+    CHECK(n == 4 && ids[0] == 101 && ids[1] == 7592 && ids[2] == 2088 && ids[3] == 102);
+    /* lowercase, accents stripped, control characters dropped, whitespace of any kind */
+    check_pieces(tok, "bert", "H\xC3\xA9LLO\x01\xE2\x80\x83W\xC3\xB6rld!", " hello| world| !");
+    /* CJK ideographs stand alone; punctuation is a word of its own */
+    check_pieces(tok, "bert", "\xE4\xB8\xAD\xE6\x96\x87" "a.b", " \xE4\xB8\xAD| \xE6\x96\x87| a| .| b");
+    /* continuation pieces have no phantom space */
+    check_pieces(tok, "bert", "tokenization", " token|ization");
+    /* a word over 100 code points is unknown */
+    char longw[128];
+    memset(longw, 'a', 101);
+    longw[101] = '\0';
+    n = encode(tok, longw, 0, 0, ids, 128);
+    CHECK(n == 1 && ids[0] == 100);
+    /* decode drops the first phantom space */
+    n = encode(tok, "hello world", 0, 0, ids, 128);
+    char *out = NULL;
+    llm_err err = {0};
+    CHECK(llm_tokenizer_decode(tok, ids, n, 0, &out, NULL, &err) == LLM_OK);
+    CHECK(out && strcmp(out, "hello world") == 0);
+    free(out);
+    unload(&l);
+}
+
+/* Seeded random strings (text-like code points mixed with stray bytes) through every vocab:
+ * each encode succeeds or reports invalid UTF-8, and its ids decode. Meant for the sanitizer
+ * builds, where a bad index or leak in any pre-tokenizer path shows up. */
+static uint32_t rng_next(uint64_t *st) {
+    *st = *st * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*st >> 33);
+}
+
+static void test_random_text(const char *dir) {
+    static const char *const names[] = {"llama-spm", "phi-3", "baichuan", "gpt-2", "falcon", "deepseek-llm",
+                                        "deepseek-coder", "starcoder", "refact", "mpt", "gpt-neox", "bert-bge"};
+    static const char *const pool[] = {"a", "Z", "7", " ", "  ", "\n", "\r\n", "\t", "'s", "'LL", ".", "!!", "\xC2\xBD",
+                                       "\xC2\xB2", "\xD0\xB3", "\xC3\xA9", "e\xCC\x81", "\xC4\xB0", "\xE4\xB8\xAD",
+                                       "\xEF\xBC\x81", "\xE3\x80\x80", "\xF0\x9F\xA6\x99", "\xE2\x80\x8D",
+                                       "\xD9\xA3", "\xE0\xA4\x95\xE0\xA5\x8D", "\xEA\xB0\x80", "\xE2\x96\x81",
+                                       "\xC2\x85", "\x01", "[CLS]", "<s>", "<|endoftext|>"};
+    uint64_t st = 12345;
+    for (size_t v = 0; v < sizeof names / sizeof names[0]; v++) {
+        loaded l;
+        if (load(dir, names[v], &l)) continue;
+        for (int it = 0; it < 300; it++) {
+            char buf[512];
+            size_t n = 0, parts = rng_next(&st) % 40;
+            for (size_t k = 0; k < parts; k++) {
+                uint32_t r = rng_next(&st);
+                if (r % 16 == 0) { /* a stray byte, often not UTF-8 */
+                    buf[n++] = (char)(r >> 8);
+                    continue;
+                }
+                const char *p = pool[(r >> 4) % (sizeof pool / sizeof pool[0])];
+                size_t pl = strlen(p);
+                memcpy(buf + n, p, pl);
+                n += pl;
+            }
+            int32_t *ids = NULL;
+            size_t ni = 0;
+            llm_err err = {0};
+            llm_status es = llm_tokenizer_encode(l.tok, buf, n, (int)(it & 1), (int)(it & 2), &ids, &ni, &err);
+            CHECK(es == LLM_OK || es == LLM_ERR_INVALID_UTF8);
+            if (es == LLM_OK) {
+                char *out = NULL;
+                CHECK(llm_tokenizer_decode(l.tok, ids, ni, 1, &out, NULL, &err) == LLM_OK);
+                free(out);
+            }
+            free(ids);
+        }
+        unload(&l);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_tokenizer_unit GGUF_VOCAB_DIR\n");
@@ -177,6 +361,9 @@ int main(int argc, char **argv) {
     }
     test_llama_spm(argv[1]);
     test_gpt2(argv[1]);
+    test_bpe_pretokenizers(argv[1]);
+    test_wordpiece(argv[1]);
+    test_random_text(argv[1]);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
