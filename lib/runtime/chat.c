@@ -46,12 +46,21 @@ llm_chat_format llm_chat_detect(const gguf_file *f, const llm_tokenizer *tok, co
         if (contains(t.ptr, t.len, "<start_of_turn>")) return LLM_CHAT_GEMMA;
         if (contains(t.ptr, t.len, "<|start_header_id|>")) return LLM_CHAT_LLAMA3;
         if (contains(t.ptr, t.len, "<|im_start|>")) return LLM_CHAT_CHATML;
+        if (contains(t.ptr, t.len, "<|user|>") && contains(t.ptr, t.len, "<|end|>")) return LLM_CHAT_PHI3;
+        /* Mistral's tekken-style template ([INST]text[/INST]); Llama 2's (<<SYS>>) and the
+         * older Mistral ones with spaces around the text render differently: not matched */
+        if (contains(t.ptr, t.len, "[INST]") && !contains(t.ptr, t.len, "<<SYS>>") &&
+            !contains(t.ptr, t.len, "[INST] ") && !contains(t.ptr, t.len, " [/INST]"))
+            return LLM_CHAT_MISTRAL;
     }
     if (arch && strncmp(arch, "gemma", 5) == 0) return LLM_CHAT_GEMMA;
+    if (arch && strcmp(arch, "phi3") == 0) return LLM_CHAT_PHI3;
     if (tok) {
         if (llm_tokenizer_find(tok, "<|start_header_id|>", 19) >= 0) return LLM_CHAT_LLAMA3;
         if (llm_tokenizer_find(tok, "<|im_start|>", 12) >= 0) return LLM_CHAT_CHATML;
         if (llm_tokenizer_find(tok, "<start_of_turn>", 15) >= 0) return LLM_CHAT_GEMMA;
+        if (llm_tokenizer_find(tok, "<|user|>", 8) >= 0 && llm_tokenizer_find(tok, "<|end|>", 7) >= 0)
+            return LLM_CHAT_PHI3;
     }
     return LLM_CHAT_NONE;
 }
@@ -61,13 +70,16 @@ const char *llm_chat_format_name(llm_chat_format fmt) {
     case LLM_CHAT_GEMMA: return "gemma";
     case LLM_CHAT_LLAMA3: return "llama3";
     case LLM_CHAT_CHATML: return "chatml";
+    case LLM_CHAT_PHI3: return "phi3";
+    case LLM_CHAT_MISTRAL: return "mistral";
     case LLM_CHAT_NONE: break;
     }
     return "none";
 }
 
 int llm_chat_begin(llm_chat_format fmt, const llm_tokenizer *tok, llm_buf *out) {
-    if (fmt == LLM_CHAT_CHATML || !tok) return 0;
+    /* ChatML and Phi-3 templates write no BOS text of their own */
+    if (fmt == LLM_CHAT_CHATML || fmt == LLM_CHAT_PHI3 || !tok) return 0;
     int32_t bos = llm_tokenizer_bos(tok);
     if (bos < 0) return 0;
     size_t n = 0;
@@ -104,6 +116,31 @@ int llm_chat_message(llm_chat_format fmt, const char *role, const char *content,
         r |= llm_buf_append_str(out, content);
         r |= llm_buf_append_str(out, "<|im_end|>\n");
         break;
+    case LLM_CHAT_PHI3: /* the template skips empty system messages */
+        if (strcmp(role, "system") == 0 && !*content) break;
+        r |= llm_buf_append_str(out, "<|");
+        r |= llm_buf_append_str(out, role);
+        r |= llm_buf_append_str(out, "|>\n");
+        r |= llm_buf_append_str(out, content);
+        r |= llm_buf_append_str(out, "<|end|>\n");
+        break;
+    case LLM_CHAT_MISTRAL:
+        /* Mistral's template puts the system message in front of the LAST user message; a live
+         * session cannot move text it has already evaluated, so the system message goes in front
+         * of the next user message (the same text for the usual system + first question). */
+        if (strcmp(role, "assistant") == 0) {
+            r |= llm_buf_append_str(out, content);
+            r |= llm_buf_append_str(out, "</s>");
+            break;
+        }
+        r |= llm_buf_append_str(out, "[INST]");
+        if (system_prefix) {
+            r |= llm_buf_append_str(out, system_prefix);
+            r |= llm_buf_append_str(out, "\n\n");
+        }
+        r |= llm_buf_append_str(out, content);
+        r |= llm_buf_append_str(out, "[/INST]");
+        break;
     case LLM_CHAT_NONE:
         return -1;
     }
@@ -115,6 +152,8 @@ const char *llm_chat_generation_prompt(llm_chat_format fmt) {
     case LLM_CHAT_GEMMA: return "<start_of_turn>model\n";
     case LLM_CHAT_LLAMA3: return "<|start_header_id|>assistant<|end_header_id|>\n\n";
     case LLM_CHAT_CHATML: return "<|im_start|>assistant\n";
+    case LLM_CHAT_PHI3: return "<|assistant|>\n";
+    case LLM_CHAT_MISTRAL: return ""; /* [/INST] already opened the reply */
     case LLM_CHAT_NONE: break;
     }
     return "";
@@ -125,9 +164,11 @@ const char *llm_chat_turn_end(llm_chat_format fmt) {
     case LLM_CHAT_GEMMA: return "<end_of_turn>\n";
     case LLM_CHAT_LLAMA3: return "<|eot_id|>";
     case LLM_CHAT_CHATML: return "<|im_end|>\n";
+    case LLM_CHAT_PHI3: return "<|end|>\n";
+    case LLM_CHAT_MISTRAL: return "</s>";
     case LLM_CHAT_NONE: break;
     }
     return "";
 }
 
-int llm_chat_folds_system(llm_chat_format fmt) { return fmt == LLM_CHAT_GEMMA; }
+int llm_chat_folds_system(llm_chat_format fmt) { return fmt == LLM_CHAT_GEMMA || fmt == LLM_CHAT_MISTRAL; }

@@ -14,7 +14,9 @@ typedef enum llm_chat_format {
     LLM_CHAT_NONE = 0,
     LLM_CHAT_GEMMA = 1,  /* <start_of_turn>user\n...<end_of_turn>\n, system folded into user */
     LLM_CHAT_LLAMA3 = 2, /* <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> */
-    LLM_CHAT_CHATML = 3  /* <|im_start|>role\n...<|im_end|>\n */
+    LLM_CHAT_CHATML = 3, /* <|im_start|>role\n...<|im_end|>\n */
+    LLM_CHAT_PHI3 = 4,   /* <|role|>\n...<|end|>\n (Phi-3 / 3.5) */
+    LLM_CHAT_MISTRAL = 5 /* [INST]...[/INST] and the reply closed by </s>; system folded into user */
 } llm_chat_format;
 
 /* Chooses the format from tokenizer.chat_template when present, else from the architecture

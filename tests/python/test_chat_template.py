@@ -22,14 +22,14 @@ CONVERSATIONS = [
 ]
 
 
-def render_jinja(template, messages, bos, add_generation_prompt=True):
+def render_jinja(template, messages, bos, add_generation_prompt=True, eos=""):
     env = jinja2.Environment(loader=jinja2.BaseLoader())
 
     def raise_exception(msg):
         raise jinja2.exceptions.TemplateError(msg)
 
     env.globals["raise_exception"] = raise_exception
-    return env.from_string(template).render(messages=messages, bos_token=bos, eos_token="",
+    return env.from_string(template).render(messages=messages, bos_token=bos, eos_token=eos,
                                             add_generation_prompt=add_generation_prompt)
 
 
@@ -88,3 +88,36 @@ def test_chatml_matches_qwen25_jinja(tmp_path, conv):
     with llmlib.Model(make_tiny_with_template(tmp_path, "qwen", template)) as m:
         messages = CONVERSATIONS[conv]
         assert m.chat_render(messages) == render_jinja(template, messages, "<s>")
+
+
+@pytest.mark.parametrize("conv", range(len(CONVERSATIONS)))
+def test_phi3_matches_phi35_jinja(tmp_path, conv):
+    template = open(os.path.join(TESTDATA, "chat-templates/microsoft-Phi-3.5-mini-instruct.jinja")).read()
+    with llmlib.Model(make_tiny_with_template(tmp_path, "phi3", template)) as m:
+        messages = CONVERSATIONS[conv]
+        assert m.chat_render(messages) == render_jinja(template, messages, "<s>")
+
+
+# Mistral's template writes the system message in front of the last user message; ours (which a
+# live session can feed message by message) in front of the first. They agree whenever the system
+# message is followed by a single user message, which conversations 0-2 cover.
+@pytest.mark.parametrize("conv", [0, 1, 2])
+def test_mistral_matches_nemo_jinja(tmp_path, conv):
+    template = open(os.path.join(TESTDATA, "chat-templates/mistralai-Mistral-Nemo-Instruct-2407.jinja")).read()
+    with llmlib.Model(make_tiny_with_template(tmp_path, "mistral", template)) as m:
+        messages = CONVERSATIONS[conv]
+        assert m.chat_render(messages) == render_jinja(template, messages, "<s>", eos="</s>")
+
+
+def test_mistral_system_goes_before_first_user_message(tmp_path):
+    template = open(os.path.join(TESTDATA, "chat-templates/mistralai-Mistral-Nemo-Instruct-2407.jinja")).read()
+    with llmlib.Model(make_tiny_with_template(tmp_path, "mistral", template)) as m:
+        assert m.chat_render(CONVERSATIONS[3]) == (
+            "<s>[INST]Speak French.\n\nBonjour 🙂[/INST] Salut ! </s>[INST]Ça va ?[/INST]")
+
+
+def test_llama2_style_template_is_not_taken_for_mistral(tmp_path):
+    template = "{% for m in messages %}[INST] <<SYS>>{{ m['content'] }} [/INST]{% endfor %}"
+    with llmlib.Model(make_tiny_with_template(tmp_path, "llama2", template)) as m:
+        with pytest.raises(Exception):
+            m.chat_render(CONVERSATIONS[0])
