@@ -43,6 +43,11 @@ int llm_pool_fast(const llm_pool *pool);
  * with the pool. NULL when pool is NULL or on allocation failure (callers then fall back to a
  * path without scratch). Only thread ith may call it with that ith, during a run. */
 float *llm_pool_scratch(llm_pool *pool, int ith, size_t n_floats);
+/* A buffer owned by the pool for data that every thread of a run reads (or writes disjoint parts
+ * of), e.g. the FAST path's quantized activations: at least `bytes`, 64-byte aligned, kept (and
+ * grown on demand) across runs, freed with the pool. Only the thread that drives the pool (calls
+ * llm_pool_run) may call it, outside a run. NULL for a NULL pool or on allocation failure. */
+void *llm_pool_shared(llm_pool *pool, size_t bytes);
 
 /* ---- element-wise and row kernels ---- */
 /* dst[0..n) = dequantized src; n must be a multiple of the type's block size. */
@@ -55,9 +60,11 @@ float llm_vec_dot(uint32_t type, const void *row, const float *x, int64_t n);
 
 /* out[t*rows + r] = sum_c W[r][c] * x[t*cols + c] for t in [0, n_tok), r in [0, rows).
  * Each output element is produced by exactly one thread with a fixed summation order, so the
- * result does not depend on the number of threads. n_tok == 1 gives exactly llm_vec_dot per
- * row; n_tok >= 2 uses BLIS sgemm on dequantized row tiles (see kernels/cpu/matmul.c), whose
- * results differ from llm_vec_dot in the last bits. out must not overlap x or the weights. */
+ * result does not depend on the number of threads. In exact mode (llm_pool_fast == 0) n_tok == 1
+ * gives exactly llm_vec_dot per row; n_tok >= 2 uses BLIS sgemm on dequantized row tiles (see
+ * kernels/cpu/matmul.c), whose results differ from llm_vec_dot in the last bits. In fast mode
+ * quantized weights meet 8-bit activations (kernels/cpu/fast.h). out must not overlap x or the
+ * weights. */
 void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool);
 
 /* out[i] = x[i] / sqrt(mean(x^2) + eps) * (weight ? weight[i] : 1) */
@@ -85,6 +92,7 @@ typedef struct llm_attention_args {
     int32_t n_head, n_head_kv, head_dim_k, head_dim_v;
     int32_t window; /* 0: full causal */
     float scale;
+    float softcap;  /* > 0: scores become softcap * tanh(score / softcap) (Gemma 2); 0: none */
     const float *q;
     int64_t q_stride;
     const float *k;

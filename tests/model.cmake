@@ -8,3 +8,7 @@ target_link_libraries(forward_driver PRIVATE llm_model llm_gguf llm_kernels llm_
 set_target_properties(forward_driver PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 
 llm_add_py_test(model_forward tests/model/test_forward.py TIMEOUT 600)
+
+# The other architectures (qwen2, qwen3, gemma2, phi3, Mistral-style llama) and rope scalings
+# against the same reference, their error paths, and `llm info` on each (needs the llm CLI).
+llm_add_py_test(model_architectures tests/model/test_architectures.py TIMEOUT 900)

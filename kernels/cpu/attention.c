@@ -7,7 +7,8 @@
  *   - the keys it sees are [lo, p] (p its position, lo = p - window + 1 clipped at 0, or 0), cut
  *     into blocks at absolute multiples of LLM_ATTN_KEY_BLOCK; blocks outside [lo, p] are never
  *     touched, so a windowed row costs O(window), not O(p);
- *   - per block [a, b] (the block clipped to [lo, p]): s_j = dot(q, k_j) * scale, the dot in
+ *   - per block [a, b] (the block clipped to [lo, p]): s_j = dot(q, k_j) * scale (then, with a
+ *     soft cap c, s_j = c * tanhf(s_j / c)), the dot in
  *     the reference order of the F32 dot kernels (4 keys per call of dot4 below when head_dim_k
  *     is a multiple of 32, else the pool's dot[LLM_DT_F32]: the same bits either way, on every
  *     instruction-set path); the block maximum bm;
@@ -223,6 +224,7 @@ static void run_unit(const attn_run *r, int64_t u) {
                 for (; j < n; j++) s[j] = dot_f32(r, kb + (int64_t)j * a->k_stride, q, hd_k);
                 for (j = 0; j < n; j++) {
                     s[j] *= a->scale;
+                    if (a->softcap > 0.0f) s[j] = a->softcap * tanhf(s[j] / a->softcap);
                     if (s[j] > bm) bm = s[j];
                 }
                 if (bm > m[i]) {

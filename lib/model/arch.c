@@ -11,6 +11,10 @@
 static const llm_arch_desc *const k_archs[] = {
     &llm_arch_llama_desc,
     &llm_arch_gemma3_desc,
+    &llm_arch_qwen2_desc,
+    &llm_arch_qwen3_desc,
+    &llm_arch_gemma2_desc,
+    &llm_arch_phi3_desc,
 };
 
 /* ---- metadata ---------------------------------------------------------------------------- */
@@ -74,21 +78,76 @@ llm_status llm_hp_str(const gguf_file *f, const char *arch, const char *suffix, 
     return LLM_OK;
 }
 
-llm_status llm_read_rope_scaling(const gguf_file *f, const char *arch, double *pos_scale,
+/* YaRN's correction dimension: the pair index whose wavelength fits `rotations` times in the
+ * original context (HF / the YaRN paper: dim * ln(ctx / (2 pi rotations)) / (2 ln base)). */
+static double yarn_corr_dim(int32_t n_rot, double n_ctx_orig, double rotations, double base) {
+    return (double)n_rot * log(n_ctx_orig / (rotations * 2.0 * 3.14159265358979323846)) / (2.0 * log(base));
+}
+
+llm_status llm_read_rope_scaling(const gguf_file *f, const char *arch, llm_rope_params *rp,
                                  llm_err *err) {
     char type[32];
     llm_status st = llm_hp_str(f, arch, "rope.scaling.type", "none", type, sizeof type, err);
     if (st) return st;
-    *pos_scale = 1.0;
+    double attn_factor = 1.0;
+    if ((st = llm_hp_float(f, arch, "rope.scaling.attn_factor", 1.0, 1e-6, 1e6, &attn_factor, NULL, err)))
+        return st;
+    rp->mscale *= attn_factor;
     if (strcmp(type, "none") == 0 || type[0] == '\0') return LLM_OK;
+    double factor = 1.0;
     if (strcmp(type, "linear") == 0) {
-        double factor = 1.0;
         st = llm_hp_float(f, arch, "rope.scaling.factor", 1.0, 1e-6, 1e6, &factor, NULL, err);
         if (st) return st;
-        *pos_scale = 1.0 / factor;
+        rp->pos_scale = 1.0 / factor;
         return LLM_OK;
     }
-    return llm_err_set(err, LLM_ERR_UNSUPPORTED, "rope scaling type '%s' is not supported", type);
+    if (strcmp(type, "yarn") == 0) {
+        int32_t n_ctx_train = 0, n_ctx_orig = 0;
+        double beta_fast = 32.0, beta_slow = 1.0, ext = 1.0, mscale = 1.0;
+        int has_mscale = 0;
+        if ((st = llm_hp_float(f, arch, "rope.scaling.factor", 1.0, 1e-6, 1e6, &factor, NULL, err)) ||
+            (st = llm_hp_int(f, arch, "context_length", 0, 2048, 0, INT32_MAX, &n_ctx_train, err)) ||
+            (st = llm_hp_int(f, arch, "rope.scaling.original_context_length", 0, n_ctx_train, 1, INT32_MAX,
+                             &n_ctx_orig, err)) ||
+            (st = llm_hp_float(f, arch, "rope.scaling.yarn_beta_fast", 32.0, 1e-6, 1e6, &beta_fast, NULL, err)) ||
+            (st = llm_hp_float(f, arch, "rope.scaling.yarn_beta_slow", 1.0, 1e-6, 1e6, &beta_slow, NULL, err)) ||
+            (st = llm_hp_float(f, arch, "rope.scaling.yarn_ext_factor", 1.0, 0.0, 1.0, &ext, NULL, err)) ||
+            (st = llm_hp_float(f, arch, "rope.scaling.yarn_attn_factor", 1.0, 1e-6, 1e6, &mscale, &has_mscale, err)))
+            return st;
+        if (!(rp->base > 1.0))
+            return llm_err_set(err, LLM_ERR_FORMAT, "%s.rope.freq_base must be > 1 with YaRN scaling", arch);
+        /* the attention factor of YaRN: 0.1 ln(s) + 1 unless the file gives it */
+        if (!has_mscale) mscale = factor > 1.0 ? 1.0 + 0.1 * log(factor) : 1.0;
+        double lo = floor(yarn_corr_dim(rp->n_rot, n_ctx_orig, beta_fast, rp->base));
+        double hi = ceil(yarn_corr_dim(rp->n_rot, n_ctx_orig, beta_slow, rp->base));
+        rp->yarn = 1;
+        rp->pos_scale = 1.0 / factor;
+        rp->ext_factor = ext;
+        rp->yarn_low = lo > 0.0 ? lo : 0.0;
+        rp->yarn_high = hi < rp->n_rot - 1 ? hi : rp->n_rot - 1;
+        rp->mscale *= mscale;
+        return LLM_OK;
+    }
+    return llm_err_set(err, LLM_ERR_UNSUPPORTED, "%s.rope.scaling.type '%s' is not supported", arch, type);
+}
+
+llm_status llm_read_n_rot(const gguf_file *f, const char *arch, int32_t head_dim_k, int32_t *n_rot,
+                          llm_err *err) {
+    llm_status st = llm_hp_int(f, arch, "rope.dimension_count", 0, head_dim_k, 2, head_dim_k, n_rot, err);
+    if (st) return st;
+    if (*n_rot % 2 != 0)
+        return llm_err_set(err, LLM_ERR_FORMAT, "%s.rope.dimension_count (%d) is odd", arch, *n_rot);
+    return LLM_OK;
+}
+
+llm_status llm_bind_freq_factors(llm_arch_model *m, const gguf_file *f, const char *name, int32_t n_rot,
+                                 const float **out, llm_err *err) {
+    llm_status st = llm_bind_vector(m, f, name, n_rot / 2, 1, out, err);
+    if (st || !*out) return st;
+    for (int i = 0; i < n_rot / 2; i++)
+        if (!((*out)[i] > 0.0f) || (*out)[i] > 1e30f)
+            return llm_err_set(err, LLM_ERR_FORMAT, "%s[%d] is not a positive number", name, i);
+    return LLM_OK;
 }
 
 llm_status llm_read_common_hparams(const gguf_file *f, const char *arch, float default_eps,
@@ -184,6 +243,13 @@ llm_status llm_bind_matrix(llm_arch_model *m, const gguf_file *f, const char *na
     out->row_bytes = row_bytes;
     m->n_params += (uint64_t)rows * (uint64_t)cols;
     return LLM_OK;
+}
+
+llm_matrix llm_matrix_rows(const llm_matrix *m, int64_t row0, int64_t rows) {
+    llm_matrix v = *m;
+    v.data = (const uint8_t *)m->data + (size_t)row0 * m->row_bytes;
+    v.rows = rows;
+    return v;
 }
 
 llm_status llm_bind_vector(llm_arch_model *m, const gguf_file *f, const char *name, int64_t n,

@@ -12,21 +12,20 @@
 static llm_status gemma3_load(const gguf_file *f, llm_arch_model *m, llm_err *err) {
     const char *arch = "gemma3";
     llm_hparams *hp = &m->hp;
-    llm_rope_params global = {LLM_ROPE_NEOX, 0, 1000000.0, 1.0, NULL};
-    llm_rope_params local = {LLM_ROPE_NEOX, 0, 10000.0, 1.0, NULL};
-    llm_status st;
-    if ((st = llm_hp_int(f, arch, "rope.dimension_count", 0, hp->head_dim_k, 2, hp->head_dim_k,
-                         &global.n_rot, err)))
-        return st;
-    if (global.n_rot % 2 != 0)
-        return llm_err_set(err, LLM_ERR_FORMAT, "gemma3.rope.dimension_count (%d) is odd", global.n_rot);
-    local.n_rot = global.n_rot;
+    int32_t n_rot = 0;
+    llm_status st = llm_read_n_rot(f, arch, hp->head_dim_k, &n_rot, err);
+    if (st) return st;
+    llm_rope_params global = llm_rope_default(LLM_ROPE_NEOX, n_rot, 1000000.0);
+    llm_rope_params local = llm_rope_default(LLM_ROPE_NEOX, n_rot, 10000.0);
     if ((st = llm_hp_float(f, arch, "rope.freq_base", 1000000.0, 1e-3, 1e12, &global.base, NULL, err)) ||
         (st = llm_hp_float(f, arch, "rope.local.freq_base", 10000.0, 1e-3, 1e12, &local.base, NULL, err)) ||
-        (st = llm_read_rope_scaling(f, arch, &global.pos_scale, err)) ||
+        (st = llm_read_rope_scaling(f, arch, &global, err)) ||
         (st = llm_hp_int(f, arch, "attention.sliding_window", 0, 0, 0, INT32_MAX, &hp->sliding_window, err)))
         return st;
     m->embd_scale = sqrtf((float)hp->n_embd);
+    /* Gemma 3 27B (62 layers) was trained with query_pre_attn_scalar = n_embd / n_head, every
+     * other size with head_dim; the GGUF does not store it, so it is recognised by its depth */
+    if (hp->n_layer == 62) m->attn_scale = (float)(1.0 / sqrt((double)(hp->n_embd / hp->n_head)));
     m->act = LLM_ACT_GELU_TANH;
     char name[96];
     for (int il = 0; il < hp->n_layer; il++) {

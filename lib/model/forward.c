@@ -9,7 +9,14 @@
  * work units (embeddings; per layer: attention inputs, attention and its output, FFN gate, FFN
  * up, FFN down; the logits, by row ranges for one row) whose activations live in the session's
  * scratch and whose position is the cursor kv->fw. llm_forward runs them all in one call; a
- * real-time caller runs a few per frame. Cutting the pass into units changes no arithmetic. */
+ * real-time caller runs a few per frame. Cutting the pass into units changes no arithmetic.
+ *
+ * Optional steps of the block, each taken when the architecture file sets it (model_internal.h):
+ * q/k/v biases, per-head q/k norms, the rope variant (linear, YaRN, per-frequency factors,
+ * longrope chosen by the session's context size, attention factor), a sliding window per layer,
+ * attention score soft-capping (in the attention kernel), post-attention/FFN norms, final logit
+ * soft-capping (applied to each row range of logits as it is produced). Each is element-wise
+ * within one work unit, so the unit structure and the thread-count independence hold. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +94,18 @@ static void head_norm(float *x, int32_t n_heads, int32_t hd, const float *w, flo
     }
 }
 
+/* x[t][i] += bias[i] for the n rows of length len (no-op without a bias). */
+static void add_bias(float *x, const float *bias, int32_t n, int64_t len) {
+    if (!bias) return;
+    for (int32_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < len; i++) x[t * len + i] += bias[i];
+}
+
+/* cap * tanh(x / cap) element-wise (soft-capping of scores or logits). */
+static void softcap(float *x, int64_t n, float cap) {
+    for (int64_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] / cap);
+}
+
 /* Attention, first unit: q, k, v of the chunk; k and v go to the cache. */
 static void attention_in(const llm_arch_model *m, llm_kv_state *kv, int32_t il, fwd_bufs *b, int32_t n,
                          int32_t pos0, llm_pool *pool) {
@@ -99,14 +118,19 @@ static void attention_in(const llm_arch_model *m, llm_kv_state *kv, int32_t il, 
     llm_matmul(&L->wq, b->h, n, b->q, pool);
     llm_matmul(&L->wk, b->h, n, b->k, pool);
     llm_matmul(&L->wv, b->h, n, b->v, pool);
+    add_bias(b->q, L->bq, n, q_dim);
+    add_bias(b->k, L->bk, n, kv->k_row);
+    add_bias(b->v, L->bv, n, kv->v_row);
+    /* longrope picks its factors by the session's context size */
+    const llm_rope_params rope = llm_rope_for_ctx(&L->rope, kv->n_ctx);
 
     for (int32_t t = 0; t < n; t++) {
         float *qt = b->q + t * q_dim;
         float *kt = b->k + t * kv->k_row;
         if (L->q_norm) head_norm(qt, hp->n_head, hp->head_dim_k, L->q_norm, hp->rms_eps, b->tmp);
         if (L->k_norm) head_norm(kt, hp->n_head_kv, hp->head_dim_k, L->k_norm, hp->rms_eps, b->tmp);
-        llm_rope_apply(qt, hp->n_head, hp->head_dim_k, (int64_t)pos0 + t, &L->rope);
-        llm_rope_apply(kt, hp->n_head_kv, hp->head_dim_k, (int64_t)pos0 + t, &L->rope);
+        llm_rope_apply(qt, hp->n_head, hp->head_dim_k, (int64_t)pos0 + t, &rope);
+        llm_rope_apply(kt, hp->n_head_kv, hp->head_dim_k, (int64_t)pos0 + t, &rope);
         memcpy(llm_kv_k(kv, il, pos0 + t), kt, (size_t)kv->k_row * sizeof(float));
         memcpy(llm_kv_v(kv, il, pos0 + t), b->v + t * kv->v_row, (size_t)kv->v_row * sizeof(float));
     }
@@ -122,7 +146,7 @@ static void attention_out(const llm_arch_model *m, llm_kv_state *kv, int32_t il,
     const llm_attention_args args = {
         .n_tok = n, .pos0 = pos0,
         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim_k = hp->head_dim_k, .head_dim_v = hp->head_dim_v,
-        .window = L->window, .scale = m->attn_scale,
+        .window = L->window, .scale = m->attn_scale, .softcap = m->attn_softcap,
         .q = b->q, .q_stride = (int64_t)hp->n_head * hp->head_dim_k,
         .k = llm_kv_k(kv, il, 0), .k_stride = kv->k_row,
         .v = llm_kv_v(kv, il, 0), .v_stride = kv->v_row,
@@ -263,10 +287,12 @@ static void run_unit(const llm_arch_model *m, llm_kv_state *kv, llm_fwd_cursor *
             part.data = (const uint8_t *)m->output.data + (size_t)r0 * m->output.row_bytes;
             part.rows = r1 - r0;
             llm_matmul(&part, b->h + c->first_out * e, 1, c->out + r0, pool);
+            if (m->final_softcap > 0.0f) softcap(c->out + r0, r1 - r0, m->final_softcap);
             c->out_row = r1;
         } else if (c->out) {
             /* several rows: one product (the multi-token path's tiling must not be cut) */
             llm_matmul(&m->output, b->h + c->first_out * e, n_out, c->out, pool);
+            if (m->final_softcap > 0.0f) softcap(c->out, (int64_t)n_out * m->output.rows, m->final_softcap);
             c->out_row = m->output.rows;
         } else {
             c->out_row = m->output.rows;

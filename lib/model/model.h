@@ -10,7 +10,14 @@
 #include "kernels/kernels.h"
 #include "util/common.h"
 
-typedef enum llm_arch_id { LLM_ARCH_LLAMA = 1, LLM_ARCH_GEMMA3 = 2 } llm_arch_id;
+typedef enum llm_arch_id {
+    LLM_ARCH_LLAMA = 1,
+    LLM_ARCH_GEMMA3 = 2,
+    LLM_ARCH_QWEN2 = 3,
+    LLM_ARCH_QWEN3 = 4,
+    LLM_ARCH_GEMMA2 = 5,
+    LLM_ARCH_PHI3 = 6
+} llm_arch_id;
 
 typedef struct llm_arch_model llm_arch_model; /* opaque: defined in lib/model/ */
 
@@ -26,7 +33,8 @@ typedef struct llm_hparams {
     int32_t head_dim_v;   /* value_length */
     int32_t n_ff;
     float rms_eps;
-    int32_t sliding_window; /* 0 = none */
+    int32_t sliding_window; /* window of the sliding-window layers (which ones: per
+                             * architecture); 0 = none */
 } llm_hparams;
 
 /* Reads hyper-parameters and binds every tensor of the architecture named by

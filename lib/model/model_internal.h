@@ -28,19 +28,37 @@ typedef struct llm_rope_params {
     llm_rope_style style;
     int32_t n_rot;          /* rotated dimensions of each head (even, <= head_dim_k) */
     double base;            /* theta_i = base^(-2i/n_rot) */
-    double pos_scale;       /* positions are multiplied by this (linear scaling: 1/factor) */
-    const float *freq_div;  /* NULL or n_rot/2 divisors of theta_i (Llama 3.1 rope_freqs) */
+    double pos_scale;       /* positions are multiplied by this (linear scaling: 1/factor; with
+                             * YaRN, the interpolated part of the frequencies only) */
+    const float *freq_div;  /* NULL or n_rot/2 divisors of theta_i (Llama 3.1 rope_freqs, the
+                             * short factors of longrope) */
+    /* longrope (Phi-3): a session whose context is longer than long_ctx uses freq_div_long
+     * instead of freq_div (the factors are chosen once per session, by its context size) */
+    const float *freq_div_long;
+    int32_t long_ctx;
+    /* YaRN: pair i uses theta_i * (pos_scale * (1 - r_i) + r_i) with the ramp
+     * r_i = ext_factor * (1 - clamp((i - yarn_low) / max(yarn_high - yarn_low, 0.001), 0, 1)),
+     * i.e. the high-frequency pairs (i < yarn_low) keep their frequency and the low ones are
+     * interpolated; yarn = 0: plain (linear) scaling of every pair */
+    int yarn;
+    double ext_factor, yarn_low, yarn_high;
+    double mscale;          /* cos and sin are multiplied by this (YaRN / longrope attention
+                             * factor; 1 = none): it scales every score by mscale^2 */
 } llm_rope_params;
+
+/* A rope description with no scaling. */
+llm_rope_params llm_rope_default(llm_rope_style style, int32_t n_rot, double base);
 
 /* One transformer block: weights and the options of the generic pre-norm decoder block.
  * Optional vectors are NULL when the architecture has no such step. */
 typedef struct llm_layer {
     const float *attn_norm;
-    llm_matrix wq, wk, wv, wo;
+    llm_matrix wq, wk, wv, wo;     /* wq/wk/wv may be row ranges of one fused QKV matrix */
+    const float *bq, *bk, *bv;     /* biases of the q, k, v products (Qwen 2) */
     const float *q_norm, *k_norm;  /* per-head RMSNorm of q and k (length head_dim_k) */
     const float *post_attn_norm;   /* RMSNorm of the attention output before the residual add */
     const float *ffn_norm;
-    llm_matrix w_gate, w_up, w_down;
+    llm_matrix w_gate, w_up, w_down; /* w_gate/w_up may be the two halves of one fused matrix */
     const float *post_ffn_norm;    /* RMSNorm of the FFN output before the residual add */
     llm_rope_params rope;
     int32_t window;                /* sliding window (keys at positions > p - window); 0 = full */
@@ -50,6 +68,8 @@ struct llm_arch_model {
     llm_hparams hp;
     float embd_scale;       /* the embedding row is multiplied by this (1 = none) */
     float attn_scale;       /* scores are multiplied by this */
+    float attn_softcap;     /* > 0: scores become cap * tanh(scores / cap) before the softmax */
+    float final_softcap;    /* > 0: logits become cap * tanh(logits / cap) */
     llm_ffn_act act;
     llm_matrix tok_embd;    /* n_vocab rows of n_embd */
     llm_matrix output;      /* the LM head (tok_embd when tied) */
@@ -72,6 +92,10 @@ typedef struct llm_arch_desc {
 
 extern const llm_arch_desc llm_arch_llama_desc;
 extern const llm_arch_desc llm_arch_gemma3_desc;
+extern const llm_arch_desc llm_arch_qwen2_desc;
+extern const llm_arch_desc llm_arch_qwen3_desc;
+extern const llm_arch_desc llm_arch_gemma2_desc;
+extern const llm_arch_desc llm_arch_phi3_desc;
 
 /* ---- helpers for the architecture files (arch.c) ---- */
 /* Integer / float metadata "{arch}.{suffix}"; *found (may be NULL) tells whether present.
@@ -96,15 +120,30 @@ llm_status llm_read_common_hparams(const gguf_file *f, const char *arch, float d
                                    llm_hparams *hp, llm_err *err);
 /* Binds the tensors shared by llama-like blocks into m->layers[il]. */
 llm_status llm_bind_common_layer(llm_arch_model *m, const gguf_file *f, int il, llm_err *err);
-/* Reads rope.scaling.type / factor: pos_scale = 1/factor for "linear", 1 for none. */
-llm_status llm_read_rope_scaling(const gguf_file *f, const char *arch, double *pos_scale,
+/* Binds a row range [row0, row0 + rows) of a matrix already bound (a view: no copy; the
+ * rows of a GGUF matrix are contiguous). */
+llm_matrix llm_matrix_rows(const llm_matrix *m, int64_t row0, int64_t rows);
+/* Reads rope.scaling.* into rp (whose n_rot and base must be set): "none" (or absent) leaves it
+ * unscaled; "linear": pos_scale = 1/factor; "yarn": factor, original_context_length (default
+ * context_length), yarn_beta_fast/slow (32/1), yarn_ext_factor (1), and the attention factor
+ * (yarn_attn_factor, default 1 + 0.1 ln(factor)); in every case mscale is multiplied by
+ * rope.scaling.attn_factor (default 1). Unknown types give LLM_ERR_UNSUPPORTED. */
+llm_status llm_read_rope_scaling(const gguf_file *f, const char *arch, llm_rope_params *rp,
                                  llm_err *err);
+/* Reads {arch}.rope.dimension_count (default head_dim_k; even, <= head_dim_k) into *n_rot. */
+llm_status llm_read_n_rot(const gguf_file *f, const char *arch, int32_t head_dim_k, int32_t *n_rot,
+                          llm_err *err);
+/* Binds an optional 1-D tensor of n_rot/2 frequency divisors, each checked positive/finite. */
+llm_status llm_bind_freq_factors(llm_arch_model *m, const gguf_file *f, const char *name, int32_t n_rot,
+                                 const float **out, llm_err *err);
 
 /* ---- rope.c ---- */
 /* Rotates, in place, the first n_rot dims of each of n_heads heads (head stride head_dim) of
  * one token at position pos. */
 void llm_rope_apply(float *x, int32_t n_heads, int32_t head_dim, int64_t pos,
                     const llm_rope_params *rp);
+/* The parameters a session with an n_ctx-position context uses (longrope picks its factors). */
+llm_rope_params llm_rope_for_ctx(const llm_rope_params *rp, int32_t n_ctx);
 
 /* ---- forward.c: the cursor of a resumable forward pass ---- */
 /* Scratch buffers of one chunk, carved out of the session's scratch memory. */

@@ -180,7 +180,7 @@ BAD = [
     ("nan_eps", ["--set", "llama.attention.layer_norm_rms_epsilon=f32:nan"], "FORMAT", "epsilon"),
     ("odd_rot", ["--set", "llama.rope.dimension_count=u32:7"], "FORMAT", "dimension_count"),
     ("rot_too_big", ["--set", "llama.rope.dimension_count=u32:64"], "FORMAT", "dimension_count"),
-    ("bad_scaling", ["--set", "llama.rope.scaling.type=str:yarn"], "UNSUPPORTED", "yarn"),
+    ("bad_scaling", ["--set", "llama.rope.scaling.type=str:dynamic"], "UNSUPPORTED", "dynamic"),
     ("eps_wrong_type", ["--set", "llama.attention.layer_norm_rms_epsilon=str:x"], "FORMAT", "epsilon"),
     ("huge_key_len", ["--set", "llama.attention.key_length=u32:100000000"], "FORMAT", "key_length"),
 ]

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Generate small random-weight GGUF models (llama or gemma3) for the forward-pass tests.
+"""Generate small random-weight GGUF models for the forward-pass tests: llama (optionally
+Mistral-style with a sliding window), gemma3, gemma2, qwen2, qwen3, phi3.
 
     make_model.py --arch llama --type Q4_K --out file.gguf [--seed N] [shape flags]
 
@@ -10,6 +11,12 @@ blocks whose f16 scales are chosen so the weights have the intended spread.
 
 Flags for broken files (error-path tests): --arch-name (general.architecture value), --drop
 TENSOR, --shape TENSOR=ne0,ne1 (write a wrong shape), --set KEY=TYPE:VALUE (override metadata).
+Architecture specifics: qwen2 gets q/k/v biases; qwen3 and gemma3 per-head q/k norms; gemma2
+and gemma3 post-attention/FFN norms (gemma2: --attn-softcap/--final-softcap); phi3 a fused
+attn_qkv (q, k, v rows stacked; --separate-qkv for three tensors) and a fused ffn_up (gate rows,
+then up rows), and with --rope-factors rope_factors_short/long.weight. Rope scaling: --rope-linear
+F, --rope-yarn F (with --orig-ctx, --yarn-beta-fast/slow), --attn-factor (rope.scaling.attn_factor).
+
 The shape flags are general, so the same tool also produces Llama-3.2-1B-shaped files for
 benchmarks, e.g. --n-embd 2048 --n-layer 16 --n-head 32 --n-head-kv 8 --n-ff 8192
 --n-vocab 128256 --rope-freqs --tied.
@@ -130,6 +137,29 @@ def tokenizer_tokens(n_vocab):
     return toks[:n_vocab], scores[:n_vocab], types[:n_vocab]
 
 
+DEFAULT_LAYERS = {"llama": 2, "gemma3": 6, "gemma2": 4, "qwen2": 2, "qwen3": 2, "phi3": 2}
+DEFAULT_EPS = {"llama": 1e-5, "phi3": 1e-5}  # the others 1e-6
+
+
+def llama3_divisors(a, head_dim):
+    """Per-frequency divisors of a Llama 3.1 rope_scaling, the way the GGUF converter stores them:
+    1 for short wavelengths, `factor` for long ones, a smooth blend in between."""
+    factor, low, high, orig = (float(x) for x in a.rope_llama3.split(","))
+    n_rot = a.n_rot if a.n_rot is not None else head_dim
+    base = a.rope_base if a.rope_base is not None else 10000.0
+    out = []
+    for i in range(0, n_rot, 2):
+        wavelen = 2 * np.pi * base ** (i / n_rot)
+        if wavelen < orig / high:
+            out.append(1.0)
+        elif wavelen > orig / low:
+            out.append(factor)
+        else:
+            smooth = (orig / wavelen - low) / (high - low)
+            out.append(1.0 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
+
+
 def parse_set(spec):
     key, _, tv = spec.partition("=")
     typ, _, val = tv.partition(":")
@@ -138,14 +168,14 @@ def parse_set(spec):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--arch", choices=["llama", "gemma3"], required=True)
+    ap.add_argument("--arch", choices=sorted(DEFAULT_LAYERS), required=True)
     ap.add_argument("--type", default="F32", help="type of the 2-D matrices")
     ap.add_argument("--embd-type", default=None, help="type of token_embd (default: --type)")
     ap.add_argument("--norm-type", default="F32", choices=["F32", "F16"])
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--n-embd", type=int, default=128)
-    ap.add_argument("--n-layer", type=int, default=None, help="default 2 (llama), 6 (gemma3)")
+    ap.add_argument("--n-layer", type=int, default=None, help="default: 6 (gemma3), 4 (gemma2), else 2")
     ap.add_argument("--n-head", type=int, default=4)
     ap.add_argument("--n-head-kv", type=int, default=2)
     ap.add_argument("--head-dim", type=int, default=None,
@@ -156,10 +186,23 @@ def main(argv=None):
     ap.add_argument("--eps", type=float, default=None)
     ap.add_argument("--rope-base", type=float, default=None)
     ap.add_argument("--rope-local-base", type=float, default=None, help="gemma3.rope.local.freq_base")
-    ap.add_argument("--n-rot", type=int, default=None, help="llama rope.dimension_count")
+    ap.add_argument("--n-rot", type=int, default=None, help="rope.dimension_count")
     ap.add_argument("--rope-freqs", action="store_true", help="llama: add rope_freqs.weight")
     ap.add_argument("--rope-linear", type=float, default=None, help="rope scaling type linear with this factor")
-    ap.add_argument("--window", type=int, default=4, help="gemma3 sliding window")
+    ap.add_argument("--rope-llama3", default=None, metavar="FACTOR,LOW,HIGH,ORIG_CTX",
+                    help="llama: rope_freqs.weight as the GGUF converter derives it from a Llama 3.1 rope_scaling")
+    ap.add_argument("--rope-yarn", type=float, default=None, help="rope scaling type yarn with this factor")
+    ap.add_argument("--orig-ctx", type=int, default=None, help="rope.scaling.original_context_length")
+    ap.add_argument("--yarn-beta-fast", type=float, default=None)
+    ap.add_argument("--yarn-beta-slow", type=float, default=None)
+    ap.add_argument("--attn-factor", type=float, default=None, help="rope.scaling.attn_factor")
+    ap.add_argument("--rope-factors", action="store_true", help="phi3: rope_factors_short/long.weight")
+    ap.add_argument("--separate-qkv", action="store_true", help="phi3: attn_q/k/v instead of attn_qkv")
+    ap.add_argument("--attn-softcap", type=float, default=None, help="gemma2.attn_logit_softcapping")
+    ap.add_argument("--final-softcap", type=float, default=None, help="gemma2.final_logit_softcapping")
+    ap.add_argument("--bias-std", type=float, default=0.5, help="qwen2 q/k/v bias spread")
+    ap.add_argument("--window", type=int, default=None,
+                    help="attention.sliding_window (gemma2/gemma3 default 4; llama and phi3: only when given)")
     ap.add_argument("--untied", action="store_true", help="write an output matrix (default tied)")
     ap.add_argument("--tied", action="store_true", help="no output matrix (the default)")
     ap.add_argument("--std", type=float, default=None, help="weight std (default 1/sqrt(cols))")
@@ -172,7 +215,8 @@ def main(argv=None):
 
     rng = np.random.default_rng(a.seed)
     arch = a.arch
-    n_layer = a.n_layer if a.n_layer is not None else (2 if arch == "llama" else 6)
+    n_layer = a.n_layer if a.n_layer is not None else DEFAULT_LAYERS[arch]
+    window = a.window if a.window is not None else (4 if arch in ("gemma2", "gemma3") else None)
     head_dim = a.head_dim if a.head_dim is not None else a.n_embd // a.n_head
     embd_type = a.embd_type or a.type
 
@@ -198,9 +242,9 @@ def main(argv=None):
     put(p + "feed_forward_length", "u32", a.n_ff)
     put(p + "attention.head_count", "u32", a.n_head)
     put(p + "attention.head_count_kv", "u32", a.n_head_kv)
-    eps = a.eps if a.eps is not None else (1e-5 if arch == "llama" else 1e-6)
+    eps = a.eps if a.eps is not None else DEFAULT_EPS.get(arch, 1e-6)
     put(p + "attention.layer_norm_rms_epsilon", "f32", eps)
-    if arch == "gemma3" or head_dim * a.n_head != a.n_embd:
+    if arch in ("gemma3", "gemma2", "qwen3") or head_dim * a.n_head != a.n_embd:
         put(p + "attention.key_length", "u32", head_dim)
         put(p + "attention.value_length", "u32", head_dim)
     if a.rope_base is not None:
@@ -212,10 +256,25 @@ def main(argv=None):
     if a.rope_linear is not None:
         put(p + "rope.scaling.type", "str", "linear")
         put(p + "rope.scaling.factor", "f32", a.rope_linear)
-    if arch == "gemma3":
-        put(p + "attention.sliding_window", "u32", a.window)
-        if a.rope_local_base is not None:
-            put(p + "rope.local.freq_base", "f32", a.rope_local_base)
+    if a.rope_yarn is not None:
+        put(p + "rope.scaling.type", "str", "yarn")
+        put(p + "rope.scaling.factor", "f32", a.rope_yarn)
+    if a.orig_ctx is not None:
+        put(p + "rope.scaling.original_context_length", "u32", a.orig_ctx)
+    if a.yarn_beta_fast is not None:
+        put(p + "rope.scaling.yarn_beta_fast", "f32", a.yarn_beta_fast)
+    if a.yarn_beta_slow is not None:
+        put(p + "rope.scaling.yarn_beta_slow", "f32", a.yarn_beta_slow)
+    if a.attn_factor is not None:
+        put(p + "rope.scaling.attn_factor", "f32", a.attn_factor)
+    if window is not None:
+        put(p + "attention.sliding_window", "u32", window)
+    if arch == "gemma3" and a.rope_local_base is not None:
+        put(p + "rope.local.freq_base", "f32", a.rope_local_base)
+    if a.attn_softcap is not None:
+        put(p + "attn_logit_softcapping", "f32", a.attn_softcap)
+    if a.final_softcap is not None:
+        put(p + "final_logit_softcapping", "f32", a.final_softcap)
     for k, (t, v) in list(overrides.items()):
         put(k, t, None)
 
@@ -241,24 +300,42 @@ def main(argv=None):
         arr, raw = make_vector(rng, a.norm_type, n, mean, spread)
         tensors.append((name, arr, raw))
 
+    def stacked(name, parts, cols):
+        """One matrix whose rows are the given blocks of rows, one after the other (fused
+        tensors): each block generated like a matrix of its own."""
+        std = a.std if a.std is not None else 1.0 / np.sqrt(cols)
+        blocks = [make_matrix(rng, a.type, rows, cols, std) for rows in parts]
+        tensors.append((name, np.concatenate([b[0] for b in blocks]), blocks[0][1]))
+
     e, kvd, qd = a.n_embd, a.n_head_kv * head_dim, a.n_head * head_dim
     embd_std = a.std if a.std is not None else (0.1 if arch == "llama" else 0.02)
     tensors.append(("token_embd.weight",) + make_matrix(rng, embd_type, a.n_vocab, e, embd_std))
     for i in range(n_layer):
         b = f"blk.{i}."
         vec(b + "attn_norm.weight", e)
-        mat(b + "attn_q.weight", qd, e)
-        mat(b + "attn_k.weight", kvd, e)
-        mat(b + "attn_v.weight", kvd, e)
+        if arch == "phi3" and not a.separate_qkv:
+            stacked(b + "attn_qkv.weight", [qd, kvd, kvd], e)
+        else:
+            mat(b + "attn_q.weight", qd, e)
+            mat(b + "attn_k.weight", kvd, e)
+            mat(b + "attn_v.weight", kvd, e)
+        if arch == "qwen2":
+            vec(b + "attn_q.bias", qd, 0.0, a.bias_std)
+            vec(b + "attn_k.bias", kvd, 0.0, a.bias_std)
+            vec(b + "attn_v.bias", kvd, 0.0, a.bias_std)
         mat(b + "attn_output.weight", e, qd)
-        if arch == "gemma3":
+        if arch in ("gemma3", "qwen3"):
             vec(b + "attn_q_norm.weight", head_dim)
             vec(b + "attn_k_norm.weight", head_dim)
+        if arch in ("gemma3", "gemma2"):
             vec(b + "post_attention_norm.weight", e, 0.5, 0.1)
             vec(b + "post_ffw_norm.weight", e, 0.5, 0.1)
         vec(b + "ffn_norm.weight", e)
-        mat(b + "ffn_gate.weight", a.n_ff, e)
-        mat(b + "ffn_up.weight", a.n_ff, e)
+        if arch == "phi3":
+            stacked(b + "ffn_up.weight", [a.n_ff, a.n_ff], e)  # gate rows, then up rows
+        else:
+            mat(b + "ffn_gate.weight", a.n_ff, e)
+            mat(b + "ffn_up.weight", a.n_ff, e)
         mat(b + "ffn_down.weight", e, a.n_ff)
     vec("output_norm.weight", e)
     if a.untied and not a.tied:
@@ -266,6 +343,15 @@ def main(argv=None):
     if a.rope_freqs:
         n_rot = a.n_rot if a.n_rot is not None else head_dim
         tensors.append(("rope_freqs.weight", rng.uniform(1.0, 8.0, n_rot // 2).astype(np.float32), None))
+    if a.rope_llama3:
+        tensors.append(("rope_freqs.weight", llama3_divisors(a, head_dim), None))
+    if a.rope_factors:
+        n_rot = a.n_rot if a.n_rot is not None else head_dim
+        # short factors near 1, long ones growing with the wavelength (like Phi-3's)
+        short = rng.uniform(1.0, 1.2, n_rot // 2).astype(np.float32)
+        long_ = np.sort(rng.uniform(1.0, 16.0, n_rot // 2)).astype(np.float32)
+        tensors.append(("rope_factors_long.weight", long_, None))
+        tensors.append(("rope_factors_short.weight", short, None))
 
     shapes = {}
     for spec in a.shape:
