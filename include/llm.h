@@ -153,9 +153,14 @@ typedef enum llm_precision {
     LLM_PRECISION_EXACT = 1
 } llm_precision;
 
+/* Where a context runs its forward passes (LLM_OPT_BACKEND). AUTO takes the GPU when the CUDA
+ * plugin loads, finds a device with enough free memory and supports the model, else the CPU (the
+ * model's log callback says why); CUDA fails with LLM_ERR_BACKEND instead of falling back.
+ * Sampling always runs on the host, identically on every backend. */
 typedef enum llm_backend {
     LLM_BACKEND_AUTO = 0,
-    LLM_BACKEND_CPU = 1
+    LLM_BACKEND_CPU = 1,
+    LLM_BACKEND_CUDA = 2          /* the plugin libllm-cuda.so, loaded at run time (see below) */
 } llm_backend;
 
 LLM_API llm_options *llm_options_new(void);             /* NULL on out of memory */
@@ -168,6 +173,35 @@ LLM_API llm_status llm_options_get_float(const llm_options *options, llm_option 
 LLM_API llm_status llm_option_bounds(llm_option key, double *min_value, double *max_value);
 LLM_API void llm_options_set_log(llm_options *options, llm_log_fn fn, void *user_data);
 LLM_API void llm_options_set_progress(llm_options *options, llm_progress_fn fn, void *user_data);
+
+/* ---------------------------------------------------------------------------------------------
+ * Backends. The CPU is always available. The CUDA backend is a plugin, libllm-cuda.so, that the
+ * library loads on first use: from LLM_BACKEND_PATH (a plugin file, or a directory holding
+ * libllm-cuda.so) when that environment variable is set, else from the directory of libllm.so.
+ * The search runs once per process (thread-safe); its outcome is fixed afterwards. Backends are
+ * identified by their llm_backend value: LLM_BACKEND_CPU up to LLM_BACKEND_CUDA in this version
+ * (a later one may append more: llm_backend_name returns "" past the last).
+ * On the CUDA backend: each context holds its own copy of the weights on the device (the one with
+ * the most free memory); LLM_OPT_PRECISION concerns the CPU kernels only (the GPU keeps f32
+ * activations, with f16 operands in the tensor-core products of prompts longer than 8 tokens);
+ * llm_session_step_timed cannot cut a forward pass, whose whole is then its unit of work;
+ * the abort function is polled between layers; sampling runs on the host as on the CPU.
+ * ------------------------------------------------------------------------------------------ */
+/* "auto", "cpu", "cuda"; "" for a value this version does not know. Static text. */
+LLM_API const char *llm_backend_name(llm_backend backend);
+/* 1 when contexts can run on the backend (for CUDA: the plugin loaded and found a device). */
+LLM_API int llm_backend_available(llm_backend backend);
+/* A line about the backend: where its plugin was loaded from and what it is, or why it is not
+ * available (e.g. "libllm-cuda.so not found next to ...", "...: no CUDA driver"). Copied like
+ * every string out-parameter (NUL-terminated when it fits; *needed = its length). */
+LLM_API llm_status llm_backend_describe(llm_backend backend, char *buffer, size_t capacity, size_t *needed);
+/* Devices of an available backend (0 when unavailable; the CPU counts as one device). */
+LLM_API int32_t llm_backend_device_count(llm_backend backend);
+LLM_API llm_status llm_backend_device_name(llm_backend backend, int32_t device, char *buffer,
+                                           size_t capacity, size_t *needed);
+/* Total and currently free memory of a device, in bytes (either pointer may be NULL). */
+LLM_API llm_status llm_backend_device_memory(llm_backend backend, int32_t device, uint64_t *total_bytes,
+                                             uint64_t *free_bytes);
 
 /* ---------------------------------------------------------------------------------------------
  * Model: weights, tokenizer and metadata. Immutable once loaded.
@@ -244,7 +278,7 @@ LLM_API llm_status llm_context_new(const llm_model *model, llm_options *options,
 LLM_API void llm_context_free(llm_context *context); /* accepts NULL; its sessions must be freed first */
 LLM_API int32_t llm_context_n_ctx(const llm_context *context);      /* tokens per session */
 LLM_API int32_t llm_context_n_threads(const llm_context *context);
-LLM_API const char *llm_context_backend_name(const llm_context *context); /* "cpu" */
+LLM_API const char *llm_context_backend_name(const llm_context *context); /* "cpu" or "cuda" */
 /* The CPU instruction-set path the context's kernels use: "scalar", "avx2", "avx512", "amx" or
  * "neon" (chosen by cpuid; the environment variable LLM_CPU_ISA forces a lower one). */
 LLM_API const char *llm_context_isa(const llm_context *context);

@@ -10,7 +10,8 @@
 static void info_usage(FILE *f) {
     fprintf(f, "usage: llm info [-m MODEL]\n"
                "Prints the model's architecture, size and dimensions, then every metadata key\n"
-               "with its value (arrays are shown as [array]).\n\n");
+               "with its value (arrays are shown as [array]), then the backends (CPU, and the CUDA\n"
+               "plugin libllm-cuda.so: where it was loaded from or why not) and their devices.\n\n");
     cli_print_options(f, INFO_GROUPS);
 }
 
@@ -62,6 +63,26 @@ static void human_count(uint64_t n, char *buf, size_t cap) {
     else snprintf(buf, cap, "%" PRIu64, n);
 }
 
+/* The backends (CPU, CUDA plugin) and their devices; for an unavailable one, why. */
+static void print_backends(void) {
+    static const llm_backend list[] = {LLM_BACKEND_CPU, LLM_BACKEND_CUDA};
+    printf("backends:\n");
+    for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
+        char text[2048];
+        size_t need = 0;
+        if (llm_backend_describe(list[i], text, sizeof text, &need) != LLM_OK) text[0] = 0;
+        printf("  %s: %s (%s)\n", llm_backend_name(list[i]),
+               llm_backend_available(list[i]) ? "available" : "not available", text);
+        for (int32_t d = 0; d < llm_backend_device_count(list[i]); d++) {
+            uint64_t total = 0, free_b = 0;
+            if (llm_backend_device_name(list[i], d, text, sizeof text, &need) != LLM_OK) text[0] = 0;
+            llm_backend_device_memory(list[i], d, &total, &free_b);
+            printf("    device %d: %s, %.0f MiB (%.0f MiB free)\n", (int)d, text, total / 1048576.0,
+                   free_b / 1048576.0);
+        }
+    }
+}
+
 int cli_info(int argc, char **argv) {
     cli_args a;
     int pr = cli_parse(argc, argv, INFO_GROUPS, &a);
@@ -97,6 +118,7 @@ int cli_info(int argc, char **argv) {
         print_value(m, key);
         putchar('\n');
     }
+    print_backends();
     llm_model_free(m);
     llm_options_free(o);
     return CLI_OK;

@@ -1,8 +1,69 @@
 /* Contexts: the thread pool and limits under which sessions of one model run. */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "api/internal.h"
+
+/* Puts the model on the CUDA plugin's device with the most free memory, if it can run there:
+ * LLM_OK with c->dev_* set, else the reason in err (LLM_ERR_OUT_OF_MEMORY when the device ran out
+ * of memory during the upload, LLM_ERR_BACKEND or LLM_ERR_UNSUPPORTED otherwise). */
+static llm_status open_device(llm_context *c, const llm_model *model, llm_err *err) {
+    const char *why = "";
+    const llm_plugin_api *api = llm_backend_plugin(LLM_BACKEND_CUDA, &why);
+    if (!api) return llm_err_set(err, LLM_ERR_BACKEND, "%s", why);
+    llm_backend_view v;
+    llm_status st = llm_backend_view_build(model->arch, api, &v, err);
+    if (st != LLM_OK) return st;
+    /* Enough memory: the weights as stored, one session's KV cache (f32) and a margin for the
+     * scratch of a 512-token chunk and the runtime's own allocations. The estimate only avoids
+     * an upload doomed to fail; an out-of-memory during the upload is still reported cleanly. */
+    const llm_hparams *hp = llm_arch_hparams(model->arch);
+    const uint64_t kv = (uint64_t)hp->n_layer * (uint64_t)c->n_ctx *
+                        ((uint64_t)hp->n_head_kv * (uint64_t)(hp->head_dim_k + hp->head_dim_v)) * 4u;
+    const uint64_t need = v.weight_bytes + kv + (256ull << 20);
+    int32_t best = -1;
+    uint64_t best_free = 0;
+    char best_name[128] = "";
+    for (int32_t d = 0; d < api->device_count(); d++) {
+        char name[128] = "", msg[256] = "";
+        uint64_t total = 0, free_b = 0;
+        if (api->device_info(d, name, sizeof name, &total, &free_b, msg, sizeof msg) != LLM_OK) continue;
+        if (best < 0 || free_b > best_free) {
+            best = d;
+            best_free = free_b;
+            name[sizeof name - 1] = 0;
+            memcpy(best_name, name, sizeof best_name);
+        }
+    }
+    if (best < 0) {
+        llm_backend_view_free(&v);
+        return llm_err_set(err, LLM_ERR_BACKEND, "no usable %s device", api->name);
+    }
+    if (best_free < need) {
+        llm_backend_view_free(&v);
+        return llm_err_set(err, LLM_ERR_BACKEND, "%s device %d (%s) has %llu MiB free; the model needs about %llu MiB",
+                           api->name, (int)best, best_name, (unsigned long long)(best_free >> 20),
+                           (unsigned long long)(need >> 20));
+    }
+    char msg[LLM_ERRMSG_MAX] = "";
+    llm_plugin_model *pm = NULL;
+    const int r = api->model_upload(best, &v.view, &pm, msg, sizeof msg);
+    llm_backend_view_free(&v);
+    msg[sizeof msg - 1] = 0;
+    if (r != LLM_OK) {
+        st = r == LLM_ERR_OUT_OF_MEMORY ? LLM_ERR_OUT_OF_MEMORY : LLM_ERR_BACKEND;
+        return llm_err_set(err, st, "uploading the model to %s device %d (%s): %s", api->name, (int)best, best_name,
+                           msg[0] ? msg : "failed");
+    }
+    c->dev_api = api;
+    c->dev_model = pm;
+    c->dev_device = best;
+    c->backend = LLM_BACKEND_CUDA;
+    llm_log(model, LLM_LOG_INFO, "context: %s backend on device %d (%s), %llu MiB of weights", api->name, (int)best,
+            best_name, (unsigned long long)(v.weight_bytes >> 20));
+    return LLM_OK;
+}
 
 static int online_cores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -16,7 +77,7 @@ llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context *
     *out = NULL;
     if (!model || model->h.magic != LLM_MAGIC_MODEL) return llm_fail(eh, LLM_ERR_INVALID_ARGUMENT, "invalid model handle");
     int backend = (int)llm_options_value(o, LLM_OPT_BACKEND);
-    if (backend != LLM_BACKEND_AUTO && backend != LLM_BACKEND_CPU)
+    if (backend != LLM_BACKEND_AUTO && backend != LLM_BACKEND_CPU && backend != LLM_BACKEND_CUDA)
         return llm_fail(eh, LLM_ERR_BACKEND, "backend %d is not available", backend);
 
     int32_t train = llm_arch_hparams(model->arch)->n_ctx_train;
@@ -57,7 +118,22 @@ llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context *
     c->isa = isa;
     c->precision = (llm_precision)llm_options_value(o, LLM_OPT_PRECISION);
     llm_pool_set_fast(c->pool, c->precision == LLM_PRECISION_FAST);
-    llm_log(model, LLM_LOG_INFO, "context: cpu backend (%s kernels, %s precision; %s), %d threads, %d tokens per session",
+    c->backend = LLM_BACKEND_CPU;
+    if (backend != LLM_BACKEND_CPU) {
+        llm_err err;
+        llm_err_clear(&err);
+        llm_status st = open_device(c, model, &err);
+        if (st != LLM_OK && backend == LLM_BACKEND_CUDA) {
+            llm_pool_free(c->pool);
+            free(c);
+            return llm_fail(eh, st == LLM_ERR_OUT_OF_MEMORY ? st : LLM_ERR_BACKEND, "the cuda backend is not available: %s",
+                            err.msg);
+        }
+        if (st != LLM_OK)
+            llm_log(model, LLM_LOG_INFO, "context: cuda backend not used (%s); running on the cpu", err.msg);
+    }
+    if (c->backend == LLM_BACKEND_CPU)
+        llm_log(model, LLM_LOG_INFO, "context: cpu backend (%s kernels, %s precision; %s), %d threads, %d tokens per session",
             llm_isa_name(isa), c->precision == LLM_PRECISION_FAST ? "fast" : "exact", llm_kernels_blas_info(),
             (int)n_threads, (int)n_ctx);
     *out = c;
@@ -71,6 +147,7 @@ void llm_context_free(llm_context *c) {
                 (int)c->n_sessions);
         return;
     }
+    if (c->dev_api) c->dev_api->model_free(c->dev_model);
     llm_pool_free(c->pool);
     c->h.magic = 0;
     free(c);
@@ -85,5 +162,6 @@ const char *llm_context_isa(const llm_context *c) {
 }
 
 const char *llm_context_backend_name(const llm_context *c) {
-    return c && c->h.magic == LLM_MAGIC_CONTEXT ? "cpu" : "";
+    if (!c || c->h.magic != LLM_MAGIC_CONTEXT) return "";
+    return llm_backend_name(c->backend);
 }

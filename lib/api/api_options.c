@@ -15,7 +15,7 @@ typedef struct option_spec {
 static const option_spec k_specs[] = {
     {LLM_OPT_THREADS, 1, 0, 512, 0, "threads"},
     {LLM_OPT_CONTEXT_SIZE, 1, 0, 1 << 24, 0, "context_size"},
-    {LLM_OPT_BACKEND, 1, LLM_BACKEND_AUTO, LLM_BACKEND_CPU, LLM_BACKEND_AUTO, "backend"},
+    {LLM_OPT_BACKEND, 1, LLM_BACKEND_AUTO, LLM_BACKEND_CUDA, LLM_BACKEND_AUTO, "backend"},
     {LLM_OPT_MAX_SESSIONS, 1, 1, 4096, 8, "max_sessions"},
     {LLM_OPT_PRECISION, 1, LLM_PRECISION_FAST, LLM_PRECISION_EXACT, LLM_PRECISION_FAST, "precision"},
     {LLM_OPT_TEMPERATURE, 0, 0, 100, 0.8, "temperature"},

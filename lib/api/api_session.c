@@ -7,6 +7,10 @@
 
 static int valid(const llm_session *s) { return s && s->h.magic == LLM_MAGIC_SESSION; }
 
+/* The position and capacity of the session's cache, on either backend (see internal.h). */
+static int32_t sess_n_past(const llm_session *s) { return s->dev ? s->dev_n_past : llm_kv_n_past(s->kv); }
+static int32_t sess_n_ctx(const llm_session *s) { return s->dev ? s->ctx->n_ctx : llm_kv_n_ctx(s->kv); }
+
 static void apply_sampling(llm_sampling_params *sp, llm_option key, double v) {
     switch (key) {
     case LLM_OPT_TEMPERATURE: sp->temperature = (float)v; break;
@@ -36,6 +40,8 @@ static void apply_option(llm_session *s, llm_option key, double v) {
 
 static void session_destroy(llm_session *s) {
     llm_kv_free(s->kv);
+    if (s->dev) s->ctx->dev_api->session_free(s->dev);
+    free(s->dev_tokens);
     llm_sampler_free(s->sampler);
     free(s->logits);
     free(s->logits_next);
@@ -67,7 +73,19 @@ llm_status llm_session_new(llm_context *ctx, const llm_options *o, llm_session *
         apply_option(s, k_session_keys[i], llm_options_value(o, k_session_keys[i]));
     llm_err err;
     llm_err_clear(&err);
-    llm_status st = llm_kv_new(ctx->model->arch, ctx->n_ctx, &s->kv, &err);
+    llm_status st;
+    if (ctx->dev_api) {
+        char msg[LLM_ERRMSG_MAX] = "";
+        const int r = ctx->dev_api->session_new(ctx->dev_model, ctx->n_ctx, &s->dev, msg, sizeof msg);
+        msg[sizeof msg - 1] = 0;
+        st = r == 0 ? LLM_OK : (r > 0 && r <= LLM_ERR_INTERNAL ? (llm_status)r : LLM_ERR_INTERNAL);
+        if (st != LLM_OK) {
+            s->dev = NULL; /* whatever the plugin wrote there is not a session */
+            llm_err_set(&err, st, "%s session: %s", ctx->dev_api->name, msg[0] ? msg : "cannot create");
+        }
+    } else {
+        st = llm_kv_new(ctx->model->arch, ctx->n_ctx, &s->kv, &err);
+    }
     if (st == LLM_OK) {
         s->sampler = llm_sampler_new(s->n_vocab);
         s->history = malloc((size_t)ctx->n_ctx * sizeof *s->history);
@@ -103,7 +121,8 @@ enum { JOB_NONE = 0, JOB_REPLY = 1, JOB_PENDING = 2 };
  * (it wrote into logits_next). */
 static void abandon(llm_session *s) {
     if (s->job == JOB_NONE) return;
-    llm_forward_cancel(s->kv);
+    if (s->dev) s->dev_in_flight = 0;
+    else llm_forward_cancel(s->kv);
     s->job = JOB_NONE;
 }
 
@@ -116,7 +135,8 @@ static void reset_generation(llm_session *s) {
 llm_status llm_session_reset(llm_session *s) {
     if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
     abandon(s);
-    llm_kv_truncate(s->kv, 0);
+    if (s->dev) s->dev_n_past = 0;
+    else llm_kv_truncate(s->kv, 0);
     s->n_logit_rows = 0;
     s->pending_token = -1;
     reset_generation(s);
@@ -179,13 +199,13 @@ void llm_session_clear_stops(llm_session *s) {
     s->n_stops = 0;
 }
 
-int32_t llm_session_n_past(const llm_session *s) { return valid(s) ? llm_kv_n_past(s->kv) : 0; }
+int32_t llm_session_n_past(const llm_session *s) { return valid(s) ? sess_n_past(s) : 0; }
 
 /* Starts evaluating tokens (n >= 1): checks them, records them in the history (entries past
  * n_past mean nothing until n_past covers them) and begins the forward pass into logits_next. */
 static llm_status eval_begin(llm_session *s, const int32_t *tokens, size_t n) {
     abandon(s);
-    int32_t n_past = llm_kv_n_past(s->kv), n_ctx = llm_kv_n_ctx(s->kv);
+    int32_t n_past = sess_n_past(s), n_ctx = sess_n_ctx(s);
     if (n > (size_t)(n_ctx - n_past))
         return llm_fail(&s->h, LLM_ERR_CONTEXT_FULL, "%zu tokens do not fit: %d of the context's %d are in use",
                         n, (int)n_past, (int)n_ctx);
@@ -200,11 +220,24 @@ static llm_status eval_begin(llm_session *s, const int32_t *tokens, size_t n) {
         s->logits_next = grown;
         s->next_cap_rows = rows;
     }
-    llm_err err;
-    llm_err_clear(&err);
-    llm_status st = llm_forward_begin(s->model->arch, s->kv, tokens, (int32_t)n, s->logits_next, s->all_logits,
-                                      s->ctx->pool, &err);
-    if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
+    if (s->dev) {
+        /* the device pass runs whole in eval_advance; keep the tokens and the rows to return */
+        if ((int32_t)n * 2 > s->dev_tokens_cap) {
+            int32_t *grown = realloc(s->dev_tokens, n * 2 * sizeof *grown);
+            if (!grown) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory copying %zu tokens", n);
+            s->dev_tokens = grown;
+            s->dev_tokens_cap = (int32_t)n * 2;
+        }
+        memcpy(s->dev_tokens, tokens, n * sizeof *tokens);
+        s->dev_n_tokens = (int32_t)n;
+        s->dev_in_flight = 1;
+    } else {
+        llm_err err;
+        llm_err_clear(&err);
+        llm_status st = llm_forward_begin(s->model->arch, s->kv, tokens, (int32_t)n, s->logits_next, s->all_logits,
+                                          s->ctx->pool, &err);
+        if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
+    }
     memcpy(s->history + n_past, tokens, n * sizeof *tokens);
     s->job_rows = rows;
     return LLM_OK;
@@ -212,12 +245,41 @@ static llm_status eval_begin(llm_session *s, const int32_t *tokens, size_t n) {
 
 /* Runs the evaluation begun by eval_begin until done or, with deadline_ns > 0, until the next
  * unit would end past the deadline. When done the new logits replace the previous ones. */
+/* The device pass: the whole forward in one call (one unit of llm_session_step_timed: a device
+ * pass takes milliseconds, and cutting it would cost a host sync per cut). The logits rows
+ * asked for are the last position, or every position with LLM_OPT_ALL_LOGITS. */
+static llm_status dev_advance(llm_session *s, int *done) {
+    *done = 0;
+    if (!s->dev_in_flight) return llm_fail(&s->h, LLM_ERR_STATE, "no computation in flight");
+    s->dev_in_flight = 0;
+    const int32_t n = s->dev_n_tokens;
+    int32_t *rows = s->dev_tokens + n, n_out = s->all_logits ? n : 1;
+    for (int32_t i = 0; i < n_out; i++) rows[i] = s->all_logits ? i : n - 1;
+    char msg[LLM_ERRMSG_MAX] = "";
+    const llm_plugin_api *api = s->ctx->dev_api;
+    int st = api->session_forward(s->dev, s->dev_tokens, n, s->dev_n_past, rows, n_out, s->logits_next, s->abort_fn,
+                                  s->abort_ud, msg, sizeof msg);
+    msg[sizeof msg - 1] = 0;
+    if (st == LLM_ERR_ABORTED) return llm_fail(&s->h, LLM_ERR_ABORTED, "forward pass aborted");
+    if (st != LLM_OK)
+        return llm_fail(&s->h, st > 0 && st <= LLM_ERR_INTERNAL ? (llm_status)st : LLM_ERR_INTERNAL, "%s: %s",
+                        api->name, msg[0] ? msg : "forward pass failed");
+    s->dev_n_past += n; /* only now: a failed pass leaves the cache as it was */
+    *done = 1;
+    return LLM_OK;
+}
+
 static llm_status eval_advance(llm_session *s, int64_t deadline_ns, int *done) {
-    llm_err err;
-    llm_err_clear(&err);
-    llm_status st = llm_forward_advance(s->model->arch, s->kv, s->ctx->pool, deadline_ns, s->abort_fn, s->abort_ud,
-                                        done, &err);
-    if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
+    llm_status st;
+    if (s->dev) {
+        if ((st = dev_advance(s, done)) != LLM_OK) return st;
+    } else {
+        llm_err err;
+        llm_err_clear(&err);
+        st = llm_forward_advance(s->model->arch, s->kv, s->ctx->pool, deadline_ns, s->abort_fn, s->abort_ud, done,
+                                 &err);
+        if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
+    }
     if (*done) {
         float *t = s->logits;
         int32_t cap = s->logit_cap_rows;
@@ -267,7 +329,7 @@ static llm_status feed_after_pending(llm_session *s, const int32_t *tokens, size
 
 static llm_status feed_text(llm_session *s, const char *text, size_t len, int flags) {
     abandon(s);
-    int add_bos = (flags & LLM_FEED_ADD_BOS) && llm_kv_n_past(s->kv) == 0 && s->pending_token < 0;
+    int add_bos = (flags & LLM_FEED_ADD_BOS) && sess_n_past(s) == 0 && s->pending_token < 0;
     int32_t *ids = NULL;
     size_t n = 0;
     llm_err err;
@@ -389,7 +451,7 @@ static llm_status step_impl(llm_session *s, int64_t budget_us, int32_t *token, c
     if (s->job == JOB_NONE && s->pending_token >= 0) {
         if (llm_tokenizer_is_eog(s->model->tok, s->pending_token)) {
             s->pending_token = -1;
-        } else if (llm_kv_n_past(s->kv) >= llm_kv_n_ctx(s->kv)) {
+        } else if (sess_n_past(s) >= sess_n_ctx(s)) {
             st = finish(s, LLM_FINISH_CONTEXT, finish_out);
             goto out;
         } else {
@@ -424,7 +486,7 @@ static llm_status step_impl(llm_session *s, int64_t budget_us, int32_t *token, c
         goto out;
     }
 
-    int32_t n_past = llm_kv_n_past(s->kv);
+    int32_t n_past = sess_n_past(s);
     int32_t look = s->sp.penalty_last_n < n_past ? s->sp.penalty_last_n : n_past;
     const float *row = s->logits + (size_t)(s->n_logit_rows - 1) * (size_t)s->n_vocab;
     const int64_t t0 = llm_now_ns();
@@ -448,7 +510,7 @@ static llm_status step_impl(llm_session *s, int64_t budget_us, int32_t *token, c
         st = finish(s, LLM_FINISH_STOP, finish_out);
     } else if (s->max_tokens > 0 && s->n_generated >= s->max_tokens) {
         st = finish(s, LLM_FINISH_LENGTH, finish_out);
-    } else if (llm_kv_n_past(s->kv) >= llm_kv_n_ctx(s->kv)) {
+    } else if (sess_n_past(s) >= sess_n_ctx(s)) {
         st = finish(s, LLM_FINISH_CONTEXT, finish_out); /* the token cannot be evaluated any more */
     } else {
         st = release(s, 0);
@@ -498,7 +560,7 @@ llm_status llm_session_chat(llm_session *s, const char *role, const char *conten
         return llm_fail(&s->h, LLM_ERR_INVALID_UTF8, "chat message is not valid UTF-8");
     llm_buf text = {0};
     int r = 0;
-    if (!s->chat_started && llm_kv_n_past(s->kv) == 0 && s->pending_token < 0)
+    if (!s->chat_started && sess_n_past(s) == 0 && s->pending_token < 0)
         r |= llm_chat_begin(fmt, s->model->tok, &text);
     if (s->chat_in_reply) r |= llm_buf_append_str(&text, llm_chat_turn_end(fmt));
     int is_system = strcmp(role, "system") == 0;

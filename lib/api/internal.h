@@ -4,6 +4,7 @@
 
 #include "gguf/gguf.h"
 #include "gguf/gguf_source.h"
+#include "backend/backend.h"
 #include "kernels/kernels.h"
 #include "llm.h"
 #include "model/model.h"
@@ -51,13 +52,32 @@ struct llm_context {
     int32_t n_sessions;
     llm_isa isa;
     llm_precision precision;
+    /* The device backend, when the context runs on a plugin (backend == LLM_BACKEND_CUDA): the
+     * plugin's table and the model uploaded to the device for this context. Each context
+     * uploads its own copy: the llm_model stays immutable and shareable, and a context already
+     * owns the resources its sessions run on. NULL/CPU otherwise. */
+    llm_backend backend;
+    const llm_plugin_api *dev_api;
+    llm_plugin_model *dev_model;
+    int32_t dev_device;
 };
 
 struct llm_session {
     llm_handle_header h;
     llm_context *ctx;
     const llm_model *model;
-    llm_kv_state *kv;
+    llm_kv_state *kv;      /* CPU contexts: KV cache and the resumable forward pass */
+    /* Device contexts: the plugin's session (its KV cache lives on the device). The core owns
+     * the position: dev_n_past moves only when a forward pass completes, so an aborted or failed
+     * pass leaves the cache valid, and truncation is lowering it. A forward pass is one unit of
+     * work (llm_session_step_timed cannot cut it), started by eval_begin (which copies the
+     * tokens into dev_tokens) and run by eval_advance. */
+    llm_plugin_session *dev;
+    int32_t dev_n_past;
+    int32_t *dev_tokens;
+    int32_t dev_n_tokens;
+    int32_t dev_tokens_cap;
+    int dev_in_flight;
     llm_sampler *sampler;
     llm_sampling_params sp;
     int32_t n_vocab;

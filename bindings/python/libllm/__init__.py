@@ -18,6 +18,9 @@ and create_chat_completion use a session per call and are safe to call from seve
 """
 from __future__ import annotations
 
+import ctypes
+from typing import Any, Dict, List
+
 from . import _ffi
 from ._ffi import Backend, Finish, LogLevel, Option, Status
 from .errors import (AbortedError, BackendError, BufferTooSmallError, ContextFullError, FormatError, InternalError,
@@ -56,6 +59,38 @@ def quantize(src: str, dst: str, type: str) -> None:
         _ffi.lib.llm_options_free(opts)
 
 
+def _backend_text(fn: Any, *args: Any) -> str:
+    """A string out-parameter of a backend call (buffer, capacity, *needed), grown once."""
+    need = ctypes.c_size_t(0)
+    buf = ctypes.create_string_buffer(256)
+    st = fn(*args, buf, len(buf), ctypes.byref(need))
+    if st == Status.BUFFER_TOO_SMALL:
+        buf = ctypes.create_string_buffer(need.value + 1)
+        st = fn(*args, buf, len(buf), ctypes.byref(need))
+    return buf.value.decode("utf-8", "replace") if st == Status.OK else ""
+
+
+def backends() -> List[Dict[str, Any]]:
+    """The backends this process can see: for each (CPU, CUDA) its name, whether contexts can
+    run on it, a description (where its plugin was loaded from, or why it is not available) and
+    its devices (name, total and free memory in bytes). The CUDA plugin is searched once per
+    process (LLM_BACKEND_PATH, else next to libllm.so)."""
+    if not _ffi.has("llm_backend_name"):
+        return [{"backend": Backend.CPU, "name": "cpu", "available": True, "description": "", "devices": []}]
+    out: List[Dict[str, Any]] = []
+    for b in (Backend.CPU, Backend.CUDA):
+        devices = []
+        for d in range(int(_ffi.lib.llm_backend_device_count(int(b)))):
+            total, free = ctypes.c_uint64(0), ctypes.c_uint64(0)
+            _ffi.lib.llm_backend_device_memory(int(b), d, ctypes.byref(total), ctypes.byref(free))
+            devices.append({"name": _backend_text(_ffi.lib.llm_backend_device_name, int(b), d),
+                            "total_bytes": total.value, "free_bytes": free.value})
+        out.append({"backend": b, "name": (_ffi.lib.llm_backend_name(int(b)) or b"").decode(),
+                    "available": bool(_ffi.lib.llm_backend_available(int(b))),
+                    "description": _backend_text(_ffi.lib.llm_backend_describe, int(b)), "devices": devices})
+    return out
+
+
 def status_str(status: int) -> str:
     """llm_status_str: the static description of a status code."""
     return _ffi.status_str(status)
@@ -66,5 +101,6 @@ __all__ = [
     "LlmError", "InvalidArgumentError", "OutOfMemoryError", "LlmIOError", "FormatError", "UnsupportedError",
     "AbortedError", "ContextFullError", "InvalidUtf8Error", "NotFoundError", "BufferTooSmallError",
     "TypeMismatchError", "LimitError", "BackendError", "StateError", "InternalError", "LibraryVersionError",
-    "library_path", "library_version", "library_version_number", "status_str", "quantize", "__version__",
+    "library_path", "library_version", "library_version_number", "status_str", "quantize", "backends",
+    "__version__",
 ]

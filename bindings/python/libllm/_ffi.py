@@ -88,6 +88,7 @@ class Backend(enum.IntEnum):
     """llm_backend."""
     AUTO = 0
     CPU = 1
+    CUDA = 2
 
 
 class LogLevel(enum.IntEnum):
@@ -166,6 +167,13 @@ _PROTOTYPES = {
     "llm_detokenize": (c_int, [c_void_p, P(c_int32), c_size_t, c_int, c_void_p, c_size_t, P(c_size_t)]),
     "llm_chat_render": (c_int, [c_void_p, P(c_char_p), P(c_char_p), c_size_t, c_int, c_void_p, c_size_t,
                                 P(c_size_t)]),
+    # backends
+    "llm_backend_name": (c_char_p, [c_int]),
+    "llm_backend_available": (c_int, [c_int]),
+    "llm_backend_describe": (c_int, [c_int, c_void_p, c_size_t, P(c_size_t)]),
+    "llm_backend_device_count": (c_int32, [c_int]),
+    "llm_backend_device_name": (c_int, [c_int, c_int32, c_void_p, c_size_t, P(c_size_t)]),
+    "llm_backend_device_memory": (c_int, [c_int, c_int32, P(ctypes.c_uint64), P(ctypes.c_uint64)]),
     # context
     "llm_context_new": (c_int, [c_void_p, c_void_p, P(c_void_p)]),
     "llm_context_free": (None, [c_void_p]),
@@ -196,7 +204,9 @@ _PROTOTYPES = {
 
 #: Functions added to llm.h after 0.1.0 that an older library may lack; the binding checks
 #: :func:`has` before using them.
-OPTIONAL = frozenset({"llm_session_step_timed", "llm_context_isa", "llm_quantize"})
+OPTIONAL = frozenset({"llm_session_step_timed", "llm_context_isa", "llm_quantize", "llm_backend_name",
+                      "llm_backend_available", "llm_backend_describe", "llm_backend_device_count",
+                      "llm_backend_device_name", "llm_backend_device_memory"})
 
 
 def _candidates() -> List[str]:

@@ -172,7 +172,7 @@ class Session:
 
     @property
     def backend(self) -> str:
-        """Name of the backend ("cpu")."""
+        """Name of the backend the session runs on ("cpu" or "cuda")."""
         with self._h.lock:
             self._h.get()
             return (_ffi.lib.llm_context_backend_name(self._h.context) or b"").decode()

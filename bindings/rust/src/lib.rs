@@ -143,3 +143,61 @@ pub(crate) fn fetch_bytes(
     }
     Err(sys::LLM_ERR_INTERNAL)
 }
+
+/// A backend the library can run on, as `llm_backend_*` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// `"cpu"` or `"cuda"`.
+    pub name: String,
+    /// Whether contexts can run on it (for CUDA: the plugin loaded and found a device).
+    pub available: bool,
+    /// Where its plugin was loaded from, or why it is not available.
+    pub description: String,
+    /// Its devices: name, total and free memory in bytes.
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// One device of a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// e.g. `"NVIDIA H100 80GB HBM3"`.
+    pub name: String,
+    /// Total memory in bytes.
+    pub total_bytes: u64,
+    /// Memory free when asked, in bytes.
+    pub free_bytes: u64,
+}
+
+/// The backends of this process (the CPU, then CUDA), with their devices. The CUDA plugin is
+/// searched once per process: `LLM_BACKEND_PATH`, else next to `libllm.so`.
+pub fn backends() -> Vec<BackendInfo> {
+    [sys::LLM_BACKEND_CPU, sys::LLM_BACKEND_CUDA]
+        .iter()
+        .map(|&b| {
+            // SAFETY: plain integer arguments; strings are copied out through caller buffers.
+            unsafe {
+                let text = |bytes: std::result::Result<Vec<u8>, sys::llm_status>| {
+                    String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned()
+                };
+                let n = sys::llm_backend_device_count(b).max(0);
+                let devices = (0..n)
+                    .map(|d| {
+                        let (mut total, mut free) = (0u64, 0u64);
+                        sys::llm_backend_device_memory(b, d, &mut total, &mut free);
+                        DeviceInfo {
+                            name: text(fetch_bytes(|p, c, nd| sys::llm_backend_device_name(b, d, p, c, nd))),
+                            total_bytes: total,
+                            free_bytes: free,
+                        }
+                    })
+                    .collect();
+                BackendInfo {
+                    name: static_str(sys::llm_backend_name(b)).to_string(),
+                    available: sys::llm_backend_available(b) != 0,
+                    description: text(fetch_bytes(|p, c, nd| sys::llm_backend_describe(b, p, c, nd))),
+                    devices,
+                }
+            }
+        })
+        .collect()
+}

@@ -95,6 +95,7 @@ constants! {
 
     LLM_BACKEND_AUTO: llm_backend = 0;
     LLM_BACKEND_CPU: llm_backend = 1;
+    LLM_BACKEND_CUDA: llm_backend = 2;
 
     LLM_TOKENIZE_ADD_BOS: c_int = 1;
     LLM_TOKENIZE_SPECIAL: c_int = 2;
@@ -222,6 +223,22 @@ extern "C" {
         capacity: usize,
         needed: *mut usize,
     ) -> llm_status;
+
+    // Backends
+    pub fn llm_backend_name(backend: llm_backend) -> *const c_char;
+    pub fn llm_backend_available(backend: llm_backend) -> c_int;
+    pub fn llm_backend_describe(backend: llm_backend, buffer: *mut c_char, capacity: usize, needed: *mut usize)
+        -> llm_status;
+    pub fn llm_backend_device_count(backend: llm_backend) -> i32;
+    pub fn llm_backend_device_name(
+        backend: llm_backend,
+        device: i32,
+        buffer: *mut c_char,
+        capacity: usize,
+        needed: *mut usize,
+    ) -> llm_status;
+    pub fn llm_backend_device_memory(backend: llm_backend, device: i32, total_bytes: *mut u64, free_bytes: *mut u64)
+        -> llm_status;
 
     // Context
     pub fn llm_context_new(model: *const llm_model, options: *mut llm_options, context: *mut *mut llm_context)

@@ -1,0 +1,404 @@
+/* A backend plugin for the tests: implements the plugin ABI (lib/backend/backend_plugin.h) on
+ * the CPU with a naive, token-by-token f32 forward pass, so that CI (no GPU) can drive the whole
+ * device path end to end through the public API: loading and ABI checks, the model view, routing
+ * of sessions, logits rows, truncation, cancellation and every error path.
+ *
+ * It stands in for the CUDA backend (its name is "cuda"). Its behaviour is steered by the
+ * environment, read at each call, so one build serves every scenario:
+ *   LLM_MOCK_FAIL = init | no_device | upload_oom | session_oom | forward_oom | forward_fail_once
+ *   LLM_MOCK_ABI = N            report plugin ABI version N (default: the current one)
+ *   LLM_MOCK_FEATURES = 0xHEX   the features it declares (default: all it implements)
+ *   LLM_MOCK_FREE_MIB = N       free memory its one device reports (default 64 GiB)
+ * Because the forward pass is written independently of lib/model/forward.c from the view alone,
+ * matching the CPU's logits also checks that the core's view describes the model completely. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend_plugin.h"
+
+#define MOCK_DT_F32 0u
+#define MOCK_DT_F16 1u
+#define MOCK_DT_BF16 30u
+
+#if defined(__GNUC__)
+#define MOCK_EXPORT __attribute__((visibility("default")))
+#else
+#define MOCK_EXPORT
+#endif
+
+static int fail_is(const char *what) {
+    const char *e = getenv("LLM_MOCK_FAIL");
+    return e && strcmp(e, what) == 0;
+}
+
+static int set_err(char *err, size_t cap, int code, const char *msg) {
+    if (err && cap) snprintf(err, cap, "%s", msg);
+    return code;
+}
+
+static float f16_to_f32(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    float f;
+    if (exp == 0) {
+        f = ldexpf((float)man, -24);
+        return sign ? -f : f;
+    }
+    uint32_t bits = exp == 31 ? (sign | 0x7f800000u | (man << 13)) : (sign | ((exp + 112) << 23) | (man << 13));
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* A matrix copied to "device" memory, dequantized to f32 at upload. */
+typedef struct mat {
+    int64_t rows, cols;
+    float *w;
+} mat;
+
+typedef struct layer {
+    float *attn_norm, *q_norm, *k_norm, *post_attn_norm, *ffn_norm, *post_ffn_norm, *freq_div;
+    mat wq, wk, wv, wo, gate, up, down;
+    int32_t rope_style, n_rot, window;
+    double rope_base, pos_scale;
+} layer;
+
+struct llm_plugin_model {
+    llm_plugin_model_view hp; /* the scalar fields; pointers not used */
+    mat embd, output;
+    float *output_norm;
+    layer *layers;
+};
+
+struct llm_plugin_session {
+    struct llm_plugin_model *m;
+    int32_t n_ctx;
+    float *k, *v; /* [n_layer][n_ctx][kv_dim] */
+    int fail_once_done;
+};
+
+static float *copy_vec(const float *src, int64_t n, int *ok) {
+    if (!src) return NULL;
+    float *d = malloc((size_t)n * sizeof *d);
+    if (!d) {
+        *ok = 0;
+        return NULL;
+    }
+    memcpy(d, src, (size_t)n * sizeof *d);
+    return d;
+}
+
+static int upload_mat(const llm_plugin_tensor *t, mat *out) {
+    out->rows = t->rows;
+    out->cols = t->cols;
+    out->w = malloc((size_t)(t->rows * t->cols) * sizeof(float));
+    if (!out->w) return 0;
+    for (int64_t r = 0; r < t->rows; r++) {
+        const unsigned char *row = (const unsigned char *)t->data + (size_t)r * t->row_bytes;
+        float *dst = out->w + r * t->cols;
+        for (int64_t c = 0; c < t->cols; c++) {
+            if (t->type == MOCK_DT_F32) {
+                memcpy(&dst[c], row + 4 * c, 4);
+            } else {
+                uint16_t h;
+                memcpy(&h, row + 2 * c, 2);
+                if (t->type == MOCK_DT_F16) {
+                    dst[c] = f16_to_f32(h);
+                } else {
+                    uint32_t u = (uint32_t)h << 16;
+                    memcpy(&dst[c], &u, 4);
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+static void free_model(struct llm_plugin_model *m) {
+    if (!m) return;
+    free(m->embd.w);
+    if (m->output.w != m->embd.w) free(m->output.w);
+    free(m->output_norm);
+    if (m->layers) {
+        for (int32_t i = 0; i < m->hp.n_layer; i++) {
+            layer *L = &m->layers[i];
+            float *v[] = {L->attn_norm, L->q_norm, L->k_norm, L->post_attn_norm, L->ffn_norm, L->post_ffn_norm,
+                          L->freq_div, L->wq.w, L->wk.w, L->wv.w, L->wo.w, L->gate.w, L->up.w, L->down.w};
+            for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) free(v[j]);
+        }
+        free(m->layers);
+    }
+    free(m);
+}
+
+/* ---- the table's functions ---- */
+
+static int mock_init(char *err, size_t cap) {
+    if (fail_is("init")) return set_err(err, cap, 13 /* LLM_ERR_BACKEND */, "no CUDA driver (mock)");
+    return 0;
+}
+
+static int32_t mock_device_count(void) { return fail_is("no_device") ? 0 : 1; }
+
+static int mock_device_info(int32_t d, char *name, size_t name_cap, uint64_t *total, uint64_t *free_b, char *err,
+                            size_t cap) {
+    if (d != 0) return set_err(err, cap, 1, "no such device");
+    const char *e = getenv("LLM_MOCK_FREE_MIB");
+    const uint64_t free_mib = e && *e ? strtoull(e, NULL, 10) : 65536;
+    if (name && name_cap) snprintf(name, name_cap, "Mock GPU 0");
+    if (total) *total = 65536ull << 20;
+    if (free_b) *free_b = free_mib << 20;
+    return 0;
+}
+
+static int mock_model_upload(int32_t device, const llm_plugin_model_view *v, llm_plugin_model **out, char *err,
+                             size_t cap) {
+    *out = NULL;
+    if (fail_is("upload_oom")) return set_err(err, cap, 2, "out of device memory (mock): 123 MiB requested");
+    if (device != 0 || v->struct_size < sizeof *v) return set_err(err, cap, 1, "bad device or view");
+    struct llm_plugin_model *m = calloc(1, sizeof *m);
+    if (!m) return set_err(err, cap, 2, "out of memory");
+    m->hp = *v;
+    m->hp.layers = NULL;
+    const int64_t e = v->n_embd;
+    int ok = upload_mat(&v->tok_embd, &m->embd);
+    if (ok && v->output.data == v->tok_embd.data) m->output = m->embd;
+    else if (ok) ok = upload_mat(&v->output, &m->output);
+    m->output_norm = copy_vec(v->output_norm, e, &ok);
+    m->layers = calloc((size_t)v->n_layer, sizeof *m->layers);
+    if (!m->layers) ok = 0;
+    for (int32_t i = 0; ok && i < v->n_layer; i++) {
+        const llm_plugin_layer *P = &v->layers[i];
+        layer *L = &m->layers[i];
+        L->attn_norm = copy_vec(P->attn_norm, e, &ok);
+        L->q_norm = copy_vec(P->q_norm, v->head_dim_k, &ok);
+        L->k_norm = copy_vec(P->k_norm, v->head_dim_k, &ok);
+        L->post_attn_norm = copy_vec(P->post_attn_norm, e, &ok);
+        L->ffn_norm = copy_vec(P->ffn_norm, e, &ok);
+        L->post_ffn_norm = copy_vec(P->post_ffn_norm, e, &ok);
+        L->freq_div = copy_vec(P->rope_freq_div, P->n_rot / 2, &ok);
+        ok = ok && upload_mat(&P->wq, &L->wq) && upload_mat(&P->wk, &L->wk) && upload_mat(&P->wv, &L->wv) &&
+             upload_mat(&P->wo, &L->wo) && upload_mat(&P->w_gate, &L->gate) && upload_mat(&P->w_up, &L->up) &&
+             upload_mat(&P->w_down, &L->down);
+        L->rope_style = P->rope_style;
+        L->n_rot = P->n_rot;
+        L->window = P->window;
+        L->rope_base = P->rope_base;
+        L->pos_scale = P->rope_pos_scale;
+    }
+    if (!ok) {
+        free_model(m);
+        return set_err(err, cap, 2, "out of memory copying the model");
+    }
+    *out = m;
+    return 0;
+}
+
+static void mock_model_free(llm_plugin_model *m) { free_model(m); }
+
+static int mock_session_new(llm_plugin_model *m, int32_t n_ctx, llm_plugin_session **out, char *err, size_t cap) {
+    *out = NULL;
+    if (fail_is("session_oom")) return set_err(err, cap, 2, "out of device memory for the KV cache (mock)");
+    struct llm_plugin_session *s = calloc(1, sizeof *s);
+    if (!s) return set_err(err, cap, 2, "out of memory");
+    s->m = m;
+    s->n_ctx = n_ctx;
+    const size_t kvd = (size_t)m->hp.n_head_kv * (size_t)(m->hp.head_dim_k > m->hp.head_dim_v ? m->hp.head_dim_k
+                                                                                              : m->hp.head_dim_v);
+    const size_t n = (size_t)m->hp.n_layer * (size_t)n_ctx * kvd;
+    s->k = malloc(n * sizeof(float));
+    s->v = malloc(n * sizeof(float));
+    if (!s->k || !s->v) {
+        free(s->k);
+        free(s->v);
+        free(s);
+        return set_err(err, cap, 2, "out of memory for the KV cache");
+    }
+    *out = s;
+    return 0;
+}
+
+static void mock_session_free(llm_plugin_session *s) {
+    if (!s) return;
+    free(s->k);
+    free(s->v);
+    free(s);
+}
+
+static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    const float sc = (float)(1.0 / sqrt(ss / (double)n + eps));
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * sc * (w ? w[i] : 1.0f);
+}
+
+static void matvec(const mat *m, const float *x, float *y) {
+    for (int64_t r = 0; r < m->rows; r++) {
+        double acc = 0;
+        const float *w = m->w + r * m->cols;
+        for (int64_t c = 0; c < m->cols; c++) acc += (double)w[c] * x[c];
+        y[r] = (float)acc;
+    }
+}
+
+static void rope(float *x, int32_t n_heads, int32_t hd, int64_t pos, const layer *L) {
+    const int32_t half = L->n_rot / 2;
+    for (int32_t i = 0; i < half; i++) {
+        double th = pow(L->rope_base, -2.0 * i / (double)L->n_rot);
+        if (L->freq_div) th /= L->freq_div[i];
+        const double a = (double)pos * th * L->pos_scale;
+        const float c = (float)cos(a), s = (float)sin(a);
+        const int32_t i0 = L->rope_style == LLM_PLUGIN_ROPE_NEOX ? i : 2 * i;
+        const int32_t i1 = L->rope_style == LLM_PLUGIN_ROPE_NEOX ? i + half : 2 * i + 1;
+        for (int32_t h = 0; h < n_heads; h++) {
+            float *xh = x + (int64_t)h * hd;
+            const float x0 = xh[i0], x1 = xh[i1];
+            xh[i0] = x0 * c - x1 * s;
+            xh[i1] = x0 * s + x1 * c;
+        }
+    }
+}
+
+static void head_norm(float *x, int32_t n_heads, int32_t hd, const float *w, float eps) {
+    float tmp[4096];
+    for (int32_t h = 0; h < n_heads; h++) {
+        memcpy(tmp, x + (int64_t)h * hd, (size_t)hd * sizeof(float));
+        rmsnorm(x + (int64_t)h * hd, tmp, w, hd, eps);
+    }
+}
+
+static int mock_forward(llm_plugin_session *s, const int32_t *tokens, int32_t n_tokens, int32_t n_past,
+                        const int32_t *out_rows, int32_t n_out, float *logits, int (*abort_fn)(void *),
+                        void *abort_data, char *err, size_t cap) {
+    if (fail_is("forward_oom")) return set_err(err, cap, 2, "out of device memory during the forward pass (mock)");
+    if (fail_is("forward_fail_once") && !s->fail_once_done) {
+        s->fail_once_done = 1;
+        return set_err(err, cap, 15, "a kernel failed (mock)");
+    }
+    const struct llm_plugin_model *m = s->m;
+    const llm_plugin_model_view *hp = &m->hp;
+    if (n_past < 0 || n_tokens < 1 || n_past + n_tokens > s->n_ctx) return set_err(err, cap, 1, "bad positions");
+    const int64_t e = hp->n_embd, hdk = hp->head_dim_k, hdv = hp->head_dim_v;
+    const int64_t kvd = (int64_t)hp->n_head_kv * (hdk > hdv ? hdk : hdv);
+    const int64_t qd = hp->n_head * hdk, ad = hp->n_head * hdv;
+    const int64_t ff = hp->n_ff;
+    const int32_t group = hp->n_head / hp->n_head_kv;
+    /* per-token activations of the whole batch: the layers run over all tokens before the next
+     * layer, so that an abort between layers happens at the same places as on a real device */
+    float *x = malloc((size_t)(n_tokens * e) * sizeof *x);
+    float *h = malloc((size_t)e * sizeof *h), *o = malloc((size_t)e * sizeof *o);
+    float *q = malloc((size_t)qd * sizeof *q), *att = malloc((size_t)ad * sizeof *att);
+    float *g = malloc((size_t)ff * sizeof *g), *u = malloc((size_t)ff * sizeof *u);
+    float *sc = malloc((size_t)s->n_ctx * sizeof *sc);
+    int rc = 0;
+    if (!x || !h || !o || !q || !att || !g || !u || !sc) {
+        rc = set_err(err, cap, 2, "out of memory");
+        goto done;
+    }
+    for (int32_t t = 0; t < n_tokens; t++)
+        for (int64_t i = 0; i < e; i++) x[t * e + i] = m->embd.w[(int64_t)tokens[t] * e + i] * hp->embd_scale;
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        if (abort_fn && abort_fn(abort_data)) {
+            rc = set_err(err, cap, 6, "aborted");
+            goto done;
+        }
+        const layer *L = &m->layers[il];
+        float *kc = s->k + (size_t)il * (size_t)s->n_ctx * (size_t)kvd;
+        float *vc = s->v + (size_t)il * (size_t)s->n_ctx * (size_t)kvd;
+        for (int32_t t = 0; t < n_tokens; t++) {
+            const int64_t p = n_past + t;
+            float *xt = x + t * e;
+            rmsnorm(h, xt, L->attn_norm, e, hp->rms_eps);
+            matvec(&L->wq, h, q);
+            matvec(&L->wk, h, kc + p * kvd);
+            matvec(&L->wv, h, vc + p * kvd);
+            if (L->q_norm) head_norm(q, hp->n_head, (int32_t)hdk, L->q_norm, hp->rms_eps);
+            if (L->k_norm) head_norm(kc + p * kvd, hp->n_head_kv, (int32_t)hdk, L->k_norm, hp->rms_eps);
+            rope(q, hp->n_head, (int32_t)hdk, p, L);
+            rope(kc + p * kvd, hp->n_head_kv, (int32_t)hdk, p, L);
+            const int64_t j0 = L->window > 0 && p - L->window + 1 > 0 ? p - L->window + 1 : 0;
+            for (int32_t hh = 0; hh < hp->n_head; hh++) {
+                const int32_t kvh = hh / group;
+                float mx = -INFINITY;
+                for (int64_t j = j0; j <= p; j++) {
+                    double d = 0;
+                    for (int64_t i = 0; i < hdk; i++) d += (double)q[hh * hdk + i] * kc[j * kvd + kvh * hdk + i];
+                    sc[j] = (float)d * hp->attn_scale;
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                double sum = 0;
+                for (int64_t j = j0; j <= p; j++) sum += (sc[j] = expf(sc[j] - mx));
+                for (int64_t i = 0; i < hdv; i++) {
+                    double a = 0;
+                    for (int64_t j = j0; j <= p; j++) a += (double)sc[j] * vc[j * kvd + kvh * hdv + i];
+                    att[hh * hdv + i] = (float)(a / sum);
+                }
+            }
+            matvec(&L->wo, att, o);
+            if (L->post_attn_norm) rmsnorm(o, o, L->post_attn_norm, e, hp->rms_eps);
+            for (int64_t i = 0; i < e; i++) xt[i] += o[i];
+            rmsnorm(h, xt, L->ffn_norm, e, hp->rms_eps);
+            matvec(&L->gate, h, g);
+            matvec(&L->up, h, u);
+            for (int64_t i = 0; i < ff; i++) {
+                const float z = g[i];
+                const float a = hp->act == LLM_PLUGIN_ACT_GELU_TANH
+                                    ? 0.5f * z * (1.0f + tanhf(0.7978845608028654f * (z + 0.044715f * z * z * z)))
+                                    : z / (1.0f + expf(-z));
+                g[i] = a * u[i];
+            }
+            matvec(&L->down, g, o);
+            if (L->post_ffn_norm) rmsnorm(o, o, L->post_ffn_norm, e, hp->rms_eps);
+            for (int64_t i = 0; i < e; i++) xt[i] += o[i];
+        }
+    }
+    for (int32_t r = 0; r < n_out; r++) {
+        if (out_rows[r] < 0 || out_rows[r] >= n_tokens) {
+            rc = set_err(err, cap, 1, "logits row out of range");
+            goto done;
+        }
+        rmsnorm(h, x + (int64_t)out_rows[r] * e, m->output_norm, e, hp->rms_eps);
+        matvec(&m->output, h, logits + (int64_t)r * hp->n_vocab);
+    }
+done:
+    free(x);
+    free(h);
+    free(o);
+    free(q);
+    free(att);
+    free(g);
+    free(u);
+    free(sc);
+    return rc;
+}
+
+static llm_plugin_api g_api = {
+    .abi_version = LLM_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(llm_plugin_api),
+    .name = "cuda",
+    .description = "mock plugin: naive f32 forward on the CPU, for tests",
+    .features = LLM_PLUGIN_FEAT_ROPE_NORMAL | LLM_PLUGIN_FEAT_ROPE_NEOX | LLM_PLUGIN_FEAT_ROPE_FREQ_DIV |
+                LLM_PLUGIN_FEAT_ROPE_POS_SCALE | LLM_PLUGIN_FEAT_PARTIAL_ROPE | LLM_PLUGIN_FEAT_QK_NORM |
+                LLM_PLUGIN_FEAT_POST_NORMS | LLM_PLUGIN_FEAT_SLIDING_WINDOW | LLM_PLUGIN_FEAT_ACT_SILU |
+                LLM_PLUGIN_FEAT_ACT_GELU_TANH | LLM_PLUGIN_FEAT_EMBD_SCALE | LLM_PLUGIN_FEAT_GQA |
+                LLM_PLUGIN_FEAT_HEAD_DIM_KV_DIFF,
+    .dtypes = (1ull << MOCK_DT_F32) | (1ull << MOCK_DT_F16) | (1ull << MOCK_DT_BF16),
+    .init = mock_init,
+    .device_count = mock_device_count,
+    .device_info = mock_device_info,
+    .model_upload = mock_model_upload,
+    .model_free = mock_model_free,
+    .session_new = mock_session_new,
+    .session_free = mock_session_free,
+    .session_forward = mock_forward,
+};
+
+MOCK_EXPORT const llm_plugin_api *llm_backend_plugin_entry(uint32_t core_abi_version);
+MOCK_EXPORT const llm_plugin_api *llm_backend_plugin_entry(uint32_t core_abi_version) {
+    (void)core_abi_version;
+    const char *abi = getenv("LLM_MOCK_ABI");
+    if (abi && *abi) g_api.abi_version = (uint32_t)strtoul(abi, NULL, 10);
+    const char *feat = getenv("LLM_MOCK_FEATURES");
+    if (feat && *feat) g_api.features = (uint32_t)strtoul(feat, NULL, 16);
+    return &g_api;
+}
