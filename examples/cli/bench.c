@@ -41,6 +41,8 @@ typedef struct bench_opts {
     int n_gens;
     int threads[BENCH_MAX_LIST];
     int n_threads;
+    int precisions[2]; /* LLM_PRECISION_FAST / LLM_PRECISION_EXACT, in the order given */
+    int n_precisions;
     int reps;
     int json;
     int bandwidth;
@@ -50,7 +52,7 @@ typedef struct bench_opts {
 static void bench_usage(FILE *f) {
     fprintf(f,
             "usage: llm bench [-m MODEL[,MODEL...]] [-p N[,N...]] [-n N[,N...]] [-t N[,N...]]\n"
-            "                 [-r REPS] [-o md|json] [--bandwidth]\n"
+            "                 [-r REPS] [--precision fast|exact[,...]] [-o md|json] [--bandwidth]\n"
             "Measures prompt processing (ppN: N tokens fed in one batch) and token generation\n"
             "(tgN: N tokens decoded one at a time) in tokens per second: one warm-up run, then\n"
             "REPS timed runs, reported as mean +- sample standard deviation.\n"
@@ -61,6 +63,9 @@ static void bench_usage(FILE *f) {
             "  -n, --n-gen N                generated tokens of the tg test, 0 = skip it (default 128)\n"
             "  -t, --threads N              threads, 0 = all cores (default 0)\n"
             "  -r, --repetitions N          timed runs per test (default 5)\n"
+            "      --precision P            fast (8-bit activations with quantized weights, the\n"
+            "                               library's default) or exact (f32 reference arithmetic);\n"
+            "                               a list (fast,exact) runs both side by side (default fast)\n"
             "  -o, --output FORMAT          md (a Markdown table, default) or json\n"
             "      --bandwidth              also measure the memory read bandwidth with each thread\n"
             "                               count and report the decode floor (model bytes /\n"
@@ -85,6 +90,27 @@ static int parse_int_list(const char *opt, const char *s, int lo, int *list, int
         }
         list[(*count)++] = (int)v;
         if (*end == '\0') return 0;
+        p = end + 1;
+    }
+}
+
+static const char *precision_name(int p) { return p == LLM_PRECISION_EXACT ? "exact" : "fast"; }
+
+static int parse_precisions(const char *opt, const char *s, bench_opts *o) {
+    for (const char *p = s;;) {
+        const char *end = strchr(p, ',');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        int v = -1;
+        if (len == 4 && strncmp(p, "fast", 4) == 0) v = LLM_PRECISION_FAST;
+        else if (len == 5 && strncmp(p, "exact", 5) == 0) v = LLM_PRECISION_EXACT;
+        if (v < 0) {
+            fprintf(stderr, "llm bench: %s: invalid value '%s' (fast or exact, comma-separated)\n", opt, s);
+            return -1;
+        }
+        int seen = 0;
+        for (int i = 0; i < o->n_precisions; i++) seen |= o->precisions[i] == v;
+        if (!seen) o->precisions[o->n_precisions++] = v;
+        if (!end) return 0;
         p = end + 1;
     }
 }
@@ -130,7 +156,8 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
         const char *value = cli_split_option(arg, name, sizeof name);
         static const char *const WITH_VALUE[][2] = {{"-m", "--model"},       {"-p", "--n-prompt"},
                                                     {"-n", "--n-gen"},       {"-t", "--threads"},
-                                                    {"-r", "--repetitions"}, {"-o", "--output"}};
+                                                    {"-r", "--repetitions"}, {"-o", "--output"},
+                                                    {NULL, "--precision"}};
         int known = 0;
         for (size_t k = 0; k < sizeof WITH_VALUE / sizeof WITH_VALUE[0]; k++)
             known |= opt_is(name, WITH_VALUE[k][0], WITH_VALUE[k][1]);
@@ -155,6 +182,8 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
             rc = parse_int_list(name, value, 0, o->gens, &o->n_gens);
         } else if (opt_is(name, "-t", "--threads")) {
             rc = parse_int_list(name, value, 0, o->threads, &o->n_threads);
+        } else if (opt_is(name, NULL, "--precision")) {
+            rc = parse_precisions(name, value, o);
         } else if (opt_is(name, "-r", "--repetitions")) {
             int list[1], n = 0;
             rc = strchr(value, ',') ? (fprintf(stderr, "llm bench: %s takes one value\n", name), -1)
@@ -173,6 +202,7 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
     if (!o->n_prompts) o->prompts[o->n_prompts++] = 512;
     if (!o->n_gens) o->gens[o->n_gens++] = 128;
     if (!o->n_threads) o->threads[o->n_threads++] = 0;
+    if (!o->n_precisions) o->precisions[o->n_precisions++] = LLM_PRECISION_FAST;
     return 0;
 }
 
@@ -342,6 +372,7 @@ typedef struct bench_result {
     uint64_t size, params;
     char isa[32];
     char backend[32];
+    int precision;
     int threads;
     int n_prompt, n_gen;
     int reps;
@@ -438,10 +469,10 @@ static void test_name(const bench_result *r, char *buf, size_t cap) {
 }
 
 static void md_header(void) {
-    printf("| %-32s | %10s | %9s | %6s | %7s | %6s | %20s |\n", "model", "size", "params", "isa", "threads", "test",
-           "t/s");
-    printf("| %.32s | %.9s: | %.8s: | %.6s | %.6s: | %.6s | %.19s: |\n", "--------------------------------",
-           "----------", "---------", "------", "-------", "------", "--------------------");
+    printf("| %-32s | %10s | %9s | %6s | %9s | %7s | %6s | %20s |\n", "model", "size", "params", "isa", "precision",
+           "threads", "test", "t/s");
+    printf("| %.32s | %.9s: | %.8s: | %.6s | %.9s | %.6s: | %.6s | %.19s: |\n", "--------------------------------",
+           "----------", "---------", "------", "---------", "-------", "------", "--------------------");
 }
 
 static void md_row(const bench_result *r) {
@@ -450,8 +481,8 @@ static void md_row(const bench_result *r) {
     human_count(r->params, params, sizeof params);
     test_name(r, test, sizeof test);
     snprintf(ts, sizeof ts, "%.2f \xC2\xB1 %.2f", r->avg_ts, r->stddev_ts);
-    printf("| %-32s | %10s | %9s | %6s | %7d | %6s | %21s |\n", base_name(r->model_path), size, params, r->isa,
-           r->threads, test, ts);
+    printf("| %-32s | %10s | %9s | %6s | %9s | %7d | %6s | %21s |\n", base_name(r->model_path), size, params, r->isa,
+           precision_name(r->precision), r->threads, test, ts);
     fflush(stdout);
 }
 
@@ -462,10 +493,11 @@ static void md_bandwidth(const bench_result *res, int n_res, const bw_result *bw
                bws[i].gbs, bws[i].passes);
     printf("\ndecode floor = model bytes / bandwidth (the most tokens/s that reading every weight once per\n"
            "token allows); tg as a percentage of it:\n\n");
-    printf("| %-32s | %10s | %7s | %11s | %6s | %15s | %10s | %10s |\n", "model", "size", "threads", "bandwidth",
-           "test", "t/s", "floor t/s", "% of floor");
-    printf("| %.32s | %.9s: | %.6s: | %.10s: | %.6s | %.14s: | %.9s: | %.9s: |\n", "--------------------------------",
-           "----------", "-------", "-----------", "------", "---------------", "----------", "----------");
+    printf("| %-32s | %10s | %9s | %7s | %11s | %6s | %15s | %10s | %10s |\n", "model", "size", "precision", "threads",
+           "bandwidth", "test", "t/s", "floor t/s", "% of floor");
+    printf("| %.32s | %.9s: | %.9s | %.6s: | %.10s: | %.6s | %.14s: | %.9s: | %.9s: |\n",
+           "--------------------------------", "----------", "---------", "-------", "-----------", "------",
+           "---------------", "----------", "----------");
     for (int i = 0; i < n_res; i++) {
         const bench_result *r = &res[i];
         if (r->n_gen <= 0 || r->bw_gbs <= 0) continue;
@@ -474,8 +506,9 @@ static void md_bandwidth(const bench_result *res, int n_res, const bw_result *bw
         test_name(r, test, sizeof test);
         snprintf(bw, sizeof bw, "%.2f GB/s", r->bw_gbs);
         double floor_ts = r->bw_gbs * 1e9 / (double)r->size;
-        printf("| %-32s | %10s | %7d | %11s | %6s | %15.2f | %10.2f | %9.1f%% |\n", base_name(r->model_path), size,
-               r->threads, bw, test, r->avg_ts, floor_ts, 100.0 * r->avg_ts / floor_ts);
+        printf("| %-32s | %10s | %9s | %7d | %11s | %6s | %15.2f | %10.2f | %9.1f%% |\n", base_name(r->model_path),
+               size, precision_name(r->precision), r->threads, bw, test, r->avg_ts, floor_ts,
+               100.0 * r->avg_ts / floor_ts);
     }
 }
 
@@ -507,6 +540,8 @@ static void json_row(const bench_result *r, int first) {
     json_string(r->backend);
     printf(",\n    \"isa\": ");
     json_string(r->isa);
+    printf(",\n    \"precision\": ");
+    json_string(precision_name(r->precision));
     printf(",\n    \"libllm_version\": ");
     json_string(llm_version());
     printf(",\n    \"n_threads\": %d,\n    \"n_prompt\": %d,\n    \"n_gen\": %d,\n    \"repetitions\": %d,\n",
@@ -548,7 +583,7 @@ static void emit(const bench_opts *o, bench_state *bs, const bench_result *r) {
 
 /* Runs every test of one model with one thread count. Returns 0, or -1 after printing why. */
 static int bench_model_threads(const bench_opts *o, const char *path, const llm_model *m, int threads,
-                               bench_state *bs, int *printed_header) {
+                               int precision, bench_state *bs, int *printed_header) {
     int max_p = 0, max_n = 0;
     for (int i = 0; i < o->n_prompts; i++) max_p = o->prompts[i] > max_p ? o->prompts[i] : max_p;
     for (int i = 0; i < o->n_gens; i++) max_n = o->gens[i] > max_n ? o->gens[i] : max_n;
@@ -563,6 +598,7 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
     llm_status st = llm_options_set_int(opt, LLM_OPT_THREADS, threads);
     if (st == LLM_OK) st = llm_options_set_int(opt, LLM_OPT_CONTEXT_SIZE, max_p + max_n + 1);
     if (st == LLM_OK) st = llm_options_set_float(opt, LLM_OPT_TEMPERATURE, 0.0);
+    if (st == LLM_OK) st = llm_options_set_int(opt, LLM_OPT_PRECISION, precision);
     if (st != LLM_OK) {
         cli_report("bad option", st, opt);
         llm_options_free(opt);
@@ -622,6 +658,7 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
         snprintf(r->isa, sizeof r->isa, "%s", llm_context_isa(c));
         snprintf(r->backend, sizeof r->backend, "%s", llm_context_backend_name(c));
         r->threads = llm_context_n_threads(c);
+        r->precision = precision;
         r->n_prompt = n_prompt;
         r->n_gen = n_gen;
         r->reps = o->reps;
@@ -718,8 +755,9 @@ int cli_bench(int argc, char **argv) {
             rc = CLI_ERR_RUNTIME;
         }
         for (int ti = 0; ti < o.n_threads && rc == CLI_OK; ti++)
-            if (bench_model_threads(&o, o.models[mi], m, o.threads[ti], &bs, &printed_header) != 0)
-                rc = CLI_ERR_RUNTIME;
+            for (int pi = 0; pi < o.n_precisions && rc == CLI_OK; pi++)
+                if (bench_model_threads(&o, o.models[mi], m, o.threads[ti], o.precisions[pi], &bs, &printed_header) != 0)
+                    rc = CLI_ERR_RUNTIME;
         llm_model_free(m);
         llm_options_free(lo);
     }

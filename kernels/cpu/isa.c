@@ -67,7 +67,36 @@ int llm_isa_runnable(llm_isa isa) {
     return isa <= best;
 }
 
-const llm_cpu_kernels llm_kernels_scalar = {LLM_ISA_SCALAR, "scalar", {0}};
+int llm_cpu_has_avx512_vnni(void) {
+#if defined(__x86_64__)
+    static int cached = -1; /* the answer never changes; a race only computes it twice */
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        v = llm_isa_runnable(LLM_ISA_AVX512) && __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((c >> 11) & 1);
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
+llm_fast_dot_fn llm_cpu_fast_dot_vnni(const llm_cpu_kernels *k, uint32_t type, int has_vnni) {
+    if (type >= LLM_DT_SLOTS || !llm_fast_dot_scalar(type)) return NULL;
+#if defined(__x86_64__)
+    if (k == &llm_kernels_avx512 && !has_vnni) k = &llm_kernels_avx2;
+#else
+    (void)has_vnni;
+#endif
+    return k && k->fast[type] ? k->fast[type] : llm_fast_dot_scalar(type);
+}
+
+llm_fast_dot_fn llm_cpu_fast_dot(const llm_cpu_kernels *k, uint32_t type) {
+    return llm_cpu_fast_dot_vnni(k, type, llm_cpu_has_avx512_vnni());
+}
+
+const llm_cpu_kernels llm_kernels_scalar = {LLM_ISA_SCALAR, "scalar", {0}, {0}};
 
 const llm_cpu_kernels *llm_cpu_kernels_for(llm_isa isa) {
     switch (isa) {

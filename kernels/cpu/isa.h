@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "kernels/cpu/fast.h"
+
 typedef enum llm_isa {
     LLM_ISA_SCALAR = 0,
     LLM_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
@@ -30,6 +32,10 @@ typedef struct llm_cpu_kernels {
     llm_isa isa;
     const char *name;
     llm_dot_fn dot[LLM_DT_SLOTS]; /* NULL: this path falls back to the scalar kernel */
+    /* FAST-precision dots with 8-bit activations (kernels/cpu/fast.h), bit-identical to
+     * llm_fast_dot_scalar; NULL: the scalar one. Read them through llm_cpu_fast_dot, which
+     * checks the CPU features they need beyond the path's own (AVX-512 VNNI). */
+    llm_fast_dot_fn fast[LLM_DT_SLOTS];
 } llm_cpu_kernels;
 
 const char *llm_isa_name(llm_isa isa);
@@ -42,6 +48,15 @@ int llm_isa_runnable(llm_isa isa);
 /* The kernel table of a path (never NULL: paths not compiled in this build give the scalar
  * table). */
 const llm_cpu_kernels *llm_cpu_kernels_for(llm_isa isa);
+
+/* The fast dot kernel of a type on a path (never NULL for a type with llm_qx_kind_of != NONE;
+ * NULL for the others). The AVX-512 fast kernels use vpdpbusd (AVX-512 VNNI): on an AVX-512 CPU
+ * without VNNI the AVX2 ones serve instead (same bits). llm_cpu_fast_dot_vnni takes the VNNI
+ * answer as an argument, so that tests can check the choice for both kinds of CPU. */
+llm_fast_dot_fn llm_cpu_fast_dot(const llm_cpu_kernels *k, uint32_t type);
+llm_fast_dot_fn llm_cpu_fast_dot_vnni(const llm_cpu_kernels *k, uint32_t type, int has_vnni);
+/* Whether the CPU (and OS) can run AVX-512 VNNI instructions. */
+int llm_cpu_has_avx512_vnni(void);
 
 /* Per-path tables, defined in kernels/cpu/<isa>/ (the scalar one in kernels/cpu/isa.c). */
 extern const llm_cpu_kernels llm_kernels_scalar;

@@ -1,6 +1,8 @@
 /* llm_matmul: out[t*rows + r] = sum_c W[r][c] * x[t*cols + c].
  *
- * Two paths, chosen by the number of tokens only (never by the thread count):
+ * EXACT precision (llm_pool_fast(pool) == 0, the pool default): two paths, described first,
+ * chosen by the number of tokens only (never by the thread count). FAST precision: see the end
+ * of this comment.
  *
  *  - n_tok < LLM_GEMM_MIN_TOK, i.e. n_tok == 1 (decode): the rows are split into contiguous
  *    ranges, one per thread, and each output element is llm_vec_dot(row, token): the reference
@@ -46,10 +48,48 @@
  *
  * Accuracy: every output is a sum of cols f32 products, so |out - exact| <= cols * 2^-24 *
  * sum_c |W[r][c] * x[c]| whatever the summation order (tests/kernels/test_isa.c checks it
- * against float64 for every type; the observed errors are ~2e-7 of sum |w*x|). */
+ * against float64 for every type; the observed errors are ~2e-7 of sum |w*x|).
+ *
+ * FAST precision (llm_pool_fast(pool), the public LLM_PRECISION_FAST) for the quantized types
+ * Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K (F32 / F16 / BF16 weights keep the paths above):
+ * each token's activations are quantized once per call to 8-bit blocks and every output is an
+ * integer block dot with the float order of kernels/cpu/fast.h (bit-identical on every path and
+ * for any thread count; accuracy bound stated there).
+ *  - n_tok == 1 (decode): the rows split by thread as above, one fast dot per output
+ *    (llm_cpu_fast_dot: AVX-512 VNNI vpdpbusd, else AVX2 vpmaddubsw, NEON). A scalar pool keeps
+ *    the f32 path (the scalar fast dot is the tests' oracle, slower than the f32 kernels).
+ *  - n_tok >= 2 (prefill), where the pool's fast dot is the AVX-512 VNNI one: the int8 prefill
+ *    kernels of kernels/cpu/avx512/avx512_fast_gemm.c (tiles of 16 rows unpacked once to bytes in
+ *    a transposed layout, 4 tokens per weight load), whose every output is bit for bit the fast
+ *    dot: a prompt gives the same logits however it is cut into calls. Elsewhere FAST prefill
+ *    takes the BLIS path above.
+ *  Measured on the development machine (AMD EPYC Zen 4, AVX-512 VNNI, no AMX; shared by four
+ *  people, so one thread's CPU time, exact and fast interleaved in one run, medians;
+ *  tests/kernels/bench_fast.c), in GMAC/s (multiply-adds per second):
+ *    decode, 512 x 2048 (in L2: the arithmetic, not the memory):
+ *        exact f32 dots -> fast int8 dots: Q4_0 16.1 -> 31.9, Q8_0 15.7 -> 28.9, Q4_1 10.9 ->
+ *        20.3, Q5_0 10.6 -> 16.0 (before the header fix below), Q4_K 12.5 -> 20.6, Q6_K 13.1 ->
+ *        22.0; AVX2 path: Q4_0 10.3 -> 26.4, Q4_K 11.2 -> 24.1. The first AVX-512 version
+ *        gathered the 16 block scales with vpgatherdd: ~40% of its time (perf annotate); packing
+ *        them with scalar loads took Q4_0 from 27 to 32.
+ *    prefill, 256 x 2048 x 512 tokens: BLIS f32 tiles 36-45 for every type; int8 VNNI kernels
+ *        Q4_0 76, Q8_0 67-70, Q4_K 52, Q6_K 56 (1.4-2x). The first int8 version (4-dword
+ *        partial sums per block reduced with vpermt2d, as the decode kernels do) ran at 53; the
+ *        transposed layout needs no reduction. The activation quantizer was 40% of the kernel
+ *        time when compiled for SSE2 only; its AVX-512 build (same bytes) made it ~10%.
+ *  So FAST uses the int8 kernels for every quantized type in decode, and for prefill wherever
+ *  AVX-512 VNNI is there; BLIS stays the prefill path of AVX2 / NEON / scalar CPUs (an int8
+ *  vpmaddubsw GEMM would be the next step there). Roofline of prefill on this machine: Zen 4
+ *  retires one 512-bit vpdpbusd (64 int8 MACs) per cycle per core, so 2 cores at ~3.5 GHz give
+ *  ~450 GMAC/s, against ~1.0 G MACs per token of a Llama-3.2-1B-shaped model: ~450 tokens/s at
+ *  100% of the VNNI peak. These kernels reach 52-76 GMAC/s per core, i.e. ~25-35% of that peak
+ *  (the float epilogue per 16 blocks, the weight and activation loads, and the non-matmul parts
+ *  of the forward pass take the rest). */
 #include <blis.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "kernels/cpu/fast.h"
 #include "kernels/kernels.h"
 
 #define LLM_GEMM_MIN_TOK 2
@@ -145,12 +185,175 @@ static void run_tiles(void *arg, int ith, int nth) {
     }
 }
 
+/* ---- FAST precision (llm_pool_fast): 8-bit activations, integer block dots (kernels/cpu/fast.h) ---- */
+
+typedef struct fast_task {
+    const llm_matrix *w;
+    const float *x;
+    int64_t n_tok;
+    float *out;
+    llm_qx_kind kind;
+    void *qbuf;
+    llm_qx *views;
+    llm_fast_dot_fn dot;
+    int wide; /* the quantizer may use its AVX-512 build */
+} fast_task;
+
+static int quantize_wide(const llm_pool *pool) {
+    const llm_isa isa = llm_pool_kernels(pool)->isa;
+    return isa == LLM_ISA_AVX512 || isa == LLM_ISA_AMX;
+}
+
+/* Tokens split by thread; a token's bytes do not depend on who quantizes it. */
+static void run_fast_quantize(void *arg, int ith, int nth) {
+    fast_task *t = arg;
+    llm_qx_quantize(t->kind, t->x, t->w->cols, t->n_tok, t->qbuf, t->n_tok * ith / nth, t->n_tok * (ith + 1) / nth,
+                    t->views, t->wide);
+}
+
+/* Rows split by thread, as run_rows: each output is one dot in a fixed order. */
+static void run_fast_rows(void *arg, int ith, int nth) {
+    fast_task *t = arg;
+    const llm_matrix *w = t->w;
+    const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t k = 0; k < t->n_tok; k++) t->out[k * w->rows + r] = t->dot(row_ptr(w, r), &t->views[k], w->cols);
+}
+
+/* 1 when done; 0 when the type has no fast kernel or there is no memory (the caller then takes
+ * the f32 path). */
+static int matmul_fast(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool) {
+    const llm_qx_kind kind = llm_qx_kind_of(w->type);
+    if (kind == LLM_QX_NONE || w->cols % (kind == LLM_QX_32 ? LLM_QX_B32 : LLM_QX_BK) != 0) return 0;
+    /* Without a SIMD fast kernel (the scalar path) FAST keeps the f32 path: the scalar fast
+     * reference is the tests' oracle, written for clarity, and slower than the f32 reference
+     * kernels (one thread: Q8_0 0.74x, Q5_0 0.49x, Q4_K 1.0x, Q6_K 0.11x of their speed). */
+    if (llm_cpu_fast_dot(llm_pool_kernels(pool), w->type) == llm_fast_dot_scalar(w->type)) return 0;
+    const size_t qbytes = llm_qx_bytes(kind, w->cols, n_tok);
+    const size_t vbytes = ((size_t)n_tok * sizeof(llm_qx) + 63) & ~(size_t)63;
+    void *own = NULL;
+    uint8_t *buf = llm_pool_shared(pool, qbytes + vbytes);
+    if (!buf) buf = own = aligned_alloc(64, qbytes + vbytes);
+    if (!buf) return 0;
+    fast_task t = {w, x, n_tok, out, kind, buf + vbytes, (llm_qx *)(void *)buf,
+                   llm_cpu_fast_dot(llm_pool_kernels(pool), w->type), quantize_wide(pool)};
+    if (n_tok == 1)
+        run_fast_quantize(&t, 0, 1);
+    else
+        llm_pool_run(pool, run_fast_quantize, &t);
+    llm_pool_run(pool, run_fast_rows, &t);
+    free(own);
+    return 1;
+}
+
+/* ---- FAST prefill of the 32-element types with AVX-512 VNNI (kernels/cpu/avx512/avx512_fast_gemm.c) ---- */
+#if defined(__x86_64__)
+#define LLM_FAST_TILE 16 /* rows unpacked at a time: 16 x cols bytes, in L2 while every token passes */
+
+typedef struct fast_gemm_task {
+    fast_task f;
+    llm_pool *pool;
+    int64_t nb, nbp;
+    llm_qx *packed;  /* n_tok packed views */
+    uint8_t *pbuf;   /* their storage */
+    size_t pbytes;   /* per token, a multiple of 64 */
+    float *own;      /* scratch when there is no pool */
+} fast_gemm_task;
+
+static void run_fast_pack(void *arg, int ith, int nth) {
+    fast_gemm_task *g = arg;
+    fast_task *t = &g->f;
+    for (int64_t k = t->n_tok * ith / nth; k < t->n_tok * (ith + 1) / nth; k++) {
+        llm_qx_quantize(t->kind, t->x, t->w->cols, t->n_tok, t->qbuf, k, k + 1, t->views, t->wide);
+        void *dst = g->pbuf + (size_t)k * g->pbytes;
+        g->packed[k] = t->kind == LLM_QX_32 ? llm_qx_pack32(&t->views[k], g->nb, g->nbp, dst)
+                                            : llm_qx_packk(&t->views[k], t->w->cols, t->w->type == LLM_DT_Q6_K, dst);
+    }
+}
+
+/* bytes of one unpacked row of the tile (a multiple of 64) */
+static size_t fast_gemm_row_bytes(const fast_gemm_task *g) {
+    const size_t b = g->f.kind == LLM_QX_32 ? (size_t)(g->nbp * (32 + 2 * 4)) : llm_fast_gemmk_row_bytes(g->f.w->cols);
+    return (b + 63) & ~(size_t)63;
+}
+
+static void run_fast_gemm(void *arg, int ith, int nth) {
+    fast_gemm_task *g = arg;
+    const llm_matrix *w = g->f.w;
+    const int64_t n_tiles = (w->rows + LLM_FAST_TILE - 1) / LLM_FAST_TILE;
+    const int64_t t0 = n_tiles * ith / nth, t1 = n_tiles * (ith + 1) / nth;
+    const size_t rbytes = fast_gemm_row_bytes(g);
+    float *scr = g->pool ? llm_pool_scratch(g->pool, ith, LLM_FAST_TILE * rbytes / sizeof(float)) : g->own;
+    if (!scr) { /* no memory for the unpacked tile: the same bits through the dot kernel */
+        for (int64_t r = t0 * LLM_FAST_TILE; r < w->rows && r < t1 * LLM_FAST_TILE; r++)
+            for (int64_t k = 0; k < g->f.n_tok; k++)
+                g->f.out[k * w->rows + r] = g->f.dot(row_ptr(w, r), &g->f.views[k], w->cols);
+        return;
+    }
+    float *dw = scr, *mw = scr + LLM_FAST_TILE * g->nbp;
+    uint8_t *wq = (uint8_t *)(scr + 2 * LLM_FAST_TILE * g->nbp);
+    for (int64_t ti = t0; ti < t1; ti++) {
+        const int64_t r0 = ti * LLM_FAST_TILE, nr = r0 + LLM_FAST_TILE <= w->rows ? LLM_FAST_TILE : w->rows - r0;
+        if (g->f.kind == LLM_QX_K) {
+            uint8_t *buf = (uint8_t *)scr;
+            for (int64_t i = 0; i < nr; i++) llm_avx512_fast_unpackk(w->type, row_ptr(w, r0 + i), w->cols, buf + (size_t)i * rbytes);
+            llm_avx512_fast_gemmk(w->type, buf, rbytes, nr, w->cols, g->packed, g->f.n_tok, g->f.out + r0, w->rows);
+            continue;
+        }
+        for (int64_t i = 0; i < nr; i++)
+            llm_avx512_fast_unpack32(w->type, row_ptr(w, r0 + i), g->nb, g->nbp, wq + (size_t)(i * g->nbp * 32),
+                                     dw + i * g->nbp, mw + i * g->nbp);
+        llm_avx512_fast_gemm32(w->type, wq, dw, mw, nr, g->nb, g->nbp, g->packed, g->f.n_tok, g->f.out + r0, w->rows);
+    }
+}
+#endif
+
+/* 1 when done by the FAST prefill kernel; 0 when it does not apply (type, CPU) or on no memory. */
+static int matmul_fast_gemm(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool) {
+#if defined(__x86_64__)
+    const llm_fast_dot_fn dot = llm_cpu_fast_dot(llm_pool_kernels(pool), w->type);
+    const llm_qx_kind kind = llm_qx_kind_of(w->type);
+    if (kind == LLM_QX_NONE || w->cols % (kind == LLM_QX_32 ? LLM_QX_B32 : LLM_QX_BK) != 0 || !dot ||
+        dot != llm_kernels_avx512.fast[w->type])
+        return 0; /* (the VNNI dot is chosen only where the CPU has VNNI) */
+    const int64_t nb = w->cols / LLM_QX_B32, nbp = (nb + 15) / 16 * 16;
+    const size_t qbytes = (llm_qx_bytes(kind, w->cols, n_tok) + 63) & ~(size_t)63;
+    const size_t vbytes = ((size_t)(2 * n_tok) * sizeof(llm_qx) + 63) & ~(size_t)63;
+    const size_t pbytes = ((kind == LLM_QX_32 ? llm_qx_pack32_bytes(nbp) : llm_qx_packk_bytes(w->cols)) + 63) & ~(size_t)63;
+    const size_t total = qbytes + vbytes + pbytes * (size_t)n_tok;
+    void *own = NULL;
+    uint8_t *buf = llm_pool_shared(pool, total);
+    if (!buf) buf = own = aligned_alloc(64, total);
+    if (!buf) return 0;
+    fast_gemm_task g;
+    memset(&g, 0, sizeof g);
+    g.f = (fast_task){w, x, n_tok, out, kind, buf, (llm_qx *)(void *)(buf + qbytes), dot, quantize_wide(pool)};
+    g.pool = pool;
+    g.nb = nb;
+    g.nbp = nbp;
+    g.packed = (llm_qx *)(void *)(buf + qbytes) + n_tok;
+    g.pbuf = buf + qbytes + vbytes;
+    g.pbytes = pbytes;
+    if (!pool) g.own = aligned_alloc(64, LLM_FAST_TILE * fast_gemm_row_bytes(&g));
+    llm_pool_run(pool, run_fast_pack, &g);
+    llm_pool_run(pool, run_fast_gemm, &g);
+    free(g.own);
+    free(own);
+    return 1;
+#else
+    (void)w, (void)x, (void)n_tok, (void)out, (void)pool;
+    return 0;
+#endif
+}
+
 void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool) {
     if (!w || n_tok <= 0 || w->rows <= 0) return;
     if (w->cols <= 0) {
         for (int64_t i = 0; i < n_tok * w->rows; i++) out[i] = 0.0f;
         return;
     }
+    if (llm_pool_fast(pool) && n_tok < LLM_GEMM_MIN_TOK && matmul_fast(w, x, n_tok, out, pool)) return;
+    if (llm_pool_fast(pool) && n_tok >= LLM_GEMM_MIN_TOK && matmul_fast_gemm(w, x, n_tok, out, pool)) return;
     matmul_task t = {w, x, n_tok, out, pool, NULL, 0, 0};
     if (n_tok < LLM_GEMM_MIN_TOK) {
         llm_pool_run(pool, run_rows, &t);

@@ -43,6 +43,8 @@ struct llm_pool {
     llm_pool_slot *slots;            /* n_threads */
     const llm_cpu_kernels *kernels;  /* the instruction-set path of every kernel run here */
     int fast;                        /* 8-bit activations allowed (llm_pool_set_fast) */
+    void *shared;                    /* llm_pool_shared */
+    size_t shared_bytes;
 };
 
 static void *worker_main(void *p) {
@@ -112,6 +114,7 @@ void llm_pool_free(llm_pool *pool) {
     pthread_mutex_destroy(&pool->mu);
     pthread_mutex_destroy(&pool->run_lock);
     for (int i = 0; i < pool->n_threads; i++) free(pool->slots[i].scratch);
+    free(pool->shared);
     free(pool->slots);
     free(pool->workers);
     free(pool);
@@ -172,4 +175,20 @@ float *llm_pool_scratch(llm_pool *pool, int ith, size_t n_floats) {
         s->scratch_n = bytes / sizeof(float);
     }
     return s->scratch;
+}
+
+void *llm_pool_shared(llm_pool *pool, size_t bytes) {
+    if (!pool) return NULL;
+    if (pool->shared_bytes < bytes) {
+        size_t want = bytes + bytes / 4;
+        if (want < bytes) return NULL;
+        want = (want + 63) & ~(size_t)63;
+        if (want < bytes) return NULL;
+        void *p = aligned_alloc(64, want);
+        if (!p) return NULL;
+        free(pool->shared);
+        pool->shared = p;
+        pool->shared_bytes = want;
+    }
+    return pool->shared;
 }

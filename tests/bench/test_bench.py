@@ -21,7 +21,7 @@ FIXTURES = Path(os.environ.get("LLM_FIXTURES", BIN_DIR / "fixtures"))
 MAKE_MODEL = ROOT / "tests" / "tools" / "make_model.py"
 
 ROW = re.compile(r"^\|\s*(?P<model>[^|]+?)\s*\|\s*(?P<size>[^|]+?)\s*\|\s*(?P<params>[^|]+?)\s*\|"
-                 r"\s*(?P<isa>[^|]+?)\s*\|\s*(?P<threads>\d+)\s*\|\s*(?P<test>(pp|tg)\d+)\s*\|"
+                 r"\s*(?P<isa>[^|]+?)\s*\|\s*(?P<precision>fast|exact)\s*\|\s*(?P<threads>\d+)\s*\|\s*(?P<test>(pp|tg)\d+)\s*\|"
                  r"\s*(?P<avg>[0-9.]+)\s*\u00b1\s*(?P<sd>[0-9.]+)\s*\|$")
 
 
@@ -55,7 +55,7 @@ def test_help():
     r = run_bench("--help")
     assert r.returncode == 0, r.stderr
     assert "llm bench" in r.stdout
-    for opt in ("-m", "-p", "-n", "-t", "-r", "-o", "--bandwidth"):
+    for opt in ("-m", "-p", "-n", "-t", "-r", "-o", "--bandwidth", "--precision"):
         assert opt in r.stdout
     top = subprocess.run([str(LLM), "--help"], capture_output=True, text=True, timeout=30)
     assert "bench" in top.stdout
@@ -65,12 +65,13 @@ def test_markdown_table(tiny):
     r = run_bench("-m", tiny, "-p", "16", "-n", "8", "-r", "2", "-t", "1")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].replace(" ", "") == "|model|size|params|isa|threads|test|t/s|", r.stdout
+    assert lines[0].replace(" ", "") == "|model|size|params|isa|precision|threads|test|t/s|", r.stdout
     rows = table_rows(r.stdout)
     assert [row["test"] for row in rows] == ["pp16", "tg8"], r.stdout
     for row in rows:
         assert row["model"] == os.path.basename(tiny)
         assert row["threads"] == "1"
+        assert row["precision"] == "fast"  # the library's default
         assert row["isa"] in ("scalar", "avx2", "avx512", "amx", "neon")
         avg, sd = float(row["avg"]), float(row["sd"])
         assert avg > 0 and math.isfinite(avg), row
@@ -82,7 +83,7 @@ def test_json(tiny):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert isinstance(data, list) and len(data) == 2
-    fields = ("model_filename", "model_name", "model_size", "model_n_params", "isa", "backend", "n_threads",
+    fields = ("model_filename", "model_name", "model_size", "model_n_params", "isa", "precision", "backend", "n_threads",
               "n_prompt", "n_gen", "avg_ts", "stddev_ts", "samples_ts", "samples_ns")
     for obj in data:
         for f in fields:
@@ -105,6 +106,19 @@ def test_lists_and_isa_override(tiny):
                        capture_output=True, text=True, timeout=60, env={**os.environ, "LLM_CPU_ISA": "scalar"})
     assert r.returncode == 0, r.stderr
     assert all(o["isa"] == "scalar" for o in json.loads(r.stdout))
+
+
+def test_precision(tiny):
+    r = run_bench("-m", tiny, "-p", "8", "-n", "4", "-r", "1", "-t", "1", "--precision", "exact,fast")
+    assert r.returncode == 0, r.stderr
+    rows = table_rows(r.stdout)
+    assert [(row["precision"], row["test"]) for row in rows] == [("exact", "pp8"), ("exact", "tg4"),
+                                                                  ("fast", "pp8"), ("fast", "tg4")], r.stdout
+    r = run_bench("-m", tiny, "-p", "0", "-n", "2", "-r", "1", "-t", "1", "--precision=exact", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert [o["precision"] for o in json.loads(r.stdout)] == ["exact"]
+    r = run_bench("-m", tiny, "--precision", "fastest")
+    assert r.returncode == 2 and "--precision" in r.stderr
 
 
 def test_bandwidth(tiny):
@@ -132,7 +146,7 @@ def test_bad_model_path(tmp_path):
 
 
 def test_bad_options(tiny):
-    for args in (["-r", "0"], ["-p", "x"], ["-o", "xml"], ["--frobnicate"], ["-t"]):
+    for args in (["-r", "0"], ["-p", "x"], ["-o", "xml"], ["--frobnicate"], ["-t"], ["--precision", "half"]):
         r = run_bench("-m", tiny, *args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert "llm bench" in r.stderr

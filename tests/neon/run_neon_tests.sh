@@ -2,7 +2,8 @@
 # The NEON (AArch64 Advanced SIMD) path against the scalar reference, bit for bit, on an x86-64
 # machine: cross-compiles the scalar kernels, the NEON kernels and the dot-equality part of
 # tests/kernels/test_isa.c (-DLLM_TEST_ISA_DOTS_ONLY: the pool / llm_matmul part needs BLIS,
-# which is not available for AArch64 here) for baseline armv8-a, statically linked, checks that
+# which is not available for AArch64 here) and of tests/kernels/test_fast.c (the FAST-precision
+# kernels) for baseline armv8-a, statically linked, checks that
 # the NEON objects contain no fused multiply-add, and runs the test under qemu-aarch64.
 # Independent of CMake (tests/neon.cmake registers it with ctest, label "neon").
 #   tests/neon/run_neon_tests.sh [BUILD_DIR] [SEED]
@@ -49,13 +50,16 @@ for src in "${lib_srcs[@]}" "${neon_srcs[@]}"; do
   rel="${src#"$root"/}"
   compile "$src" "$out/$(echo "${rel%.c}" | tr / _).o" -DLLM_BUILDING
 done
+lib_objs=("${objs[@]}")
 compile "$root/tests/kernels/test_isa.c" "$out/test_isa.o" -DLLM_TEST_ISA_DOTS_ONLY
+objs=("${lib_objs[@]}")
+compile "$root/tests/kernels/test_fast.c" "$out/test_fast.o" -DLLM_TEST_ISA_DOTS_ONLY
 
 # No fused multiply-add in the NEON kernels or the scalar reference they are compared with: an
 # FMLA / FMADD would round once where the reference rounds twice.
 fused=0
 if command -v "$objdump" >/dev/null 2>&1; then
-  for o in "$out"/kernels_cpu_neon_*.o "$out/kernels_cpu_scalar_quant.o"; do
+  for o in "$out"/kernels_cpu_neon_*.o "$out/kernels_cpu_scalar_quant.o" "$out/kernels_cpu_scalar_fast_dot.o"; do
     hits="$("$objdump" -d "$o" | grep -Ei '\s(fmla|fmls|fmadd|fmsub|fnmadd|fnmsub)\s' || true)"
     if [ -n "$hits" ]; then
       echo "run_neon_tests: $(basename "$o") contains fused multiply-add instructions, e.g.:" >&2
@@ -67,14 +71,16 @@ else
   echo "run_neon_tests: $objdump not found, fused multiply-add check skipped" >&2
 fi
 
-"$cc" -static "${objs[@]}" -lm -o "$out/test_isa_neon"
-echo "run_neon_tests: built $out/test_isa_neon ($cc, -march=armv8-a), running it under $qemu"
 rc=0
-if file "$out/test_isa_neon" 2>/dev/null | grep -q 'dynamically linked'; then
-  "$qemu" -L /usr/aarch64-linux-gnu "$out/test_isa_neon" ${seed:+"$seed"} || rc=$?
-else
-  "$qemu" "$out/test_isa_neon" ${seed:+"$seed"} || rc=$?
-fi
+for t in test_isa test_fast; do
+  "$cc" -static "${lib_objs[@]}" "$out/$t.o" -lm -o "$out/${t}_neon"
+  echo "run_neon_tests: built $out/${t}_neon ($cc, -march=armv8-a), running it under $qemu"
+  if file "$out/${t}_neon" 2>/dev/null | grep -q 'dynamically linked'; then
+    "$qemu" -L /usr/aarch64-linux-gnu "$out/${t}_neon" ${seed:+"$seed"} || rc=$?
+  else
+    "$qemu" "$out/${t}_neon" ${seed:+"$seed"} || rc=$?
+  fi
+done
 if [ "$fused" != 0 ]; then
   echo "run_neon_tests: FAILED (fused multiply-add in the kernels)" >&2
   exit 1

@@ -150,4 +150,15 @@ float llm_neon_dot_q4_k(const void *row, const float *x, int64_t n);
 float llm_neon_dot_q5_k(const void *row, const float *x, int64_t n);
 float llm_neon_dot_q6_k(const void *row, const float *x, int64_t n);
 
+/* FAST dots with 8-bit activations (kernels/cpu/fast.h; neon_fast.c) */
+struct llm_qx;
+float llm_neon_fast_q4_0(const void *row, const struct llm_qx *x, int64_t n);
+float llm_neon_fast_q4_1(const void *row, const struct llm_qx *x, int64_t n);
+float llm_neon_fast_q5_0(const void *row, const struct llm_qx *x, int64_t n);
+float llm_neon_fast_q5_1(const void *row, const struct llm_qx *x, int64_t n);
+float llm_neon_fast_q8_0(const void *row, const struct llm_qx *x, int64_t n);
+float llm_neon_fast_q4_k(const void *row, const struct llm_qx *x, int64_t n);
+float llm_neon_fast_q5_k(const void *row, const struct llm_qx *x, int64_t n);
+float llm_neon_fast_q6_k(const void *row, const struct llm_qx *x, int64_t n);
+
 #endif

@@ -1,0 +1,155 @@
+/* AVX-512 VNNI FAST dots of the 32-element types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) with 8-bit
+ * activations: the order of kernels/cpu/fast.h, bit-identical to kernels/cpu/scalar/fast_dot.c.
+ *
+ * 16 blocks at a time, one per lane of the 16 lane totals:
+ *  - integer part: vpdpbusd (unsigned weight byte x signed activation byte, 4 products per
+ *    dword) over 4 blocks per register (the unsigned 4- / 5-bit quants; Q8_0's signed ones
+ *    become |w| with the activation's sign flipped where w < 0), then the per-dword partial sums
+ *    of the 16 blocks are added pairwise (two vpermt2d + vpaddd per step) into one vector whose
+ *    lane b is block b's exact sum. The constant offset of Q4_0 / Q5_0 (-8 / -16 per quant) is
+ *    taken off once per block as offset * (the activation block's integer sum);
+ *  - float part: the 16 block scales d_w (packed from the 16 block headers, f16 -> f32), then
+ *    (float)I_b * (d_w * d_b) [+ m_w * sx_b], and a plain vaddps into the lane totals.
+ * A last partial group of blocks runs through the same code (the activations are zero-padded to
+ * whole groups, fast.h; the weights are copied with zero padding), and only its lanes are added
+ * (masked), so lanes without a block stay untouched as in the scalar order.
+ * Only called where the CPU has AVX-512 VNNI (llm_cpu_fast_dot). */
+#include "kernels/cpu/avx512/avx512_internal.h"
+#include "kernels/cpu/fast.h"
+
+/* lane m = c[2m] + c[2m+1] of the 32 dwords c = (a, b) */
+static inline __m512i pair_sum(__m512i a, __m512i b) {
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ev, b), _mm512_permutex2var_epi32(a, od, b));
+}
+
+/* 16 bytes at each of 4 addresses -> one register (128-bit lane k from p + k * stride) */
+static inline __m512i load4x16(const uint8_t *p, size_t stride) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)p));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + stride)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + 2 * stride)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + 3 * stride)), 3);
+}
+
+/* The 16-bit field at offset off of 16 blocks (stride bsz), packed with scalar loads and shifts:
+ * they run on the integer ports beside the vector work, where vpgatherdd measured ~40% of the
+ * kernel's time on Zen 4. */
+static inline __attribute__((always_inline)) __m256i gather16_u16(const uint8_t *b, size_t bsz, size_t off, int nblk) {
+    uint64_t q[4];
+    for (int i = 0; i < 4; i++) {
+        uint64_t v = 0;
+        for (int k = 0; k < 4; k++) {
+            uint16_t h = 0;
+            if (4 * i + k < nblk) memcpy(&h, b + (size_t)(4 * i + k) * bsz + off, sizeof h);
+            v |= (uint64_t)h << (16 * k);
+        }
+        q[i] = v;
+    }
+    return _mm256_set_epi64x((long long)q[3], (long long)q[2], (long long)q[1], (long long)q[0]);
+}
+
+typedef enum { T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0 } fast_type;
+
+/* Block sums of the 4 nibble / 5-bit blocks at b (stride bsz), activations xq (128 bytes): lane
+ * dwords 4k..4k+3 hold block k's partial sums. */
+static inline __attribute__((always_inline)) __m512i sums4_nib(fast_type T, const uint8_t *b, size_t bsz,
+                                                                const int8_t *xq) {
+    const size_t qs_off = T == T_Q4_0 ? 2 : T == T_Q4_1 ? 4 : T == T_Q5_0 ? 6 : 8;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i nib = load4x16(b + qs_off, bsz);
+    __m512i lo = _mm512_and_si512(nib, m4), hi = _mm512_and_si512(_mm512_srli_epi16(nib, 4), m4);
+    if (T == T_Q5_0 || T == T_Q5_1) { /* bit j of qh: element j's 5th bit; elements 0..15 are lo */
+        const size_t qh_off = T == T_Q5_0 ? 2 : 4;
+        uint64_t mlo = 0, mhi = 0;
+        for (int k = 0; k < 4; k++) {
+            const uint32_t qh = avx512_rd_u32(b + (size_t)k * bsz + qh_off);
+            mlo |= (uint64_t)(qh & 0xffffu) << (16 * k);
+            mhi |= (uint64_t)(qh >> 16) << (16 * k);
+        }
+        const __m512i c16 = _mm512_set1_epi8(16);
+        lo = _mm512_or_si512(lo, _mm512_maskz_mov_epi8(mlo, c16));
+        hi = _mm512_or_si512(hi, _mm512_maskz_mov_epi8(mhi, c16));
+    }
+    /* activations: elements 0..15 of the 4 blocks (lanes 0, 2 of each 64 bytes), then 16..31 */
+    const __m512i x0 = _mm512_loadu_si512((const void *)xq), x1 = _mm512_loadu_si512((const void *)(xq + 64));
+    const __m512i ilo = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0), ihi = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
+    const __m512i xlo = _mm512_permutex2var_epi64(x0, ilo, x1), xhi = _mm512_permutex2var_epi64(x0, ihi, x1);
+    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xlo), hi, xhi);
+}
+
+/* Q8_0: 2 blocks per register (dwords 8k..8k+7 = block k), |w| times x with w's sign */
+static inline __m512i sums2_q8(const uint8_t *b, const int8_t *xq) {
+    __m512i w = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(b + 2)));
+    w = _mm512_inserti64x4(w, _mm256_loadu_si256((const __m256i *)(const void *)(b + 34 + 2)), 1);
+    const __m512i x = _mm512_loadu_si512((const void *)xq);
+    const __mmask64 neg = _mm512_movepi8_mask(w);
+    const __m512i xs = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), xs);
+}
+
+/* One group of nblk (1..16) blocks into the lane totals (lanes >= nblk untouched). The weights of
+ * a last partial set of 4 blocks must be readable (the caller pads them); sets past nblk are not
+ * read at all; the activations are padded (fast.h). */
+static inline __attribute__((always_inline)) __m512 group16(fast_type T, const uint8_t *b, size_t bsz,
+                                                             const int8_t *xq, const float *xd, const int32_t *xsum,
+                                                             const float *xsx, __m512 acc, int nblk) {
+    __m512i z[4];
+    for (int i = 0; i < 4; i++) {
+        if (4 * i >= nblk)
+            z[i] = _mm512_setzero_si512();
+        else if (T == T_Q8_0)
+            z[i] = pair_sum(sums2_q8(b + 4 * i * bsz, xq + 128 * i), sums2_q8(b + (4 * i + 2) * bsz, xq + 128 * i + 64));
+        else
+            z[i] = sums4_nib(T, b + 4 * i * bsz, bsz, xq + 128 * i);
+    }
+    __m512i s = pair_sum(pair_sum(z[0], z[1]), pair_sum(z[2], z[3])); /* lane b: block b */
+    if (T == T_Q4_0 || T == T_Q5_0)
+        s = _mm512_sub_epi32(s, _mm512_slli_epi32(_mm512_loadu_si512((const void *)xsum), T == T_Q4_0 ? 3 : 4));
+    /* d_w (and m_w) of the 16 blocks, from the block headers */
+    const __m512 dw = _mm512_cvtph_ps(gather16_u16(b, bsz, 0, nblk));
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xd)));
+    if (T == T_Q4_1 || T == T_Q5_1) {
+        const __m512 mw = _mm512_cvtph_ps(gather16_u16(b, bsz, 2, nblk));
+        v = _mm512_add_ps(v, _mm512_mul_ps(mw, _mm512_loadu_ps(xsx)));
+    }
+    return _mm512_mask_add_ps(acc, (__mmask16)(nblk >= 16 ? 0xffffu : (1u << nblk) - 1), acc, v);
+}
+
+static inline __attribute__((always_inline)) float fast32(fast_type T, const uint8_t *row, const llm_qx *x, int64_t n,
+                                                          size_t bsz) {
+    const int64_t nb = n / 32;
+    const int has_sum = T == T_Q4_0 || T == T_Q5_0, has_min = T == T_Q4_1 || T == T_Q5_1;
+    __m512 acc = _mm512_setzero_ps();
+    int64_t blk = 0;
+    for (; blk + 16 <= nb; blk += 16)
+        acc = group16(T, row + blk * (int64_t)bsz, bsz, x->q + 32 * blk, x->d + blk, has_sum ? x->sum + blk : NULL,
+                      has_min ? x->sx + blk : NULL, acc, 16);
+    if (blk < nb) { /* the last 1..15 blocks: activations zero-padded in place (fast.h); whole sets
+                     * of 4 weight blocks read in place, a partial one through a zero-padded copy */
+        const int r = (int)(nb - blk), whole = r / 4 * 4;
+        const uint8_t *b = row + blk * (int64_t)bsz;
+        const int32_t *xs = has_sum ? x->sum + blk : NULL;
+        const float *xm = has_min ? x->sx + blk : NULL;
+        if (whole) acc = group16(T, b, bsz, x->q + 32 * blk, x->d + blk, xs, xm, acc, whole);
+        if (r > whole) {
+            uint8_t wb[4 * 34];
+            memcpy(wb, b + (size_t)whole * bsz, (size_t)(r - whole) * bsz);
+            memset(wb + (size_t)(r - whole) * bsz, 0, (size_t)(4 - (r - whole)) * bsz);
+            /* the set as a group of its own, its lanes moved to whole .. r-1 */
+            const __m512 part = group16(T, wb, bsz, x->q + 32 * (blk + whole), x->d + blk + whole, xs ? xs + whole : NULL,
+                                        xm ? xm + whole : NULL, _mm512_setzero_ps(), r - whole);
+            const __m512i up = _mm512_sub_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                _mm512_set1_epi32(whole));
+            const __mmask16 lanes = (__mmask16)(((1u << r) - 1) & ~((1u << whole) - 1));
+            acc = _mm512_mask_add_ps(acc, lanes, acc, _mm512_permutexvar_ps(_mm512_and_si512(up, _mm512_set1_epi32(15)), part));
+        }
+    }
+    return avx512_lanes_total(acc);
+}
+
+float llm_avx512_fast_q4_0(const void *row, const llm_qx *x, int64_t n) { return fast32(T_Q4_0, row, x, n, 18); }
+float llm_avx512_fast_q4_1(const void *row, const llm_qx *x, int64_t n) { return fast32(T_Q4_1, row, x, n, 20); }
+float llm_avx512_fast_q5_0(const void *row, const llm_qx *x, int64_t n) { return fast32(T_Q5_0, row, x, n, 22); }
+float llm_avx512_fast_q5_1(const void *row, const llm_qx *x, int64_t n) { return fast32(T_Q5_1, row, x, n, 24); }
+float llm_avx512_fast_q8_0(const void *row, const llm_qx *x, int64_t n) { return fast32(T_Q8_0, row, x, n, 34); }
