@@ -51,7 +51,7 @@ static int parse_double(const char *opt, const char *s, double *out) {
 typedef enum opt_id {
     O_MODEL, O_PROMPT, O_FILE, O_SYSTEM, O_THREADS, O_CTX, O_NPREDICT, O_CHUNKS, O_TEMP, O_SEED,
     O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_FREQ, O_PRESENCE, O_LASTN, O_IDS, O_NOBOS, O_SPECIAL,
-    O_VERBOSE
+    O_VERBOSE, O_PRECISION
 } opt_id;
 
 typedef struct opt_def {
@@ -72,6 +72,8 @@ static const opt_def OPTS[] = {
     {O_SYSTEM, NULL, "--system", 1, CLI_G_SYSTEM, "TEXT", "system message"},
     {O_THREADS, "-t", "--threads", 1, CLI_G_THREADS, "N", "threads (default: all cores)"},
     {O_CTX, "-c", "--ctx", 1, CLI_G_CTX, "N", "context size in tokens"},
+    {O_PRECISION, NULL, "--precision", 1, CLI_G_CTX, "P",
+     "fast (8-bit activations, default) or exact (the f32 reference arithmetic)"},
     {O_NPREDICT, "-n", "--n-predict", 1, CLI_G_SAMPLING, "N",
      "tokens to generate, <= 0: until end of text or full context"},
     {O_CHUNKS, NULL, "--chunks", 1, CLI_G_PPL, "K", "evaluate at most K chunks (default: all)"},
@@ -189,6 +191,16 @@ int cli_parse(int argc, char **argv, unsigned groups, cli_args *a) {
         case O_NOBOS: a->no_bos = 1; break;
         case O_SPECIAL: a->special = 1; break;
         case O_VERBOSE: a->verbose = 1; break;
+        case O_PRECISION:
+            if (strcmp(value, "fast") == 0) {
+                a->precision = 1 + LLM_PRECISION_FAST;
+            } else if (strcmp(value, "exact") == 0) {
+                a->precision = 1 + LLM_PRECISION_EXACT;
+            } else {
+                fprintf(stderr, "llm: %s: expected fast or exact, not '%s'\n", name, value);
+                rc = -1;
+            }
+            break;
         }
         if (rc) return -1;
     }
@@ -280,6 +292,7 @@ llm_options *cli_make_options(const cli_args *a) {
     int rc = 0;
     if (a->threads > 0) rc |= set_int(o, LLM_OPT_THREADS, a->threads, "--threads");
     if (a->ctx > 0) rc |= set_int(o, LLM_OPT_CONTEXT_SIZE, a->ctx, "--ctx");
+    if (a->precision > 0) rc |= set_int(o, LLM_OPT_PRECISION, a->precision - 1, "--precision");
     if (a->has_n_predict) rc |= set_int(o, LLM_OPT_MAX_TOKENS, a->n_predict > 0 ? a->n_predict : 0, "-n");
     if (a->has_temp) rc |= set_float(o, LLM_OPT_TEMPERATURE, a->temp, "--temp");
     if (a->has_top_k) rc |= set_int(o, LLM_OPT_TOP_K, a->top_k, "--top-k");

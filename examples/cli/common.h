@@ -34,6 +34,7 @@ typedef struct cli_args {
     const char *system; /* --system */
     int threads;        /* -t, 0: library default */
     int ctx;            /* -c/--ctx, 0: library default (perplexity: 512) */
+    int precision;      /* --precision: 0 library default, else 1 + llm_precision */
     int n_predict;      /* -n, <= 0: until end of generation or context full */
     int has_n_predict;
     int chunks;         /* --chunks, 0: all */

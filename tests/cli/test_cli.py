@@ -83,6 +83,9 @@ def test_bad_options():
     r = run_llm("run")
     assert r.returncode != 0
     assert "-p" in r.stderr
+    r = run_llm("run", "-p", "x", "--precision", "half")
+    assert r.returncode != 0
+    assert "expected fast or exact" in r.stderr
 
 
 def test_bad_model_path(tmp_path):
@@ -196,6 +199,20 @@ def test_run_greedy_deterministic(model):
     assert int(m.group(1)) == 6  # <bos> The capital of France is
     assert 1 <= int(m.group(2)) <= 16
     assert float(m.group(4)) > 0
+
+
+def test_run_precision(model):
+    # both precisions run and are each deterministic; the first greedy token of this prompt has
+    # a wide margin, so the 8-bit activations of the fast path do not change it
+    out = {}
+    for p in ("exact", "fast"):
+        args = ("run", "-m", model, "-p", "Question: What is the capital of France?\nAnswer:", "-n", "2",
+                "--temp", "0", "-t", "2", "--precision", p, "-v")
+        r = run_llm(*args)
+        assert r.returncode == 0, r.stderr
+        assert f"{p} precision" in r.stderr
+        out[p] = r.stdout
+    assert out["exact"].startswith(" Paris") and out["fast"].startswith(" Paris"), out
 
 
 def test_run_sampling_seed(model):
