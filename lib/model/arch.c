@@ -140,6 +140,16 @@ llm_status llm_read_n_rot(const gguf_file *f, const char *arch, int32_t head_dim
     return LLM_OK;
 }
 
+llm_status llm_read_rope(const gguf_file *f, const char *arch, const llm_hparams *hp, llm_rope_style style,
+                         double default_base, llm_rope_params *rope, llm_err *err) {
+    int32_t n_rot = 0;
+    llm_status st = llm_read_n_rot(f, arch, hp->head_dim_k, &n_rot, err);
+    if (st) return st;
+    *rope = llm_rope_default(style, n_rot, default_base);
+    if ((st = llm_hp_float(f, arch, "rope.freq_base", default_base, 1e-3, 1e12, &rope->base, NULL, err))) return st;
+    return llm_read_rope_scaling(f, arch, rope, err);
+}
+
 llm_status llm_bind_freq_factors(llm_arch_model *m, const gguf_file *f, const char *name, int32_t n_rot,
                                  const float **out, llm_err *err) {
     llm_status st = llm_bind_vector(m, f, name, n_rot / 2, 1, out, err);
@@ -307,6 +317,26 @@ llm_status llm_bind_common_layer(llm_arch_model *m, const gguf_file *f, int il, 
         return st;
 #undef NAME
     return LLM_OK;
+}
+
+llm_status llm_bind_qk_norms(llm_arch_model *m, const gguf_file *f, int il, llm_err *err) {
+    llm_layer *L = &m->layers[il];
+    char name[96];
+    llm_status st;
+    snprintf(name, sizeof name, "blk.%d.attn_q_norm.weight", il);
+    if ((st = llm_bind_vector(m, f, name, m->hp.head_dim_k, 0, &L->q_norm, err))) return st;
+    snprintf(name, sizeof name, "blk.%d.attn_k_norm.weight", il);
+    return llm_bind_vector(m, f, name, m->hp.head_dim_k, 0, &L->k_norm, err);
+}
+
+llm_status llm_bind_post_norms(llm_arch_model *m, const gguf_file *f, int il, llm_err *err) {
+    llm_layer *L = &m->layers[il];
+    char name[96];
+    llm_status st;
+    snprintf(name, sizeof name, "blk.%d.post_attention_norm.weight", il);
+    if ((st = llm_bind_vector(m, f, name, m->hp.n_embd, 0, &L->post_attn_norm, err))) return st;
+    snprintf(name, sizeof name, "blk.%d.post_ffw_norm.weight", il);
+    return llm_bind_vector(m, f, name, m->hp.n_embd, 0, &L->post_ffn_norm, err);
 }
 
 /* ---- the model object -------------------------------------------------------------------- */

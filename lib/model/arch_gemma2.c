@@ -9,20 +9,16 @@
  * n_embd / n_head for 27B (46 layers), as in the published configs. Norm weights as stored (the
  * GGUF already holds 1 + w). */
 #include <math.h>
-#include <stdio.h>
 
 #include "model/model_internal.h"
 
 static llm_status gemma2_load(const gguf_file *f, llm_arch_model *m, llm_err *err) {
     const char *arch = "gemma2";
     llm_hparams *hp = &m->hp;
-    int32_t n_rot = 0;
-    llm_status st = llm_read_n_rot(f, arch, hp->head_dim_k, &n_rot, err);
-    if (st) return st;
-    llm_rope_params rope = llm_rope_default(LLM_ROPE_NEOX, n_rot, 10000.0);
+    llm_rope_params rope;
     double attn_cap = 50.0, final_cap = 30.0;
-    if ((st = llm_hp_float(f, arch, "rope.freq_base", 10000.0, 1e-3, 1e12, &rope.base, NULL, err)) ||
-        (st = llm_read_rope_scaling(f, arch, &rope, err)) ||
+    llm_status st;
+    if ((st = llm_read_rope(f, arch, hp, LLM_ROPE_NEOX, 10000.0, &rope, err)) ||
         (st = llm_hp_int(f, arch, "attention.sliding_window", 0, 4096, 0, INT32_MAX, &hp->sliding_window, err)) ||
         (st = llm_hp_float(f, arch, "attn_logit_softcapping", 50.0, 0.0, 1e6, &attn_cap, NULL, err)) ||
         (st = llm_hp_float(f, arch, "final_logit_softcapping", 30.0, 0.0, 1e6, &final_cap, NULL, err)))
@@ -32,16 +28,9 @@ static llm_status gemma2_load(const gguf_file *f, llm_arch_model *m, llm_err *er
     m->embd_scale = sqrtf((float)hp->n_embd);
     if (hp->n_layer == 46) m->attn_scale = (float)(1.0 / sqrt((double)(hp->n_embd / hp->n_head)));
     m->act = LLM_ACT_GELU_TANH;
-    char name[96];
     for (int il = 0; il < hp->n_layer; il++) {
         llm_layer *L = &m->layers[il];
-        if ((st = llm_bind_common_layer(m, f, il, err))) return st;
-#define NAME(s) (snprintf(name, sizeof name, "blk.%d." s, il), name)
-        if ((st = llm_bind_vector(m, f, NAME("post_attention_norm.weight"), hp->n_embd, 0, &L->post_attn_norm,
-                                  err)) ||
-            (st = llm_bind_vector(m, f, NAME("post_ffw_norm.weight"), hp->n_embd, 0, &L->post_ffn_norm, err)))
-            return st;
-#undef NAME
+        if ((st = llm_bind_common_layer(m, f, il, err)) || (st = llm_bind_post_norms(m, f, il, err))) return st;
         L->rope = rope;
         L->window = il % 2 == 0 ? hp->sliding_window : 0;
     }

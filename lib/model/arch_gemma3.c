@@ -5,7 +5,6 @@
  * weights are used as stored (the GGUF already holds 1 + w). Output tied to token_embd unless
  * an output tensor is present. */
 #include <math.h>
-#include <stdio.h>
 
 #include "model/model_internal.h"
 
@@ -27,18 +26,11 @@ static llm_status gemma3_load(const gguf_file *f, llm_arch_model *m, llm_err *er
      * other size with head_dim; the GGUF does not store it, so it is recognised by its depth */
     if (hp->n_layer == 62) m->attn_scale = (float)(1.0 / sqrt((double)(hp->n_embd / hp->n_head)));
     m->act = LLM_ACT_GELU_TANH;
-    char name[96];
     for (int il = 0; il < hp->n_layer; il++) {
         llm_layer *L = &m->layers[il];
-        if ((st = llm_bind_common_layer(m, f, il, err))) return st;
-#define NAME(s) (snprintf(name, sizeof name, "blk.%d." s, il), name)
-        if ((st = llm_bind_vector(m, f, NAME("attn_q_norm.weight"), hp->head_dim_k, 0, &L->q_norm, err)) ||
-            (st = llm_bind_vector(m, f, NAME("attn_k_norm.weight"), hp->head_dim_k, 0, &L->k_norm, err)) ||
-            (st = llm_bind_vector(m, f, NAME("post_attention_norm.weight"), hp->n_embd, 0,
-                                  &L->post_attn_norm, err)) ||
-            (st = llm_bind_vector(m, f, NAME("post_ffw_norm.weight"), hp->n_embd, 0, &L->post_ffn_norm, err)))
+        if ((st = llm_bind_common_layer(m, f, il, err)) || (st = llm_bind_qk_norms(m, f, il, err)) ||
+            (st = llm_bind_post_norms(m, f, il, err)))
             return st;
-#undef NAME
         int is_global = (il + 1) % 6 == 0;
         L->rope = is_global ? global : local;
         L->window = is_global ? 0 : hp->sliding_window;

@@ -8,12 +8,9 @@
 static llm_status llama_load(const gguf_file *f, llm_arch_model *m, llm_err *err) {
     const char *arch = "llama";
     llm_hparams *hp = &m->hp;
-    int32_t n_rot = 0;
-    llm_status st = llm_read_n_rot(f, arch, hp->head_dim_k, &n_rot, err);
-    if (st) return st;
-    llm_rope_params rope = llm_rope_default(LLM_ROPE_NORMAL, n_rot, 10000.0);
-    if ((st = llm_hp_float(f, arch, "rope.freq_base", 10000.0, 1e-3, 1e12, &rope.base, NULL, err)) ||
-        (st = llm_read_rope_scaling(f, arch, &rope, err)) ||
+    llm_rope_params rope;
+    llm_status st;
+    if ((st = llm_read_rope(f, arch, hp, LLM_ROPE_NORMAL, 10000.0, &rope, err)) ||
         (st = llm_bind_freq_factors(m, f, "rope_freqs.weight", rope.n_rot, &rope.freq_div, err)) ||
         (st = llm_hp_int(f, arch, "attention.sliding_window", 0, 0, 0, INT32_MAX, &hp->sliding_window, err)))
         return st;

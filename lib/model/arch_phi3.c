@@ -55,16 +55,13 @@ static llm_status phi3_bind_layer(llm_arch_model *m, const gguf_file *f, int il,
 static llm_status phi3_load(const gguf_file *f, llm_arch_model *m, llm_err *err) {
     const char *arch = "phi3";
     llm_hparams *hp = &m->hp;
-    int32_t n_rot = 0;
-    llm_status st = llm_read_n_rot(f, arch, hp->head_dim_k, &n_rot, err);
-    if (st) return st;
-    llm_rope_params rope = llm_rope_default(LLM_ROPE_NEOX, n_rot, 10000.0);
-    if ((st = llm_hp_float(f, arch, "rope.freq_base", 10000.0, 1e-3, 1e12, &rope.base, NULL, err)) ||
-        (st = llm_read_rope_scaling(f, arch, &rope, err)) ||
+    llm_rope_params rope;
+    llm_status st;
+    if ((st = llm_read_rope(f, arch, hp, LLM_ROPE_NEOX, 10000.0, &rope, err)) ||
         (st = llm_hp_int(f, arch, "rope.scaling.original_context_length", 0, hp->n_ctx_train, 1, INT32_MAX,
                          &rope.long_ctx, err)) ||
-        (st = llm_bind_freq_factors(m, f, "rope_factors_short.weight", n_rot, &rope.freq_div, err)) ||
-        (st = llm_bind_freq_factors(m, f, "rope_factors_long.weight", n_rot, &rope.freq_div_long, err)) ||
+        (st = llm_bind_freq_factors(m, f, "rope_factors_short.weight", rope.n_rot, &rope.freq_div, err)) ||
+        (st = llm_bind_freq_factors(m, f, "rope_factors_long.weight", rope.n_rot, &rope.freq_div_long, err)) ||
         (st = llm_hp_int(f, arch, "attention.sliding_window", 0, 0, 0, INT32_MAX, &hp->sliding_window, err)))
         return st;
     m->act = LLM_ACT_SILU;

@@ -7,15 +7,10 @@
 #include "model/model_internal.h"
 
 static llm_status qwen2_load(const gguf_file *f, llm_arch_model *m, llm_err *err) {
-    const char *arch = "qwen2";
-    llm_hparams *hp = &m->hp;
-    int32_t n_rot = 0;
-    llm_status st = llm_read_n_rot(f, arch, hp->head_dim_k, &n_rot, err);
+    const llm_hparams *hp = &m->hp;
+    llm_rope_params rope;
+    llm_status st = llm_read_rope(f, "qwen2", hp, LLM_ROPE_NEOX, 10000.0, &rope, err);
     if (st) return st;
-    llm_rope_params rope = llm_rope_default(LLM_ROPE_NEOX, n_rot, 10000.0);
-    if ((st = llm_hp_float(f, arch, "rope.freq_base", 10000.0, 1e-3, 1e12, &rope.base, NULL, err)) ||
-        (st = llm_read_rope_scaling(f, arch, &rope, err)))
-        return st;
     m->act = LLM_ACT_SILU;
     const int64_t q_dim = (int64_t)hp->n_head * hp->head_dim_k;
     const int64_t k_dim = (int64_t)hp->n_head_kv * hp->head_dim_k;

@@ -133,6 +133,16 @@ llm_status llm_read_rope_scaling(const gguf_file *f, const char *arch, llm_rope_
 /* Reads {arch}.rope.dimension_count (default head_dim_k; even, <= head_dim_k) into *n_rot. */
 llm_status llm_read_n_rot(const gguf_file *f, const char *arch, int32_t head_dim_k, int32_t *n_rot,
                           llm_err *err);
+/* The rotary parameters most families read the same way: style, n_rot (llm_read_n_rot),
+ * {arch}.rope.freq_base (default default_base) and the file's rope scaling. */
+llm_status llm_read_rope(const gguf_file *f, const char *arch, const llm_hparams *hp, llm_rope_style style,
+                         double default_base, llm_rope_params *rope, llm_err *err);
+/* Binds the required per-head RMSNorm weights of q and k (blk.N.attn_q_norm / attn_k_norm,
+ * length head_dim_k) into m->layers[il]. */
+llm_status llm_bind_qk_norms(llm_arch_model *m, const gguf_file *f, int il, llm_err *err);
+/* Binds the required RMSNorm weights of the attention and FFN outputs (blk.N.post_attention_norm,
+ * blk.N.post_ffw_norm; Gemma 2 and 3) into m->layers[il]. */
+llm_status llm_bind_post_norms(llm_arch_model *m, const gguf_file *f, int il, llm_err *err);
 /* Binds an optional 1-D tensor of n_rot/2 frequency divisors, each checked positive/finite. */
 llm_status llm_bind_freq_factors(llm_arch_model *m, const gguf_file *f, const char *name, int32_t n_rot,
                                  const float **out, llm_err *err);
