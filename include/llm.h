@@ -145,9 +145,11 @@ typedef enum llm_option {
 } llm_option;
 
 /* How the CPU kernels compute products with quantized weights. FAST quantizes the activations
- * to 8 bits per block and uses integer dot products (as the GGUF ecosystem does); EXACT keeps
- * them in f32 and gives the same bits as the scalar reference on every instruction-set path.
- * Both give the same result on every path and for any thread count. */
+ * to 8 bits per block and uses integer dot products where the CPU has them (AVX2, AVX-512 VNNI,
+ * NEON), as the GGUF ecosystem does; elsewhere (the scalar path) and for float weights it
+ * computes like EXACT. EXACT keeps the activations in f32 and gives the same bits as the scalar
+ * reference on every instruction-set path. Both give the same result for any thread count;
+ * FAST results may differ between instruction-set paths within the 8-bit rounding. */
 typedef enum llm_precision {
     LLM_PRECISION_FAST = 0,
     LLM_PRECISION_EXACT = 1
