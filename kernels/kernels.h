@@ -19,7 +19,8 @@ typedef struct llm_matrix {
     size_t row_bytes;
 } llm_matrix;
 
-/* ---- thread pool: workers sleep on a condition variable when idle (no spinning) ---- */
+/* ---- thread pool: between runs workers spin on an atomic for at most 50 us, then sleep on a
+ * condition variable (an idle pool does not spin; see kernels/cpu/pool.c) ---- */
 typedef struct llm_pool llm_pool;
 /* n_threads >= 1 (1 = run on the caller only). NULL on failure. */
 llm_pool *llm_pool_new(int n_threads);
