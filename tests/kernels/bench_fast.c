@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "kernels/kernels.h"
+#include "kern_random.h"
 
 static double cpu_now(void) {
     struct timespec ts;
@@ -44,17 +45,7 @@ int main(int argc, char **argv) {
     if (!w || !x || !o || !te || !tf || !pool) return 1;
     srand(1);
     for (size_t i = 0; i < rb * (size_t)rows; i++) w[i] = (uint8_t)rand();
-    /* every f16 scale field 0.01 (finite, normal): random bits would give NaN / inf scales */
-    int offs[2] = {0, -1};
-    if (type == LLM_DT_Q4_1 || type == LLM_DT_Q5_1 || type == LLM_DT_Q4_K || type == LLM_DT_Q5_K) offs[1] = 2;
-    if (type == LLM_DT_Q6_K) offs[0] = 208;
-    if (ti->block_size > 1)
-        for (size_t b = 0; b < rb * (size_t)rows / ti->type_size; b++)
-            for (int k = 0; k < 2; k++)
-                if (offs[k] >= 0) {
-                    w[b * ti->type_size + (size_t)offs[k]] = 0x1f;
-                    w[b * ti->type_size + (size_t)offs[k] + 1] = 0x21;
-                }
+    set_bench_scales(type, w, rb * (size_t)rows);
     for (int64_t i = 0; i < cols * ntok; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     llm_pool_set_isa(pool, (llm_isa)isa);
     const llm_matrix m = {type, rows, cols, w, rb};

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "kernels/kernels.h"
+#include "kern_random.h"
 
 static double now(void) {
     struct timespec ts;
@@ -50,18 +51,7 @@ int main(int argc, char **argv) {
     uint8_t *w = malloc(rb * (size_t)rows);
     srand(1);
     for (size_t i = 0; i < rb * (size_t)rows; i++) w[i] = (uint8_t)rand();
-    /* fix every block's f16 scale fields (d, and m / dmin where present) to 0.01 so values are
-     * finite and normal: NaN, inf or subnormal scales would time something else */
-    int offs[2] = {0, -1};
-    if (type == LLM_DT_Q4_1 || type == LLM_DT_Q5_1 || type == LLM_DT_Q4_K || type == LLM_DT_Q5_K) offs[1] = 2;
-    if (type == LLM_DT_Q6_K) offs[0] = 208;
-    if (ti->block_size > 1)
-        for (size_t b = 0; b < rb * (size_t)rows / ti->type_size; b++)
-            for (int k = 0; k < 2; k++)
-                if (offs[k] >= 0) {
-                    w[b * ti->type_size + (size_t)offs[k]] = 0x1f;
-                    w[b * ti->type_size + (size_t)offs[k] + 1] = 0x21;
-                }
+    set_bench_scales(type, w, rb * (size_t)rows);
     float *x = malloc(sizeof(float) * (size_t)(cols * ntok));
     for (int64_t i = 0; i < cols * ntok; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     float *o1 = malloc(sizeof(float) * (size_t)(rows * ntok)), *o2 = malloc(sizeof(float) * (size_t)(rows * ntok));
