@@ -35,7 +35,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -57,12 +56,6 @@ static inline void cpu_relax(void) {
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
-}
-
-static int64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 typedef struct llm_pool_slot {
@@ -107,7 +100,7 @@ static uint64_t wait_work(llm_pool *pool, uint64_t seen) {
         const uint64_t g = atomic_load_explicit(&pool->generation, memory_order_acquire);
         if (g != seen) return g;
         if (i % LLM_POOL_SPIN_CHECK == 0) {
-            const int64_t now = mono_ns();
+            const int64_t now = llm_now_ns();
             if (i == 0)
                 t0 = now;
             else if (now - t0 > LLM_POOL_SPIN_NS)
@@ -244,7 +237,7 @@ void llm_pool_run(llm_pool *pool, void (*fn)(void *arg, int ith, int nth), void 
             break;
         }
         if (i % LLM_POOL_SPIN_CHECK == 0) {
-            const int64_t now = mono_ns();
+            const int64_t now = llm_now_ns();
             if (i == 0)
                 t0 = now;
             else if (now - t0 > LLM_POOL_SPIN_NS)

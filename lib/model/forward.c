@@ -20,7 +20,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "model/model_internal.h"
 
@@ -188,12 +187,6 @@ static void ffn_down(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n
 }
 
 /* ---- the resumable driver --------------------------------------------------------------- */
-
-int64_t llm_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Sets the cursor to the chunk starting at token c0 (its first unit: the embeddings). */
 static void start_chunk(const llm_arch_model *m, llm_fwd_cursor *c, int32_t c0) {

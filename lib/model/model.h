@@ -80,7 +80,7 @@ llm_status llm_forward(const llm_arch_model *m, llm_kv_state *kv, const int32_t 
  * layer five units (attention input products, attention and its output product, FFN gate, FFN
  * up, FFN down product), then the logits, whose product is cut into row ranges when one
  * row of logits is produced (one row is bitwise the same however its rows are split; with a
- * deadline a range is what fits in the time left). With deadline_ns > 0 (llm_now_ns clock) it
+ * deadline a range is what fits in the time left). With deadline_ns > 0 (llm_now_ns clock, util/common.h) it
  * returns *done = 0 before a unit that would end past the deadline (predicted from the last
  * duration of that kind of unit) - but only after at least one unit, so every call progresses;
  * deadline_ns = 0 runs to completion. Resuming does not change
@@ -100,7 +100,5 @@ llm_status llm_forward_advance(const llm_arch_model *m, llm_kv_state *kv, llm_po
 void llm_forward_cancel(llm_kv_state *kv);
 /* Whether a computation begun on kv is still in flight. */
 int llm_forward_in_flight(const llm_kv_state *kv);
-/* CLOCK_MONOTONIC in nanoseconds (the clock of deadline_ns). */
-int64_t llm_now_ns(void);
 
 #endif

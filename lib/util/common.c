@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 llm_status llm_err_set(llm_err *err, llm_status code, const char *fmt, ...) {
     if (err) {
@@ -13,6 +14,12 @@ llm_status llm_err_set(llm_err *err, llm_status code, const char *fmt, ...) {
         va_end(ap);
     }
     return code;
+}
+
+int64_t llm_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 void llm_err_clear(llm_err *err) {

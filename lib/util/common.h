@@ -25,6 +25,9 @@ typedef struct llm_err {
 
 /* Records code and a printf-style message into err (if not NULL); returns code. */
 llm_status llm_err_set(llm_err *err, llm_status code, const char *fmt, ...) LLM_PRINTF(3, 4);
+
+/* CLOCK_MONOTONIC in nanoseconds (the forward pass's deadlines, the thread pool's spin bound). */
+int64_t llm_now_ns(void);
 void llm_err_clear(llm_err *err);
 
 /* Every public handle starts with this header so llm_last_error() can read any of them. */
