@@ -339,6 +339,26 @@ LLM_API llm_status llm_session_step(llm_session *session, int32_t *token, const 
  * Other calls on the session (feed, reset, chat) abandon a computation in progress cleanly. */
 LLM_API llm_status llm_session_step_timed(llm_session *session, int64_t budget_us, int32_t *token,
                                           const char **text, size_t *len, llm_finish *finish);
+/* Several sessions at once (batched decode, e.g. a server's concurrent conversations): the same
+ * as calling llm_session_step on sessions[0], sessions[1], ... in that order, except that the
+ * tokens the sessions have sampled but not yet evaluated go through the model in one forward pass,
+ * which reads the weights once for all of them (on the CPU, matrix-vector products become
+ * matrix-matrix products; on a GPU, one launch per operation). The sessions must be distinct and
+ * belong to one context; n_sessions >= 1. Per session i, tokens[i], texts[i], lens[i],
+ * finishes[i] and statuses[i] receive what llm_session_step would put in its out-parameters
+ * (each array may be NULL; text pointers stay valid until the next call on that session).
+ * Returns LLM_OK when every session's step succeeded, else the first failing session's status
+ * (LLM_ERR_INVALID_ARGUMENT without touching any session for a NULL array, n_sessions == 0, or a
+ * NULL, repeated or foreign session: every statuses[i] gets it, and llm_last_error on the context
+ * of the first valid session tells which; a session's own failure is on that session). A session
+ * that first has something else to evaluate (a chat reply header, a computation left by
+ * llm_session_step_timed) does it on its own, then joins. A session whose abort function fires finishes with LLM_FINISH_ABORTED and keeps its
+ * cache as before the step; the others are unaffected. Results equal separate steps: bit for bit
+ * where llm_session_step's batched and single-token products are (the FAST precision's integer
+ * kernels), else within float rounding (EXACT precision's f32 GEMM). */
+LLM_API llm_status llm_session_step_batch(llm_session *const *sessions, size_t n_sessions, int32_t *tokens,
+                                          const char **texts, size_t *lens, llm_finish *finishes,
+                                          llm_status *statuses);
 /* Generate until a finish condition, calling fn (may be NULL) with each piece of text. */
 LLM_API llm_status llm_session_generate(llm_session *session, llm_text_fn fn, void *user_data,
                                         llm_finish *finish);

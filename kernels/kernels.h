@@ -74,6 +74,13 @@ void llm_rmsnorm(float *out, const float *x, const float *weight, int64_t n, flo
 void llm_softmax(float *x, int64_t n);
 float llm_silu(float x);
 float llm_gelu_tanh(float x);
+/* gate[i] = act(gate[i]) * up[i] for i < n, act = gelu ? llm_gelu_tanh : llm_silu; and
+ * llm_rmsnorm of n_rows rows of len floats (row r of x into row r of out; out must not overlap
+ * x). Split over the pool when large enough; the same bits for any thread count
+ * (kernels/cpu/rows.c). */
+void llm_glu(int gelu, float *gate, const float *up, int64_t n, llm_pool *pool);
+void llm_rmsnorm_rows(float *out, const float *x, const float *weight, int64_t n_rows, int64_t len, float eps,
+                      llm_pool *pool);
 
 /* ---- attention (kernels/cpu/attention.c) ---- */
 /* Causal multi-head attention of n_tok query tokens at positions pos0 .. pos0 + n_tok - 1 over

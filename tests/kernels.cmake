@@ -3,6 +3,8 @@
 
 llm_add_c_test(test_kern_pool SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/kernels/test_pool.c
                LIBS llm_kernels LABELS kernels)
+llm_add_c_test(test_kern_exp SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/kernels/test_exp.c
+               LIBS llm_kernels LABELS kernels)
 
 # Driver executable used by test_kernels.py; lives in the build root so the tests find it
 # through LLM_BIN_DIR.

@@ -8,6 +8,12 @@
  *        forward pass over the model producing the logits of the new position (no sampling, so
  *        its cost is zero); t/s = N / time of the N feeds. This is decoding from an almost empty
  *        context, the way a generation loop runs.
+ *   tgN xS  (with --sessions S[,S...]) batched decode: S sessions of one context are each fed
+ *        the same short prompt (BENCH_BATCH_PROMPT tokens) and stepped together with
+ *        llm_session_step_batch (greedy sampling included): one untimed step samples from the
+ *        prompt, then N timed steps each evaluate one token of every session in one forward
+ *        pass; t/s = tokens evaluated (S * N, counted from the sessions' positions) / time, the
+ *        aggregate throughput a server with S concurrent conversations gets.
  * Each test has one untimed warm-up run (page faults of the mapped weights, first touch of the
  * KV cache, worker start-up), then -r timed runs; the mean and the sample standard deviation of
  * the per-run tokens/s are reported.
@@ -29,6 +35,7 @@
 
 #define BENCH_MAX_LIST 64
 #define BENCH_SEED 0x5EEDu
+#define BENCH_BATCH_PROMPT 8
 
 /* ---- options ------------------------------------------------------------------------------- */
 
@@ -39,6 +46,8 @@ typedef struct bench_opts {
     int n_prompts;
     int gens[BENCH_MAX_LIST];
     int n_gens;
+    int sessions[BENCH_MAX_LIST]; /* --sessions: batched decode with these session counts */
+    int n_sessions;
     int threads[BENCH_MAX_LIST];
     int n_threads;
     int precisions[2]; /* LLM_PRECISION_FAST / LLM_PRECISION_EXACT, in the order given */
@@ -52,7 +61,8 @@ typedef struct bench_opts {
 static void bench_usage(FILE *f) {
     fprintf(f,
             "usage: llm bench [-m MODEL[,MODEL...]] [-p N[,N...]] [-n N[,N...]] [-t N[,N...]]\n"
-            "                 [-r REPS] [--precision fast|exact[,...]] [-o md|json] [--bandwidth]\n"
+            "                 [-r REPS] [--precision fast|exact[,...]] [--sessions N[,N...]]\n"
+            "                 [-o md|json] [--bandwidth]\n"
             "Measures prompt processing (ppN: N tokens fed in one batch) and token generation\n"
             "(tgN: N tokens decoded one at a time) in tokens per second: one warm-up run, then\n"
             "REPS timed runs, reported as mean +- sample standard deviation.\n"
@@ -66,6 +76,9 @@ static void bench_usage(FILE *f) {
             "      --precision P            fast (8-bit activations with quantized weights, the\n"
             "                               library's default) or exact (f32 reference arithmetic);\n"
             "                               a list (fast,exact) runs both side by side (default fast)\n"
+            "      --sessions N             also measure batched decode (\"tgN xS\"): S sessions fed the\n"
+            "                               same short prompt, stepped together N times with\n"
+            "                               llm_session_step_batch; aggregate tokens/s (S * N / time)\n"
             "  -o, --output FORMAT          md (a Markdown table, default) or json\n"
             "      --bandwidth              also measure the memory read bandwidth with each thread\n"
             "                               count and report the decode floor (model bytes /\n"
@@ -157,7 +170,7 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
         static const char *const WITH_VALUE[][2] = {{"-m", "--model"},       {"-p", "--n-prompt"},
                                                     {"-n", "--n-gen"},       {"-t", "--threads"},
                                                     {"-r", "--repetitions"}, {"-o", "--output"},
-                                                    {NULL, "--precision"}};
+                                                    {NULL, "--precision"},   {NULL, "--sessions"}};
         int known = 0;
         for (size_t k = 0; k < sizeof WITH_VALUE / sizeof WITH_VALUE[0]; k++)
             known |= opt_is(name, WITH_VALUE[k][0], WITH_VALUE[k][1]);
@@ -182,6 +195,8 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
             rc = parse_int_list(name, value, 0, o->gens, &o->n_gens);
         } else if (opt_is(name, "-t", "--threads")) {
             rc = parse_int_list(name, value, 0, o->threads, &o->n_threads);
+        } else if (opt_is(name, NULL, "--sessions")) {
+            rc = parse_int_list(name, value, 1, o->sessions, &o->n_sessions);
         } else if (opt_is(name, NULL, "--precision")) {
             rc = parse_precisions(name, value, o);
         } else if (opt_is(name, "-r", "--repetitions")) {
@@ -375,6 +390,7 @@ typedef struct bench_result {
     int precision;
     int threads;
     int n_prompt, n_gen;
+    int n_sessions; /* > 0: batched decode of this many sessions (tgN xS) */
     int reps;
     double *samples_ts; /* reps */
     double *samples_ns;
@@ -426,6 +442,28 @@ static llm_status run_once(llm_session *s, const int32_t *tokens, int n_prompt, 
     return st;
 }
 
+/* One run of a batched decode test: the sessions restart from the same prompt, one untimed step
+ * samples from it, then n_gen timed llm_session_step_batch calls; *evaluated gets the tokens
+ * those evaluated (S * n_gen unless a session finished early, e.g. on an end-of-generation
+ * token: it then stays in the batch without evaluating anything). */
+static llm_status run_batch_once(llm_session **ss, int n, const int32_t *tokens, int n_gen, double *seconds,
+                                 long *evaluated) {
+    llm_status st = LLM_OK;
+    for (int i = 0; i < n && st == LLM_OK; i++) {
+        st = llm_session_reset(ss[i]);
+        if (st == LLM_OK) st = llm_session_feed_tokens(ss[i], tokens, BENCH_BATCH_PROMPT);
+    }
+    if (st == LLM_OK) st = llm_session_step_batch(ss, (size_t)n, NULL, NULL, NULL, NULL, NULL);
+    long before = 0, after = 0;
+    for (int i = 0; i < n; i++) before += llm_session_n_past(ss[i]);
+    double t0 = cli_now();
+    for (int k = 0; k < n_gen && st == LLM_OK; k++) st = llm_session_step_batch(ss, (size_t)n, NULL, NULL, NULL, NULL, NULL);
+    *seconds = cli_now() - t0;
+    for (int i = 0; i < n; i++) after += llm_session_n_past(ss[i]);
+    *evaluated = after - before;
+    return st;
+}
+
 static void stats(bench_result *r) {
     double sum = 0.0;
     for (int i = 0; i < r->reps; i++) sum += r->samples_ts[i];
@@ -465,6 +503,7 @@ static const char *base_name(const char *path) {
 
 static void test_name(const bench_result *r, char *buf, size_t cap) {
     if (r->n_prompt > 0) snprintf(buf, cap, "pp%d", r->n_prompt);
+    else if (r->n_sessions > 0) snprintf(buf, cap, "tg%d x%d", r->n_gen, r->n_sessions);
     else snprintf(buf, cap, "tg%d", r->n_gen);
 }
 
@@ -500,7 +539,7 @@ static void md_bandwidth(const bench_result *res, int n_res, const bw_result *bw
            "---------------", "----------", "----------");
     for (int i = 0; i < n_res; i++) {
         const bench_result *r = &res[i];
-        if (r->n_gen <= 0 || r->bw_gbs <= 0) continue;
+        if (r->n_gen <= 0 || r->bw_gbs <= 0 || r->n_sessions > 0) continue; /* a batch reads the weights once for all */
         char size[32], test[32], bw[32];
         human_size(r->size, size, sizeof size);
         test_name(r, test, sizeof test);
@@ -546,13 +585,14 @@ static void json_row(const bench_result *r, int first) {
     json_string(llm_version());
     printf(",\n    \"n_threads\": %d,\n    \"n_prompt\": %d,\n    \"n_gen\": %d,\n    \"repetitions\": %d,\n",
            r->threads, r->n_prompt, r->n_gen, r->reps);
+    if (r->n_sessions > 0) printf("    \"n_sessions\": %d,\n", r->n_sessions);
     printf("    \"avg_ts\": %.6g,\n    \"stddev_ts\": %.6g,\n    \"samples_ns\": ", r->avg_ts, r->stddev_ts);
     json_doubles(r->samples_ns, r->reps);
     printf(",\n    \"samples_ts\": ");
     json_doubles(r->samples_ts, r->reps);
     if (r->bw_gbs > 0) {
         printf(",\n    \"bandwidth_gbs\": %.6g", r->bw_gbs);
-        if (r->n_gen > 0) {
+        if (r->n_gen > 0 && r->n_sessions == 0) {
             double floor_ts = r->bw_gbs * 1e9 / (double)r->size;
             printf(",\n    \"decode_floor_ts\": %.6g,\n    \"floor_pct\": %.6g", floor_ts, 100.0 * r->avg_ts / floor_ts);
         }
@@ -587,6 +627,10 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
     int max_p = 0, max_n = 0;
     for (int i = 0; i < o->n_prompts; i++) max_p = o->prompts[i] > max_p ? o->prompts[i] : max_p;
     for (int i = 0; i < o->n_gens; i++) max_n = o->gens[i] > max_n ? o->gens[i] : max_n;
+    int max_s = 0;
+    for (int i = 0; i < o->n_sessions; i++) max_s = o->sessions[i] > max_s ? o->sessions[i] : max_s;
+    int n_ctx = max_p + max_n + 1;
+    if (max_s > 0 && BENCH_BATCH_PROMPT + max_n + 2 > n_ctx) n_ctx = BENCH_BATCH_PROMPT + max_n + 2;
 
     static int verbose_flag = 1;
     llm_options *opt = llm_options_new();
@@ -596,7 +640,8 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
     }
     llm_options_set_log(opt, log_cb, o->verbose ? &verbose_flag : NULL);
     llm_status st = llm_options_set_int(opt, LLM_OPT_THREADS, threads);
-    if (st == LLM_OK) st = llm_options_set_int(opt, LLM_OPT_CONTEXT_SIZE, max_p + max_n + 1);
+    if (st == LLM_OK) st = llm_options_set_int(opt, LLM_OPT_CONTEXT_SIZE, n_ctx);
+    if (st == LLM_OK && max_s > 0) st = llm_options_set_int(opt, LLM_OPT_MAX_SESSIONS, max_s + 1);
     if (st == LLM_OK) st = llm_options_set_float(opt, LLM_OPT_TEMPERATURE, 0.0);
     if (st == LLM_OK) st = llm_options_set_int(opt, LLM_OPT_PRECISION, precision);
     if (st != LLM_OK) {
@@ -606,6 +651,8 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
     }
     llm_context *c = NULL;
     llm_session *s = NULL;
+    llm_session **batch = NULL; /* max_s sessions for the batched decode tests */
+    int n_batch = 0;
     int32_t *tokens = NULL;
     int rc = -1;
     st = llm_context_new(m, opt, &c);
@@ -618,17 +665,31 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
         cli_report("cannot create a session", st, c);
         goto done;
     }
+    if (max_s > 0 && !(batch = calloc((size_t)max_s, sizeof *batch))) {
+        fprintf(stderr, "llm bench: out of memory\n");
+        goto done;
+    }
+    for (; n_batch < max_s; n_batch++) {
+        st = llm_session_new(c, opt, &batch[n_batch]);
+        if (st != LLM_OK) {
+            cli_report("cannot create a session", st, c);
+            goto done;
+        }
+    }
     size_t n_tok = (size_t)(max_p > max_n + 1 ? max_p : max_n + 1);
+    if (n_tok < BENCH_BATCH_PROMPT) n_tok = BENCH_BATCH_PROMPT;
     tokens = random_tokens(m, n_tok, BENCH_SEED);
     if (!tokens) {
         fprintf(stderr, "llm bench: cannot draw random tokens (out of memory or empty vocabulary)\n");
         goto done;
     }
-    /* the tests: every pp size, then every tg size */
-    int n_tests = o->n_prompts + o->n_gens;
+    /* the tests: every pp size, then every tg size, then every tg size with every session count */
+    const int n_single = o->n_prompts + o->n_gens;
+    int n_tests = n_single + o->n_gens * o->n_sessions;
     for (int k = 0; k < n_tests; k++) {
         int n_prompt = k < o->n_prompts ? o->prompts[k] : 0;
-        int n_gen = k < o->n_prompts ? 0 : o->gens[k - o->n_prompts];
+        int n_gen = k < o->n_prompts ? 0 : k < n_single ? o->gens[k - o->n_prompts] : o->gens[(k - n_single) / o->n_sessions];
+        int n_sess = k < n_single ? 0 : o->sessions[(k - n_single) % o->n_sessions];
         if (n_prompt == 0 && n_gen == 0) continue;
         if (bs->n_res == bs->cap_res) {
             int cap = bs->cap_res ? bs->cap_res * 2 : 16;
@@ -661,23 +722,27 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
         r->precision = precision;
         r->n_prompt = n_prompt;
         r->n_gen = n_gen;
+        r->n_sessions = n_sess;
         r->reps = o->reps;
         r->bw_gbs = bandwidth_for(bs, r->threads);
         bs->n_res++; /* owned by bs from here on (freed there) */
 
         double secs = 0.0;
-        st = run_once(s, tokens, n_prompt, n_gen, &secs); /* warm-up */
-        for (int i = 0; i < o->reps && st == LLM_OK; i++) {
-            st = run_once(s, tokens, n_prompt, n_gen, &secs);
+        long done_tok = 0;
+        /* the first run is the warm-up */
+        for (int i = -1; i < o->reps && st == LLM_OK; i++) {
+            if (n_sess > 0) st = run_batch_once(batch, n_sess, tokens, n_gen, &secs, &done_tok);
+            else st = run_once(s, tokens, n_prompt, n_gen, &secs);
+            if (i < 0) continue;
             if (secs <= 0) secs = 1e-9;
             r->samples_ns[i] = secs * 1e9;
-            r->samples_ts[i] = (n_prompt > 0 ? n_prompt : n_gen) / secs;
+            r->samples_ts[i] = (n_prompt > 0 ? n_prompt : n_sess > 0 ? (double)done_tok : n_gen) / secs;
         }
         if (st != LLM_OK) {
-            char what[300];
-            snprintf(what, sizeof what, "%s: test %s%d failed", base_name(path), n_prompt ? "pp" : "tg",
-                     n_prompt ? n_prompt : n_gen);
-            cli_report(what, st, s);
+            char what[300], test[64];
+            test_name(r, test, sizeof test);
+            snprintf(what, sizeof what, "%s: test %s failed", base_name(path), test);
+            cli_report(what, st, n_sess > 0 ? (const void *)c : (const void *)s);
             bs->n_res--;
             free(r->samples_ts);
             free(r->samples_ns);
@@ -693,6 +758,8 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
     rc = 0;
 done:
     free(tokens);
+    for (int i = 0; i < n_batch; i++) llm_session_free(batch[i]);
+    free(batch);
     llm_session_free(s);
     llm_context_free(c);
     llm_options_free(opt);

@@ -12,10 +12,11 @@
  *     the reference order of the F32 dot kernels (4 keys per call of dot4 below when head_dim_k
  *     is a multiple of 32, else the pool's dot[LLM_DT_F32]: the same bits either way, on every
  *     instruction-set path); the block maximum bm;
- *     if bm > m (the running maximum): alpha = expf(m - bm), O *= alpha, l *= alpha, m = bm;
- *     then e_j = expf(s_j - m), l += sum_j e_j (a double, in key order) and O += sum_j e_j v_j
+ *     if bm > m (the running maximum): alpha = exp(m - bm), O *= alpha, l *= alpha, m = bm;
+ *     then e_j = exp(s_j - m), l += sum_j e_j (a double, in key order) and O += sum_j e_j v_j
  *     (float, in key order, one rounding per multiply and per add);
  *   - finally out = O * (float)(1 / l).
+ * exp is llm_exp_f32 (kernels/cpu/scalar/exp_f32.h), element-wise, vectorised per path.
  *
  * The loops over keys and over head dimensions are plain C compiled once per instruction-set
  * path (GCC target attributes), element-wise or in the fixed lane order, so wider registers
@@ -33,6 +34,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "kernels/cpu/scalar/exp_f32.h"
 #include "kernels/cpu/scalar/scalar.h"
 #include "kernels/kernels.h"
 
@@ -44,6 +46,8 @@
 typedef void (*accumulate_fn)(float *restrict o, const float *restrict v, int64_t stride, const float *restrict w,
                               int32_t n, int32_t hd);
 
+typedef void (*expsub_fn)(float *restrict s, int32_t n, float m);
+
 typedef void (*dot4_fn)(const float *restrict q, const float *restrict k, int64_t stride, int64_t n,
                         float *restrict out);
 
@@ -51,6 +55,7 @@ typedef struct attn_run {
     const llm_attention_args *a;
     llm_dot_fn dot;       /* NULL: the scalar reference */
     accumulate_fn accumulate;
+    expsub_fn expsub;
     dot4_fn dot4; /* NULL: head_dim_k is not a multiple of 32 */
     int32_t group;        /* query heads per KV head */
     int32_t tok_per_unit; /* query tokens of a unit */
@@ -106,6 +111,23 @@ __attribute__((target("avx512f"))) static void accumulate_avx512(float *restrict
 }
 #endif
 
+/* s[j] = e^(s[j] - m) for j < n (kernels/cpu/scalar/exp_f32.h): element-wise f32 operations,
+ * so the copies compiled for wider registers give the same bits. */
+static inline __attribute__((always_inline)) void expsub_body(float *restrict s, int32_t n, float m) {
+    for (int32_t j = 0; j < n; j++) s[j] = llm_exp_f32(s[j] - m);
+}
+
+static void expsub_base(float *restrict s, int32_t n, float m) { expsub_body(s, n, m); }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) static void expsub_avx2(float *restrict s, int32_t n, float m) {
+    expsub_body(s, n, m);
+}
+__attribute__((target("avx512f"))) static void expsub_avx512(float *restrict s, int32_t n, float m) {
+    expsub_body(s, n, m);
+}
+#endif
+
 /* The scores of one query q against 4 keys k_i = k + i * stride (n a multiple of 32), each in
  * the reference order of the F32 dot kernels (kernels/cpu/scalar/scalar.h: 16 lanes over groups
  * of 32, then the fixed pairwise combination), so each equals dot[LLM_DT_F32](k_i, q, n) bit for
@@ -158,6 +180,15 @@ static dot4_fn dot4_for(llm_isa isa) {
 #endif
     (void)isa;
     return dot4_base;
+}
+
+static expsub_fn expsub_for(llm_isa isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (isa == LLM_ISA_AVX512 || isa == LLM_ISA_AMX) return expsub_avx512;
+    if (isa == LLM_ISA_AVX2) return expsub_avx2;
+#endif
+    (void)isa;
+    return expsub_base;
 }
 
 /* The copy for the pool's instruction-set path (which the context only picks when the CPU runs
@@ -229,18 +260,16 @@ static void run_unit(const attn_run *r, int64_t u) {
                 }
                 if (bm > m[i]) {
                     if (m[i] != -INFINITY) { /* before the first key O and l are 0 */
-                        const float alpha = expf(m[i] - bm);
+                        const float alpha = llm_exp_f32(m[i] - bm);
                         for (int32_t d = 0; d < hd_v; d++) o[d] *= alpha;
                         l[i] *= (double)alpha;
                     }
                     m[i] = bm;
                 }
                 if (m[i] == -INFINITY) continue; /* nothing to weigh yet (all scores -inf) */
+                r->expsub(s, n, m[i]);
                 double sum = 0.0;
-                for (j = 0; j < n; j++) {
-                    s[j] = expf(s[j] - m[i]);
-                    sum += (double)s[j];
-                }
+                for (j = 0; j < n; j++) sum += (double)s[j];
                 l[i] += sum;
                 r->accumulate(o, vb, a->v_stride, s, n, hd_v);
             }
@@ -274,6 +303,7 @@ void llm_attention(const llm_attention_args *a, llm_pool *pool) {
     r.a = a;
     r.dot = llm_pool_kernels(pool)->dot[LLM_DT_F32];
     r.accumulate = accumulate_for(llm_pool_kernels(pool)->isa);
+    r.expsub = expsub_for(llm_pool_kernels(pool)->isa);
     r.dot4 = a->head_dim_k % 32 == 0 ? dot4_for(llm_pool_kernels(pool)->isa) : NULL;
     r.group = a->n_head / a->n_head_kv;
     /* a unit: all the query heads of a KV head (so its keys are read once for all of them) for

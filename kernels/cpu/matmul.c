@@ -4,10 +4,11 @@
  * chosen by the number of tokens only (never by the thread count). FAST precision: see the end
  * of this comment.
  *
- *  - n_tok < LLM_GEMM_MIN_TOK, i.e. n_tok == 1 (decode): the rows are split into contiguous
- *    ranges, one per thread, and each output element is llm_vec_dot(row, token): the reference
- *    summation order, bit-identical to llm_vec_dot and independent of the thread split. This is
- *    the path later ISA-specific dot kernels replace; it reads each quantized weight once.
+ *  - n_tok < LLM_GEMM_MIN_TOK = 16 (decode, and small batches such as the batched decode of a
+ *    few sessions): the rows are split into contiguous ranges, one per thread, and each output
+ *    element is llm_vec_dot(row, token): the reference summation order, bit-identical to
+ *    llm_vec_dot and independent of the thread split. It reads each quantized weight once per
+ *    token, with the row still in L1 for the next token.
  *
  *  - n_tok >= LLM_GEMM_MIN_TOK (prefill): the rows are cut into fixed tiles of `tile` rows (tile
  *    depends on cols only). A thread dequantizes a tile into its f32 scratch (owned by the pool,
@@ -17,15 +18,12 @@
  *    assigned to threads, so the result is the same for any thread count. It differs from the
  *    vec_dot path in the last bits (another summation order).
  *
- *    Why the threshold is 2 and not higher: the scalar reference dot (16 lane accumulators,
- *    auto-vectorised with SSE2, kernels/cpu/scalar/scalar.h) runs at ~8 GFLOP/s on the
- *    development machine (AMD EPYC, BLIS zen3 kernels, shared and loaded), while dequantizing a
- *    tile once and running sgemm is still 2.2x faster for 2 tokens and 4.6x for 8 (2048x2048
- *    Q4_0, one thread: n_tok=2 0.97 ms vs 2.15 ms; n_tok=8 2.62 ms vs 12.1 ms). Before the lane
- *    order (one serial accumulator per group) it was 4x for 2 tokens. Per-token vec_dot
- *    therefore only serves decode. Revisit when SIMD dot kernels exist: they may then win for
- *    small batches (raise LLM_GEMM_MIN_TOK; the row path handles any n_tok).
- *
+ *    Why 16: dequantizing a tile costs the same whatever the token count, so with few tokens the
+ *    SIMD dot kernels win. Measured (tests/kernels/bench_fast.c, 2048 x 2048, one thread, GMAC/s,
+ *    BLIS tiles / dots): Q4_0 2 tokens 3.8 / 16.4, 8 tokens 12.4 / 16.0, 16 tokens 14.0 / 13.9,
+ *    32 tokens 28.5 / 14.2; Q6_K 16: 11.8 / 12.0; F16 8: 9.0 / 16.8, 16: 21.2 / 15.6. (With the
+ *    scalar dot kernels only, before the SIMD ones, BLIS won from 2 tokens.)
+
  * F32 weights skip the dequantization (BLIS reads the rows in place through their stride).
  *
  * Which GEMM, measured on the development machine (AMD EPYC Zen 4 with AVX-512, no AMX; BLIS 0.9
@@ -55,14 +53,16 @@
  * each token's activations are quantized once per call to 8-bit blocks and every output is an
  * integer block dot with the float order of kernels/cpu/fast.h (bit-identical on every path and
  * for any thread count; accuracy bound stated there).
- *  - n_tok == 1 (decode): the rows split by thread as above, one fast dot per output
- *    (llm_cpu_fast_dot: AVX-512 VNNI vpdpbusd, else AVX2 vpmaddubsw, NEON). A scalar pool keeps
- *    the f32 path (the scalar fast dot is the tests' oracle, slower than the f32 kernels).
- *  - n_tok >= 2 (prefill), where the pool's fast dot is the AVX-512 VNNI one: the int8 prefill
+ *  - few tokens (below fast_gemm_min_tok where the int8 prefill kernel exists, else below
+ *    LLM_GEMM_MIN_TOK): the rows split by thread as above, one fast dot per output
+ *    (llm_cpu_fast_dot: AVX-512 VNNI vpdpbusd, else AVX2 vpmaddubsw, NEON; on AVX-512 four rows
+ *    at a time through the four-row kernels, which share the activation loads). A scalar pool
+ *    keeps the f32 path (the scalar fast dot is the tests' oracle, slower than the f32 kernels).
+ *  - more tokens, where the pool's fast dot is the AVX-512 VNNI one: the int8 prefill
  *    kernels of kernels/cpu/avx512/avx512_fast_gemm.c (tiles of 16 rows unpacked once to bytes in
  *    a transposed layout, 4 tokens per weight load), whose every output is bit for bit the fast
- *    dot: a prompt gives the same logits however it is cut into calls. Elsewhere FAST prefill
- *    takes the BLIS path above.
+ *    dot: a prompt gives the same logits however it is cut into calls. Elsewhere FAST batches of
+ *    LLM_GEMM_MIN_TOK tokens or more take the BLIS path above.
  *  Measured on the development machine (AMD EPYC Zen 4, AVX-512 VNNI, no AMX; shared by four
  *  people, so one thread's CPU time, exact and fast interleaved in one run, medians;
  *  tests/kernels/bench_fast.c), in GMAC/s (multiply-adds per second):
@@ -92,7 +92,7 @@
 #include "kernels/cpu/fast.h"
 #include "kernels/kernels.h"
 
-#define LLM_GEMM_MIN_TOK 2
+#define LLM_GEMM_MIN_TOK 16
 #define LLM_GEMM_TILE_FLOATS (1 << 20) /* target scratch per thread: 4 MiB */
 #define LLM_GEMM_TILE_MIN 16
 #define LLM_GEMM_TILE_MAX 128
@@ -211,12 +211,44 @@ static void run_fast_quantize(void *arg, int ith, int nth) {
                     t->views, t->wide);
 }
 
-/* Rows split by thread, as run_rows: each output is one dot in a fixed order. */
+/* The four-row decode kernel giving the same bits as `dot` for this type, or NULL. */
+static llm_fast_dot4_fn fast_dot4(llm_fast_dot_fn dot, uint32_t type) {
+#if defined(__x86_64__)
+    if (type >= LLM_DT_SLOTS || !dot || dot != llm_kernels_avx512.fast[type]) return NULL;
+    switch (type) {
+    case LLM_DT_Q4_0: return llm_avx512_fast4_q4_0;
+    case LLM_DT_Q4_1: return llm_avx512_fast4_q4_1;
+    case LLM_DT_Q5_0: return llm_avx512_fast4_q5_0;
+    case LLM_DT_Q5_1: return llm_avx512_fast4_q5_1;
+    case LLM_DT_Q8_0: return llm_avx512_fast4_q8_0;
+    case LLM_DT_Q4_K: return llm_avx512_fast4_q4_k;
+    case LLM_DT_Q5_K: return llm_avx512_fast4_q5_k;
+    case LLM_DT_Q6_K: return llm_avx512_fast4_q6_k;
+    default: return NULL;
+    }
+#else
+    (void)dot, (void)type;
+    return NULL;
+#endif
+}
+
+/* Rows split by thread, as run_rows: each output is one dot in a fixed order (four rows at a
+ * time through a four-row kernel where there is one: the same bits). */
 static void run_fast_rows(void *arg, int ith, int nth) {
     fast_task *t = arg;
     const llm_matrix *w = t->w;
     const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
-    for (int64_t r = r0; r < r1; r++)
+    const llm_fast_dot4_fn dot4 = fast_dot4(t->dot, w->type);
+    int64_t r = r0;
+    if (dot4) { /* the four rows stay in L1 while every token passes */
+        float o4[4];
+        for (; r + 4 <= r1; r += 4)
+            for (int64_t k = 0; k < t->n_tok; k++) {
+                dot4(row_ptr(w, r), w->row_bytes, &t->views[k], w->cols, o4);
+                memcpy(t->out + k * w->rows + r, o4, sizeof o4);
+            }
+    }
+    for (; r < r1; r++)
         for (int64_t k = 0; k < t->n_tok; k++) t->out[k * w->rows + r] = t->dot(row_ptr(w, r), &t->views[k], w->cols);
 }
 
@@ -346,14 +378,30 @@ static int matmul_fast_gemm(const llm_matrix *w, const float *x, int64_t n_tok, 
 #endif
 }
 
+/* Fewest tokens for which the int8 prefill kernel beats the four-row dot kernels: it unpacks
+ * every weight row once per call (a cost independent of the token count) and then runs ~3x
+ * faster per token. Measured with tests/kernels/bench_fast.c (2048 x 2048, one thread, GMAC/s,
+ * unpacking kernel / dot rows): Q4_0 2 tokens 31.7 / 37.3, 4 tokens 55.5 / 29.3; Q8_0 4: 46.7 /
+ * 29.7; Q4_K 4: 20.4 / 38.7, 8: 46.3 / 36.1; Q6_K 2: 16.4 / 22.3, 4: 33.3 / 27.5. */
+static int64_t fast_gemm_min_tok(uint32_t type) {
+    switch (type) {
+    case LLM_DT_Q4_K:
+    case LLM_DT_Q5_K: return 8;
+    case LLM_DT_Q6_K: return 4;
+    default: return 3;
+    }
+}
+
 void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool) {
     if (!w || n_tok <= 0 || w->rows <= 0) return;
     if (w->cols <= 0) {
         for (int64_t i = 0; i < n_tok * w->rows; i++) out[i] = 0.0f;
         return;
     }
-    if (llm_pool_fast(pool) && n_tok < LLM_GEMM_MIN_TOK && matmul_fast(w, x, n_tok, out, pool)) return;
-    if (llm_pool_fast(pool) && n_tok >= LLM_GEMM_MIN_TOK && matmul_fast_gemm(w, x, n_tok, out, pool)) return;
+    if (llm_pool_fast(pool)) {
+        if (n_tok >= fast_gemm_min_tok(w->type) && matmul_fast_gemm(w, x, n_tok, out, pool)) return;
+        if (n_tok < LLM_GEMM_MIN_TOK && matmul_fast(w, x, n_tok, out, pool)) return;
+    }
     matmul_task t = {w, x, n_tok, out, pool, NULL, 0, 0};
     if (n_tok < LLM_GEMM_MIN_TOK) {
         llm_pool_run(pool, run_rows, &t);

@@ -32,6 +32,7 @@
 #include "util/common.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,13 @@
 #define LLM_POOL_SPIN_NS 50000
 #endif
 #define LLM_POOL_SPIN_CHECK 32 /* pauses between two reads of the clock */
+/* The first part of the spin only pauses; after it the spinning thread calls sched_yield() at
+ * each step. On an idle machine yield returns at once (the thread keeps its core), but where the
+ * cores are oversubscribed the thread we wait for may be queued behind us, and yielding lets it
+ * (or another program) run instead of burning the time slice. */
+#ifndef LLM_POOL_PAUSE_NS
+#define LLM_POOL_PAUSE_NS 5000
+#endif
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -56,6 +64,25 @@ static inline void cpu_relax(void) {
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
+}
+
+/* One step of a bounded spin (step i, started at *t0): pause, or yield the core past
+ * LLM_POOL_PAUSE_NS; 0 once LLM_POOL_SPIN_NS have passed (the caller then sleeps). */
+static inline int spin_step(unsigned i, int64_t *t0, int *yielding) {
+    if (*yielding || i % LLM_POOL_SPIN_CHECK == 0) {
+        const int64_t now = llm_now_ns();
+        if (i == 0) {
+            *t0 = now;
+        } else {
+            if (now - *t0 > LLM_POOL_SPIN_NS) return 0;
+            if (now - *t0 > LLM_POOL_PAUSE_NS) *yielding = 1;
+        }
+    }
+    if (*yielding)
+        sched_yield();
+    else
+        cpu_relax();
+    return 1;
 }
 
 typedef struct llm_pool_slot {
@@ -95,18 +122,12 @@ struct llm_pool {
  * generation seen (its run's fn / arg are then visible), or seen itself on stop. */
 static uint64_t wait_work(llm_pool *pool, uint64_t seen) {
     int64_t t0 = 0;
+    int yielding = 0;
     for (unsigned i = 0;; i++) {
         if (atomic_load_explicit(&pool->stop, memory_order_acquire)) return seen;
         const uint64_t g = atomic_load_explicit(&pool->generation, memory_order_acquire);
         if (g != seen) return g;
-        if (i % LLM_POOL_SPIN_CHECK == 0) {
-            const int64_t now = llm_now_ns();
-            if (i == 0)
-                t0 = now;
-            else if (now - t0 > LLM_POOL_SPIN_NS)
-                break;
-        }
-        cpu_relax();
+        if (!spin_step(i, &t0, &yielding)) break;
     }
     pthread_mutex_lock(&pool->mu);
     atomic_fetch_add(&pool->sleepers, 1); /* seq_cst: pairs with the caller's bump + load */
@@ -230,20 +251,13 @@ void llm_pool_run(llm_pool *pool, void (*fn)(void *arg, int ith, int nth), void 
 
     /* spin on pending for at most LLM_POOL_SPIN_NS, then sleep on cv_done */
     int64_t t0 = 0;
-    int done = 0;
+    int done = 0, yielding = 0;
     for (unsigned i = 0;; i++) {
         if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0) {
             done = 1;
             break;
         }
-        if (i % LLM_POOL_SPIN_CHECK == 0) {
-            const int64_t now = llm_now_ns();
-            if (i == 0)
-                t0 = now;
-            else if (now - t0 > LLM_POOL_SPIN_NS)
-                break;
-        }
-        cpu_relax();
+        if (!spin_step(i, &t0, &yielding)) break;
     }
     if (!done) {
         pthread_mutex_lock(&pool->mu);

@@ -43,6 +43,24 @@ enum {
 #define CU_TILE_ELEMS (16 << 20)
 // Logits rows computed at once.
 #define CU_LOGIT_ROWS 64
+// Batched decode of several sessions (cu_forward_batch): products of up to this many tokens use
+// the fused multi-vector kernel (the weights read once per 8 tokens, f32 activations: the same
+// arithmetic per token as the one-session decode step); more tokens take the GEMM path.
+// LLM_CUDA_BATCH_MATVEC=N overrides it (0 .. CU_CHUNK), read at each batched step.
+#define CU_BATCH_MATVEC_MAX 32
+
+// Per-token data of a batched decode step, in device memory (uploaded once per step from pinned
+// staging): token t of the batch is tokens[t] at position pos[t] of a session whose K and V caches
+// start at k[t] and v[t] and hold n_ctx[t] positions per layer (layer il at il * n_ctx[t] rows).
+struct cu_batch_dev {
+    float *const *k = nullptr;
+    float *const *v = nullptr;
+    const int32_t *pos = nullptr;
+    const int32_t *n_ctx = nullptr;
+    const int32_t *tokens = nullptr;
+};
+// Bytes of the batch metadata of CU_CHUNK tokens: k and v pointers, then pos, n_ctx, tokens.
+#define CU_BATCH_META_BYTES ((size_t)CU_CHUNK * (2 * sizeof(float *) + 3 * sizeof(int32_t)))
 
 // An error: an llm_status value and a message, set by the first failure.
 struct cu_err {
@@ -102,6 +120,10 @@ struct llm_plugin_session {
     int32_t *rows_d = nullptr;     // [CU_LOGIT_ROWS] chunk rows whose logits are wanted
     int32_t *pos_d = nullptr;      // [1] position of the chunk's first token
     int32_t *staging = nullptr;    // pinned host: pos, then tokens, then rows
+    // batched decode (cu_forward_batch) when this session comes first in the batch: its stream,
+    // cuBLAS handle and scratch serve the whole batch; the per-token metadata goes through these
+    void *batch_meta_d = nullptr;  // CU_BATCH_META_BYTES, device
+    void *batch_meta_h = nullptr;  // CU_BATCH_META_BYTES, pinned host
     std::vector<void *> allocs;
     // decode (one token, one logits row) as a CUDA graph, captured at the first decode step
     cudaGraphExec_t graph = nullptr;
@@ -117,22 +139,35 @@ bool cu_type_supported(uint32_t type);
 // matvec.cu: out[t][r] = W[r] . x[t] for t < n (n <= CU_MATVEC_MAX_TOKENS), f32 accumulation;
 // generic: the per-element kernel (LLM_CUDA_MATVEC=generic) instead of the per-block one
 void cu_matvec(const cu_tensor &w, const float *x, int32_t n, float *out, bool generic, cudaStream_t s);
-// gemm.cu: the product for any n (matvec for small n, dequantized tiles + cuBLAS otherwise)
-int cu_matmul(llm_plugin_session *ss, const cu_tensor &w, const float *x, int32_t n, float *out, cu_err *e);
+// gemm.cu: the product for any n (matvec up to matvec_max tokens, dequantized tiles + cuBLAS
+// otherwise), on ss's stream with ss's cuBLAS handle and scratch
+int cu_matmul(llm_plugin_session *ss, const cu_tensor &w, const float *x, int32_t n, float *out, cu_err *e,
+              int32_t matvec_max = CU_MATVEC_MAX_TOKENS);
 // ops.cu
 void cu_rmsnorm(float *out, const float *x, const float *w, int64_t n_rows, int64_t len, float eps, cudaStream_t s);
 void cu_residual(float *x, const float *o, const float *post_w, int32_t n, int64_t e, float eps, cudaStream_t s);
+// positions: token t at pos_d[0] + t, or at pos_d[t] when per_token (batched decode)
 void cu_rope(float *x, int32_t n, int32_t n_heads, int32_t head_dim, int64_t stride, const int32_t *pos_d,
-             const cu_layer &L, cudaStream_t s);
+             const cu_layer &L, cudaStream_t s, bool per_token = false);
 void cu_glu(float *g, const float *u, int64_t n, int act, cudaStream_t s);
 void cu_kv_store(float *cache, const float *src, int32_t n, int64_t row, const int32_t *pos_d, cudaStream_t s);
+// batched decode: row t of k_src / v_src into its own session's cache of layer il at pos[t]
+void cu_kv_store_batch(const cu_batch_dev &b, int32_t il, const float *k_src, const float *v_src, int32_t n,
+                       int64_t k_row, int64_t v_row, cudaStream_t s);
 void cu_gather_rows(float *dst, const float *src, const int32_t *rows_d, int32_t n, int64_t e, cudaStream_t s);
 void cu_to_half(__half *dst, const float *src, int64_t n, cudaStream_t s);
 // attention.cu
 void cu_attention(const float *q, const float *k_cache, const float *v_cache, float *out, int32_t n,
                   const int32_t *pos_d, int32_t n_head, int32_t n_head_kv, int32_t hdk, int32_t hdv,
                   int64_t k_row, int64_t v_row, int32_t window, float scale, cudaStream_t s);
+// batched decode: token t attends over its own session's cache of layer il (b.k[t], b.v[t]) at b.pos[t]
+void cu_attention_batch(const float *q, const cu_batch_dev &b, int32_t il, float *out, int32_t n, int32_t n_head,
+                        int32_t n_head_kv, int32_t hdk, int32_t hdv, int64_t k_row, int64_t v_row, int32_t window,
+                        float scale, cudaStream_t s);
 // forward.cu
 int cu_forward(llm_plugin_session *s, const int32_t *tokens, int32_t n_tokens, int32_t n_past,
                const int32_t *out_rows, int32_t n_out, float *logits, int (*abort_fn)(void *),
                void *abort_data, cu_err *e);
+// one decode step of n sessions of one model (llm_plugin_api.session_forward_batch)
+int cu_forward_batch(llm_plugin_session *const *sessions, const int32_t *tokens, const int32_t *n_past, int32_t n,
+                     float *const *logits, int (*abort_fn)(void *), void *abort_data, cu_err *e);

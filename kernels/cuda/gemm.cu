@@ -1,19 +1,20 @@
-// Weight products of any batch size. Up to CU_MATVEC_MAX_TOKENS tokens: the fused dequantize x
-// vector kernel (matvec.cu), which reads the quantized weights once per token and is bound by
-// memory. Longer batches (prefill): the weights are dequantized tile by tile to f16 and
-// multiplied by the f16 activations with cuBLAS on the tensor cores (f32 accumulation and
-// output). F32 weights use cublasSgemm on the stored matrix (no conversion: exact f32, no TF32),
-// F16 weights go to cuBLAS as stored, and BF16 tiles are dequantized to f32 (bf16's range
-// exceeds f16's) for cublasSgemm.
+// Weight products of any batch size. Up to CU_MATVEC_MAX_TOKENS tokens (CU_BATCH_MATVEC_MAX for a
+// batched decode step): the fused dequantize x vector kernel (matvec.cu), which reads the
+// quantized weights once per 8 tokens and is bound by memory. Longer batches (prefill): the
+// weights are dequantized tile by tile to f16 and multiplied by the f16 activations with cuBLAS on
+// the tensor cores (f32 accumulation and output). F32 weights use cublasSgemm on the stored
+// matrix (no conversion: exact f32, no TF32), F16 weights go to cuBLAS as stored, and BF16 tiles
+// are dequantized to f32 (bf16's range exceeds f16's) for cublasSgemm.
 //
 // cuBLAS is column-major. The row-major W (rows x cols) is the column-major A (cols x rows), the
 // row-major activations X (n x cols) the column-major B (cols x n), and the row-major output
 // (n x rows) the column-major C (rows x n): C = A^T B.
 #include "cuda_common.cuh"
 
-int cu_matmul(llm_plugin_session *ss, const cu_tensor &w, const float *x, int32_t n, float *out, cu_err *e) {
+int cu_matmul(llm_plugin_session *ss, const cu_tensor &w, const float *x, int32_t n, float *out, cu_err *e,
+              int32_t matvec_max) {
     cudaStream_t s = ss->stream;
-    if (n <= CU_MATVEC_MAX_TOKENS) {
+    if (n <= matvec_max) {
         cu_matvec(w, x, n, out, ss->generic_matvec, s);
         return CU_OK;
     }

@@ -52,15 +52,18 @@ void cu_residual(float *x, const float *o, const float *post_w, int32_t n, int64
 }
 
 // One thread per (token, head, pair): the pair rotated by pos * freq[i], the angle in double.
+// Token t is at pos_d[0] + t (one sequence), or at pos_d[t] with per_token (a batched decode step:
+// one token of each of several sequences).
 __global__ void rope_kernel(float *x, int32_t n, int32_t n_heads, int32_t head_dim, int64_t stride,
-                            const int32_t *pos_d, const double *freq, int32_t half, int neox) {
+                            const int32_t *pos_d, const double *freq, int32_t half, int neox, int per_token) {
     const int64_t id = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t total = (int64_t)n * n_heads * half;
     if (id >= total) return;
     const int32_t i = (int32_t)(id % half);
     const int32_t h = (int32_t)((id / half) % n_heads);
     const int32_t t = (int32_t)(id / ((int64_t)half * n_heads));
-    const double angle = (double)(pos_d[0] + t) * freq[i];
+    const int64_t p = per_token ? (int64_t)pos_d[t] : (int64_t)pos_d[0] + t;
+    const double angle = (double)p * freq[i];
     const float c = (float)cos(angle), sn = (float)sin(angle);
     float *xh = x + (int64_t)t * stride + (int64_t)h * head_dim;
     const int32_t i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
@@ -70,12 +73,13 @@ __global__ void rope_kernel(float *x, int32_t n, int32_t n_heads, int32_t head_d
 }
 
 void cu_rope(float *x, int32_t n, int32_t n_heads, int32_t head_dim, int64_t stride, const int32_t *pos_d,
-             const cu_layer &L, cudaStream_t s) {
+             const cu_layer &L, cudaStream_t s, bool per_token) {
     const int32_t half = L.n_rot / 2;
     const int64_t total = (int64_t)n * n_heads * half;
     if (total > 0)
         rope_kernel<<<(unsigned)((total + 255) / 256), 256, 0, s>>>(x, n, n_heads, head_dim, stride, pos_d,
-                                                                   L.rope_freq, half, L.rope_style == 1);
+                                                                   L.rope_freq, half, L.rope_style == 1,
+                                                                   per_token ? 1 : 0);
 }
 
 // g = act(g) * u with the CPU's formulas (SiLU; GELU with the tanh approximation).
@@ -102,6 +106,28 @@ __global__ void kv_store_kernel(float *cache, const float *src, int64_t total, i
 void cu_kv_store(float *cache, const float *src, int32_t n, int64_t row, const int32_t *pos_d, cudaStream_t s) {
     const int64_t total = (int64_t)n * row;
     if (total > 0) kv_store_kernel<<<(unsigned)((total + 255) / 256), 256, 0, s>>>(cache, src, total, row, pos_d);
+}
+
+// Batched decode: row t (k_row floats of K, then v_row of V per token) goes to its own session's
+// cache of layer il, at position b.pos[t]. One thread per element of K or V; i < total = n * (k_row
+// + v_row) indexes K elements first (n * k_row), then V elements.
+__global__ void kv_store_batch_kernel(cu_batch_dev b, int32_t il, const float *k_src, const float *v_src, int32_t n,
+                                      int64_t k_row, int64_t v_row) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t nk = (int64_t)n * k_row, total = nk + (int64_t)n * v_row;
+    if (i >= total) return;
+    const bool is_k = i < nk;
+    const int64_t row = is_k ? k_row : v_row, j = is_k ? i : i - nk;
+    const int64_t t = j / row, c = j - t * row;
+    float *cache = (is_k ? b.k[t] : b.v[t]) + ((int64_t)il * b.n_ctx[t] + b.pos[t]) * row;
+    cache[c] = (is_k ? k_src : v_src)[j];
+}
+
+void cu_kv_store_batch(const cu_batch_dev &b, int32_t il, const float *k_src, const float *v_src, int32_t n,
+                       int64_t k_row, int64_t v_row, cudaStream_t s) {
+    const int64_t total = (int64_t)n * (k_row + v_row);
+    if (total > 0)
+        kv_store_batch_kernel<<<(unsigned)((total + 255) / 256), 256, 0, s>>>(b, il, k_src, v_src, n, k_row, v_row);
 }
 
 __global__ void gather_kernel(float *dst, const float *src, const int32_t *rows_d, int64_t e) {

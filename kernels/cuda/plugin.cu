@@ -248,6 +248,7 @@ static void free_session(llm_plugin_session *s) {
     if (s->stream) cudaStreamDestroy(s->stream);
     for (void *p : s->allocs) cudaFree(p);
     if (s->staging) cudaFreeHost(s->staging);
+    if (s->batch_meta_h) cudaFreeHost(s->batch_meta_h);
     cudaGetLastError();
     delete s;
 }
@@ -295,11 +296,13 @@ static int plugin_session_new(llm_plugin_model *m, int32_t n_ctx, llm_plugin_ses
         {(void **)&s->tokens_d, C * sizeof(int32_t), "tokens"},
         {(void **)&s->rows_d, C * sizeof(int32_t), "tokens"},
         {(void **)&s->pos_d, sizeof(int32_t), "tokens"},
+        {&s->batch_meta_d, CU_BATCH_META_BYTES, "batch metadata"},
     };
     for (size_t i = 0; !st && i < sizeof bufs / sizeof bufs[0]; i++)
         st = dev_alloc(s->allocs, bufs[i].bytes, bufs[i].p, &e, bufs[i].what);
     if (!st)
         st = cu_check(&e, cudaMallocHost((void **)&s->staging, (1 + 2 * C) * sizeof(int32_t)), "pinned staging memory");
+    if (!st) st = cu_check(&e, cudaMallocHost(&s->batch_meta_h, CU_BATCH_META_BYTES), "pinned staging memory");
     if (st) {
         free_session(s);
         return cu_report(e, err, cap);
@@ -318,7 +321,17 @@ static int plugin_forward(llm_plugin_session *s, const int32_t *tokens, int32_t 
     return cu_report(e, err, cap);
 }
 
+static int plugin_forward_batch(llm_plugin_session *const *sessions, const int32_t *tokens, const int32_t *n_past,
+                                int32_t n, float *const *logits, int (*abort_fn)(void *), void *abort_data, char *err,
+                                size_t cap) {
+    cu_err e;
+    cu_forward_batch(sessions, tokens, n_past, n, logits, abort_fn, abort_data, &e);
+    return cu_report(e, err, cap);
+}
+
 // ---- the table ----------------------------------------------------------------------------
+// struct_size is this plugin's sizeof(llm_plugin_api), which covers the appended
+// session_forward_batch: a core that knows the field (LLM_PLUGIN_API_HAS) uses it.
 
 static const llm_plugin_api g_api = {
     LLM_PLUGIN_ABI_VERSION,
@@ -342,6 +355,7 @@ static const llm_plugin_api g_api = {
     plugin_session_new,
     plugin_session_free,
     plugin_forward,
+    plugin_forward_batch,
 };
 
 extern "C" __attribute__((visibility("default"))) const llm_plugin_api *llm_backend_plugin_entry(uint32_t core_abi) {

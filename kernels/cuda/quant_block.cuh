@@ -109,3 +109,28 @@ CU_UNROLL
         }
     }
 }
+
+// The decode products' inner step: unit u (32 elements) of a stored row, dequantized once, dotted
+// with the same unit of nt <= NV activation rows (row j at x + j * x_stride; x 16-byte aligned,
+// x_stride a multiple of 4 floats): acc[j] += sum_i w[i] * x_j[i] for j < nt. Each accumulator
+// goes through the same operations in the same order whatever NV and nt are, so a token's result
+// does not depend on how many tokens share the weight read (checked on the host against NV = 1
+// by tests/gpu/quant_host_check.cu). nt is uniform across a warp: no divergence.
+template <int T, int NV>
+CU_HD void cu_dot32_multi(const uint8_t *row, int64_t u, const float *x, int64_t x_stride, int nt, float *acc) {
+    float v[32];
+    cu_deq32<T>(row, u, v);
+CU_UNROLL
+    for (int j = 0; j < NV; j++) {
+        if (j < nt) {
+            const float4 *xt = reinterpret_cast<const float4 *>(x + j * x_stride) + u * 8;
+            float a = acc[j];
+CU_UNROLL
+            for (int i = 0; i < 8; i++) {
+                const float4 xv = xt[i];
+                a += v[4 * i] * xv.x + v[4 * i + 1] * xv.y + v[4 * i + 2] * xv.z + v[4 * i + 3] * xv.w;
+            }
+            acc[j] = a;
+        }
+    }
+}

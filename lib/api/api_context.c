@@ -149,6 +149,7 @@ void llm_context_free(llm_context *c) {
     }
     if (c->dev_api) c->dev_api->model_free(c->dev_model);
     llm_pool_free(c->pool);
+    llm_fwd_scratch_free(&c->batch_scratch);
     c->h.magic = 0;
     free(c);
 }

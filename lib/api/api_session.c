@@ -1,4 +1,5 @@
 /* Sessions: feeding input, generating (step and streaming), stop strings, logits. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,6 +202,17 @@ void llm_session_clear_stops(llm_session *s) {
 
 int32_t llm_session_n_past(const llm_session *s) { return valid(s) ? sess_n_past(s) : 0; }
 
+/* Makes logits_next hold rows rows. */
+static llm_status reserve_next(llm_session *s, int32_t rows) {
+    if (rows > s->next_cap_rows) {
+        float *grown = realloc(s->logits_next, (size_t)rows * (size_t)s->n_vocab * sizeof *grown);
+        if (!grown) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory for %d rows of logits", (int)rows);
+        s->logits_next = grown;
+        s->next_cap_rows = rows;
+    }
+    return LLM_OK;
+}
+
 /* Starts evaluating tokens (n >= 1): checks them, records them in the history (entries past
  * n_past mean nothing until n_past covers them) and begins the forward pass into logits_next. */
 static llm_status eval_begin(llm_session *s, const int32_t *tokens, size_t n) {
@@ -214,12 +226,8 @@ static llm_status eval_begin(llm_session *s, const int32_t *tokens, size_t n) {
             return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "token %d at index %zu is outside the vocabulary [0, %d)",
                             (int)tokens[i], i, (int)s->n_vocab);
     int32_t rows = s->all_logits ? (int32_t)n : 1;
-    if (rows > s->next_cap_rows) {
-        float *grown = realloc(s->logits_next, (size_t)rows * (size_t)s->n_vocab * sizeof *grown);
-        if (!grown) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory for %d rows of logits", (int)rows);
-        s->logits_next = grown;
-        s->next_cap_rows = rows;
-    }
+    llm_status rst = reserve_next(s, rows);
+    if (rst != LLM_OK) return rst;
     if (s->dev) {
         /* the device pass runs whole in eval_advance; keep the tokens and the rows to return */
         if ((int32_t)n * 2 > s->dev_tokens_cap) {
@@ -269,6 +277,17 @@ static llm_status dev_advance(llm_session *s, int *done) {
     return LLM_OK;
 }
 
+/* The evaluation is complete: its logits (in logits_next) replace the previous ones. */
+static void eval_complete(llm_session *s) {
+    float *t = s->logits;
+    int32_t cap = s->logit_cap_rows;
+    s->logits = s->logits_next;
+    s->logit_cap_rows = s->next_cap_rows;
+    s->logits_next = t;
+    s->next_cap_rows = cap;
+    s->n_logit_rows = s->job_rows;
+}
+
 static llm_status eval_advance(llm_session *s, int64_t deadline_ns, int *done) {
     llm_status st;
     if (s->dev) {
@@ -280,15 +299,7 @@ static llm_status eval_advance(llm_session *s, int64_t deadline_ns, int *done) {
                                  &err);
         if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
     }
-    if (*done) {
-        float *t = s->logits;
-        int32_t cap = s->logit_cap_rows;
-        s->logits = s->logits_next;
-        s->logit_cap_rows = s->next_cap_rows;
-        s->logits_next = t;
-        s->next_cap_rows = cap;
-        s->n_logit_rows = s->job_rows;
-    }
+    if (*done) eval_complete(s);
     return LLM_OK;
 }
 
@@ -413,6 +424,126 @@ static void reply_done(llm_session *s) {
     s->chat_in_reply = 1;
 }
 
+/* llm_session_step, llm_session_step_timed and llm_session_step_batch run a step in three
+ * phases, so that a batch can evaluate its sessions' pending tokens together between the first
+ * and the last: step_prepare (outputs cleared; the chat reply header evaluated, on the session's
+ * own; the pending token dropped or checked), the pending token's evaluation (step_eval alone,
+ * or eval_batch), step_sample (sampling, stop strings, the text out). Each phase says what comes
+ * next: */
+enum {
+    STEP_ERROR = 0, /* return the status without text */
+    STEP_OUT,       /* the step ends here (not ready, or finished): return the status and the text */
+    STEP_EVAL,      /* the pending token must be evaluated (job JOB_PENDING: already begun) */
+    STEP_SAMPLE     /* the logits are there: sample */
+};
+
+static int step_prepare(llm_session *s, int64_t deadline, llm_finish *finish_out, int *computed, llm_status *st) {
+    llm_buf_clear(&s->out);
+    if (s->finished) reset_generation(s);
+    *st = LLM_OK;
+    int done = 0;
+    if (s->job == JOB_NONE && s->chat_need_reply) {
+        if ((*st = reply_begin(s)) != LLM_OK) return STEP_ERROR;
+        if (s->job == JOB_NONE) reply_done(s);
+    }
+    if (s->job == JOB_REPLY) {
+        *computed = 1;
+        if ((*st = eval_advance(s, deadline, &done)) != LLM_OK) {
+            s->job = JOB_NONE;
+            return STEP_ERROR;
+        }
+        if (!done) return STEP_OUT;
+        s->job = JOB_NONE;
+        reply_done(s);
+    }
+    if (s->job == JOB_NONE && s->pending_token >= 0) {
+        if (llm_tokenizer_is_eog(s->model->tok, s->pending_token)) {
+            s->pending_token = -1;
+        } else if (sess_n_past(s) >= sess_n_ctx(s)) {
+            *st = finish(s, LLM_FINISH_CONTEXT, finish_out);
+            return STEP_OUT;
+        } else {
+            return STEP_EVAL;
+        }
+    }
+    return s->job == JOB_PENDING ? STEP_EVAL : STEP_SAMPLE;
+}
+
+/* The pending token's evaluation ended with *st (alone or in a batch): an abort finishes the
+ * generation (the cache is as before the step), an error ends the step. */
+static int step_evaluated(llm_session *s, llm_status *st, llm_finish *finish_out) {
+    s->job = JOB_NONE;
+    if (*st == LLM_ERR_ABORTED) {
+        *st = finish(s, LLM_FINISH_ABORTED, finish_out);
+        return STEP_OUT;
+    }
+    if (*st != LLM_OK) return STEP_ERROR;
+    s->pending_token = -1;
+    return STEP_SAMPLE;
+}
+
+/* Evaluates the pending token on the session's own, resuming a computation begun by an earlier
+ * timed step. */
+static int step_eval(llm_session *s, int64_t deadline, llm_finish *finish_out, int *computed, llm_status *st) {
+    if (s->job == JOB_NONE) {
+        if ((*st = eval_begin(s, &s->pending_token, 1)) != LLM_OK) return STEP_ERROR;
+        s->job = JOB_PENDING;
+    }
+    *computed = 1;
+    int done = 0;
+    *st = eval_advance(s, deadline, &done);
+    if (*st == LLM_OK && !done) return STEP_OUT;
+    return step_evaluated(s, st, finish_out);
+}
+
+static int step_sample(llm_session *s, int computed, int64_t deadline, int32_t *token, llm_finish *finish_out,
+                       llm_status *st) {
+    *st = LLM_OK;
+    if (s->n_logit_rows == 0) {
+        *st = llm_fail(&s->h, LLM_ERR_STATE, "nothing has been fed: feed a prompt first");
+        return STEP_ERROR;
+    }
+    if (s->max_tokens > 0 && s->n_generated >= s->max_tokens) {
+        *st = finish(s, LLM_FINISH_LENGTH, finish_out);
+        return STEP_OUT;
+    }
+    /* sampling would overrun the budget after the forward pass: it opens the next call */
+    if (computed && deadline > 0 && llm_now_ns() + s->sample_ns > deadline) return STEP_OUT;
+
+    int32_t n_past = sess_n_past(s);
+    int32_t look = s->sp.penalty_last_n < n_past ? s->sp.penalty_last_n : n_past;
+    const float *row = s->logits + (size_t)(s->n_logit_rows - 1) * (size_t)s->n_vocab;
+    const int64_t t0 = llm_now_ns();
+    int32_t tok = llm_sampler_sample(s->sampler, &s->sp, row, s->history + n_past - look, (size_t)look);
+    s->sample_ns = llm_now_ns() - t0;
+    s->n_generated++;
+    s->pending_token = tok;
+    if (token) *token = tok;
+
+    if (llm_tokenizer_is_eog(s->model->tok, tok)) {
+        *st = finish(s, LLM_FINISH_EOG, finish_out);
+        return STEP_OUT;
+    }
+    size_t plen = 0;
+    const char *piece = llm_tokenizer_piece(s->model->tok, tok, 0, &plen);
+    if (piece && plen && llm_buf_append(&s->held, piece, plen)) {
+        *st = llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+        return STEP_ERROR;
+    }
+    size_t pos;
+    if (llm_stops_find(s->stops, s->n_stops, s->held.data, s->held.len, &pos)) {
+        s->held.len = pos; /* the stop string and what follows it are not output */
+        *st = finish(s, LLM_FINISH_STOP, finish_out);
+    } else if (s->max_tokens > 0 && s->n_generated >= s->max_tokens) {
+        *st = finish(s, LLM_FINISH_LENGTH, finish_out);
+    } else if (sess_n_past(s) >= sess_n_ctx(s)) {
+        *st = finish(s, LLM_FINISH_CONTEXT, finish_out); /* the token cannot be evaluated any more */
+    } else {
+        *st = release(s, 0);
+    }
+    return STEP_OUT;
+}
+
 /* llm_session_step and llm_session_step_timed. With budget_us > 0 the forward pass runs in
  * units until the next would end past the budget (at least one unit per call) and the call
  * returns "not ready" (token -1, LLM_FINISH_NONE, no text) while the token is not sampled yet;
@@ -428,94 +559,12 @@ static llm_status step_impl(llm_session *s, int64_t budget_us, int32_t *token, c
     if (budget_us < 0) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "negative time budget");
     const int64_t max_us = INT64_MAX / 4000; /* keeps the deadline far from overflowing */
     const int64_t deadline = budget_us > 0 ? llm_now_ns() + (budget_us < max_us ? budget_us : max_us) * 1000 : 0;
-    llm_buf_clear(&s->out);
-    if (s->finished) reset_generation(s);
     llm_status st;
-    int computed = 0, done = 0;
-    if (s->job == JOB_NONE && s->chat_need_reply) {
-        st = reply_begin(s);
-        if (st != LLM_OK) return st;
-        if (s->job == JOB_NONE) reply_done(s);
-    }
-    if (s->job == JOB_REPLY) {
-        computed = 1;
-        st = eval_advance(s, deadline, &done);
-        if (st != LLM_OK) {
-            s->job = JOB_NONE;
-            return st;
-        }
-        if (!done) goto out;
-        s->job = JOB_NONE;
-        reply_done(s);
-    }
-    if (s->job == JOB_NONE && s->pending_token >= 0) {
-        if (llm_tokenizer_is_eog(s->model->tok, s->pending_token)) {
-            s->pending_token = -1;
-        } else if (sess_n_past(s) >= sess_n_ctx(s)) {
-            st = finish(s, LLM_FINISH_CONTEXT, finish_out);
-            goto out;
-        } else {
-            st = eval_begin(s, &s->pending_token, 1);
-            if (st != LLM_OK) return st;
-            s->job = JOB_PENDING;
-        }
-    }
-    if (s->job == JOB_PENDING) {
-        computed = 1;
-        st = eval_advance(s, deadline, &done);
-        if (st != LLM_OK) {
-            s->job = JOB_NONE;
-            if (st == LLM_ERR_ABORTED) {
-                st = finish(s, LLM_FINISH_ABORTED, finish_out);
-                goto out;
-            }
-            return st;
-        }
-        if (!done) goto out;
-        s->job = JOB_NONE;
-        s->pending_token = -1;
-    }
-    if (s->n_logit_rows == 0) return llm_fail(&s->h, LLM_ERR_STATE, "nothing has been fed: feed a prompt first");
-    if (s->max_tokens > 0 && s->n_generated >= s->max_tokens) {
-        st = finish(s, LLM_FINISH_LENGTH, finish_out);
-        goto out;
-    }
-    /* sampling would overrun the budget after the forward pass: it opens the next call */
-    if (computed && deadline > 0 && llm_now_ns() + s->sample_ns > deadline) {
-        st = LLM_OK;
-        goto out;
-    }
-
-    int32_t n_past = sess_n_past(s);
-    int32_t look = s->sp.penalty_last_n < n_past ? s->sp.penalty_last_n : n_past;
-    const float *row = s->logits + (size_t)(s->n_logit_rows - 1) * (size_t)s->n_vocab;
-    const int64_t t0 = llm_now_ns();
-    int32_t tok = llm_sampler_sample(s->sampler, &s->sp, row, s->history + n_past - look, (size_t)look);
-    s->sample_ns = llm_now_ns() - t0;
-    s->n_generated++;
-    s->pending_token = tok;
-    if (token) *token = tok;
-
-    if (llm_tokenizer_is_eog(s->model->tok, tok)) {
-        st = finish(s, LLM_FINISH_EOG, finish_out);
-        goto out;
-    }
-    size_t plen = 0;
-    const char *piece = llm_tokenizer_piece(s->model->tok, tok, 0, &plen);
-    if (piece && plen && llm_buf_append(&s->held, piece, plen))
-        return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
-    size_t pos;
-    if (llm_stops_find(s->stops, s->n_stops, s->held.data, s->held.len, &pos)) {
-        s->held.len = pos; /* the stop string and what follows it are not output */
-        st = finish(s, LLM_FINISH_STOP, finish_out);
-    } else if (s->max_tokens > 0 && s->n_generated >= s->max_tokens) {
-        st = finish(s, LLM_FINISH_LENGTH, finish_out);
-    } else if (sess_n_past(s) >= sess_n_ctx(s)) {
-        st = finish(s, LLM_FINISH_CONTEXT, finish_out); /* the token cannot be evaluated any more */
-    } else {
-        st = release(s, 0);
-    }
-out:
+    int computed = 0;
+    int next = step_prepare(s, deadline, finish_out, &computed, &st);
+    if (next == STEP_EVAL) next = step_eval(s, deadline, finish_out, &computed, &st);
+    if (next == STEP_SAMPLE) next = step_sample(s, computed, deadline, token, finish_out, &st);
+    if (next == STEP_ERROR) return st;
     if (text) *text = s->out.data ? s->out.data : "";
     if (len) *len = s->out.len;
     return st;
@@ -528,6 +577,236 @@ llm_status llm_session_step(llm_session *s, int32_t *token, const char **text, s
 llm_status llm_session_step_timed(llm_session *s, int64_t budget_us, int32_t *token, const char **text, size_t *len,
                                   llm_finish *finish_out) {
     return step_impl(s, budget_us, token, text, len, finish_out);
+}
+
+/* ---- batched decode ------------------------------------------------------------------------ */
+
+/* The abort function handed to a plugin's batched pass: polls every session of the batch and
+ * marks those whose abort function fires (the pass then fails as a whole, and eval_batch_dev
+ * runs it again without them: on a device the batch cannot shed a session between layers). */
+typedef struct dev_abort {
+    llm_session **ss;
+    const int32_t *live;
+    int32_t n_live;
+    unsigned char *fired;
+} dev_abort;
+
+static int dev_abort_poll(void *p) {
+    dev_abort *a = p;
+    int any = 0;
+    for (int32_t j = 0; j < a->n_live; j++) {
+        llm_session *s = a->ss[a->live[j]];
+        if (!a->fired[j] && s->abort_fn && s->abort_fn(s->abort_ud)) a->fired[j] = 1;
+        any |= a->fired[j];
+    }
+    return any;
+}
+
+/* The device side of eval_batch: the plugin's batched pass. */
+static void eval_batch_dev(llm_context *ctx, llm_session **ss, int32_t n, llm_status *st) {
+    const llm_plugin_api *api = ctx->dev_api;
+    llm_plugin_session **ps = malloc((size_t)n * sizeof *ps);
+    float **outs = malloc((size_t)n * sizeof *outs);
+    int32_t *ints = malloc((size_t)n * 3 * sizeof *ints);
+    unsigned char *fired = malloc((size_t)n);
+    if (!ps || !outs || !ints || !fired) {
+        for (int32_t i = 0; i < n; i++) st[i] = llm_fail(&ss[i]->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    int32_t *toks = ints, *pos = ints + n, *live = ints + 2 * n, n_live = n;
+    for (int32_t i = 0; i < n; i++) live[i] = i;
+    while (n_live > 0) {
+        for (int32_t j = 0; j < n_live; j++) {
+            llm_session *s = ss[live[j]];
+            ps[j] = s->dev;
+            toks[j] = s->pending_token;
+            pos[j] = s->dev_n_past;
+            outs[j] = s->logits_next;
+            fired[j] = 0;
+        }
+        dev_abort ab = {ss, live, n_live, fired};
+        char msg[LLM_ERRMSG_MAX] = "";
+        int r = api->session_forward_batch(ps, toks, pos, n_live, outs, dev_abort_poll, &ab, msg, sizeof msg);
+        msg[sizeof msg - 1] = 0;
+        int any_fired = 0;
+        for (int32_t j = 0; j < n_live; j++) any_fired |= fired[j];
+        if (r == LLM_OK) {
+            for (int32_t j = 0; j < n_live; j++) {
+                llm_session *s = ss[live[j]];
+                s->dev_n_past += 1; /* only now: a failed pass leaves every cache as it was */
+                eval_complete(s);
+                st[live[j]] = LLM_OK;
+            }
+            break;
+        }
+        if (r == LLM_ERR_ABORTED && any_fired) {
+            int32_t k = 0;
+            for (int32_t j = 0; j < n_live; j++) {
+                if (fired[j]) st[live[j]] = llm_fail(&ss[live[j]]->h, LLM_ERR_ABORTED, "forward pass aborted");
+                else live[k++] = live[j];
+            }
+            n_live = k;
+            continue;
+        }
+        const llm_status code = r > 0 && r <= LLM_ERR_INTERNAL ? (llm_status)r : LLM_ERR_INTERNAL;
+        for (int32_t j = 0; j < n_live; j++)
+            st[live[j]] = llm_fail(&ss[live[j]]->h, code, "%s: %s", api->name, msg[0] ? msg : "batched forward pass failed");
+        break;
+    }
+done:
+    free(ps);
+    free(outs);
+    free(ints);
+    free(fired);
+}
+
+/* What eval_begin does before a pass, for a pending token evaluated in a batch. */
+static llm_status batch_member_begin(llm_session *s) {
+    llm_status st = reserve_next(s, 1);
+    if (st != LLM_OK) return st;
+    s->history[sess_n_past(s)] = s->pending_token;
+    s->job_rows = 1;
+    return LLM_OK;
+}
+
+/* The CPU side of eval_batch: one batched forward pass (lib/model/forward.c). */
+static void eval_batch_cpu(llm_context *ctx, llm_session **ss, int32_t n, llm_status *st) {
+    llm_batch_item *items = malloc((size_t)n * sizeof *items);
+    if (!items) {
+        for (int32_t i = 0; i < n; i++) st[i] = llm_fail(&ss[i]->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+        return;
+    }
+    for (int32_t i = 0; i < n; i++)
+        items[i] = (llm_batch_item){ss[i]->kv, ss[i]->pending_token, ss[i]->logits_next, ss[i]->abort_fn,
+                                    ss[i]->abort_ud, LLM_OK};
+    llm_err err;
+    llm_err_clear(&err);
+    const llm_status r = llm_forward_batch(ctx->model->arch, items, n, &ctx->batch_scratch, ctx->pool, &err);
+    for (int32_t i = 0; i < n; i++) {
+        if (r != LLM_OK) st[i] = llm_fail(&ss[i]->h, r, "%s", err.msg);
+        else if (items[i].status == LLM_ERR_ABORTED) st[i] = llm_fail(&ss[i]->h, LLM_ERR_ABORTED, "forward pass aborted");
+        else if ((st[i] = items[i].status) == LLM_OK) eval_complete(ss[i]);
+    }
+    free(items);
+}
+
+/* Evaluates the pending tokens of n sessions of ctx (each prepared by batch_member_begin, with
+ * n_past < n_ctx and no computation in flight) together: the CPU's batched forward pass or the
+ * plugin's session_forward_batch; a plugin without it gets one session_forward per session.
+ * st[i]: LLM_OK (new logits in place, n_past moved), LLM_ERR_ABORTED (nothing moved) or an error
+ * (recorded on the session). */
+static void eval_batch(llm_context *ctx, llm_session **ss, int32_t n, llm_status *st) {
+    const llm_plugin_api *api = ctx->dev_api;
+    if (!api) {
+        eval_batch_cpu(ctx, ss, n, st);
+    } else if (LLM_PLUGIN_API_HAS(api, session_forward_batch) && api->session_forward_batch) {
+        eval_batch_dev(ctx, ss, n, st);
+    } else {
+        for (int32_t i = 0; i < n; i++) {
+            int done = 0;
+            st[i] = eval_begin(ss[i], &ss[i]->pending_token, 1);
+            if (st[i] == LLM_OK) st[i] = eval_advance(ss[i], 0, &done);
+        }
+    }
+}
+
+/* The error of a batch whose arguments are wrong: every status is LLM_ERR_INVALID_ARGUMENT and
+ * the message goes to the context of the first valid session (no session is touched). */
+static llm_status batch_invalid(llm_session *const *sessions, size_t n, llm_status *statuses, const char *msg) {
+    for (size_t i = 0; statuses && i < n; i++) statuses[i] = LLM_ERR_INVALID_ARGUMENT;
+    for (size_t i = 0; sessions && i < n; i++)
+        if (valid(sessions[i])) return llm_fail(&sessions[i]->ctx->h, LLM_ERR_INVALID_ARGUMENT, "%s", msg);
+    return LLM_ERR_INVALID_ARGUMENT;
+}
+
+llm_status llm_session_step_batch(llm_session *const *sessions, size_t n, int32_t *tokens, const char **texts,
+                                  size_t *lens, llm_finish *finishes, llm_status *statuses) {
+    for (size_t i = 0; i < n; i++) {
+        if (tokens) tokens[i] = -1;
+        if (texts) texts[i] = "";
+        if (lens) lens[i] = 0;
+        if (finishes) finishes[i] = LLM_FINISH_NONE;
+        if (statuses) statuses[i] = LLM_OK;
+    }
+    if (!sessions || n == 0) return batch_invalid(sessions, n, statuses, "");
+    /* every check before any session is touched */
+    char msg[LLM_ERRMSG_MAX];
+    for (size_t i = 0; i < n; i++) {
+        if (!valid(sessions[i])) {
+            snprintf(msg, sizeof msg, "llm_session_step_batch: sessions[%zu] is not a session", i);
+            return batch_invalid(sessions, n, statuses, msg);
+        }
+        if (sessions[i]->ctx != sessions[0]->ctx) {
+            snprintf(msg, sizeof msg, "llm_session_step_batch: sessions[0] and [%zu] belong to different contexts", i);
+            return batch_invalid(sessions, n, statuses, msg);
+        }
+    }
+    llm_context *ctx = sessions[0]->ctx;
+    /* distinct sessions of one context are at most its session count (which bounds the scan) */
+    if (n > (size_t)ctx->n_sessions) {
+        snprintf(msg, sizeof msg, "llm_session_step_batch: %zu sessions given, their context has %d: some repeat", n,
+                 (int)ctx->n_sessions);
+        return batch_invalid(sessions, n, statuses, msg);
+    }
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (sessions[i] == sessions[j]) {
+                snprintf(msg, sizeof msg, "llm_session_step_batch: sessions[%zu] and [%zu] are the same session", j, i);
+                return batch_invalid(sessions, n, statuses, msg);
+            }
+    /* per session: what comes next, its status, its finish; the batch's members and statuses */
+    int *next = malloc(n * sizeof *next);
+    llm_status *st = malloc(n * sizeof *st), *mst = malloc(n * sizeof *mst);
+    llm_finish *fin = malloc(n * sizeof *fin);
+    llm_session **members = malloc(n * sizeof *members);
+    int32_t *which = malloc(n * sizeof *which);
+    llm_status ret = LLM_OK;
+    if (!next || !st || !mst || !fin || !members || !which) {
+        ret = llm_fail(&ctx->h, LLM_ERR_OUT_OF_MEMORY, "out of memory for a batch of %zu sessions", n);
+        for (size_t i = 0; statuses && i < n; i++) statuses[i] = ret;
+        goto done;
+    }
+    /* first phase, each on its own: reply headers, resumed timed computations */
+    int32_t n_members = 0;
+    for (size_t i = 0; i < n; i++) {
+        llm_session *s = sessions[i];
+        int computed = 0;
+        fin[i] = LLM_FINISH_NONE;
+        next[i] = step_prepare(s, 0, &fin[i], &computed, &st[i]);
+        if (next[i] == STEP_EVAL && s->job == JOB_PENDING) next[i] = step_eval(s, 0, &fin[i], &computed, &st[i]);
+        if (next[i] == STEP_EVAL && (st[i] = batch_member_begin(s)) != LLM_OK) next[i] = STEP_ERROR;
+        if (next[i] == STEP_EVAL) {
+            members[n_members] = s;
+            which[n_members++] = (int32_t)i;
+        }
+    }
+    /* the pending tokens together */
+    if (n_members > 0) eval_batch(ctx, members, n_members, mst);
+    for (int32_t j = 0; j < n_members; j++) {
+        const size_t i = (size_t)which[j];
+        st[i] = mst[j];
+        next[i] = step_evaluated(sessions[i], &st[i], &fin[i]);
+    }
+    /* last phase: sampling */
+    for (size_t i = 0; i < n; i++) {
+        llm_session *s = sessions[i];
+        if (next[i] == STEP_SAMPLE) next[i] = step_sample(s, 1, 0, tokens ? &tokens[i] : NULL, &fin[i], &st[i]);
+        if (next[i] != STEP_ERROR) {
+            if (texts) texts[i] = s->out.data ? s->out.data : "";
+            if (lens) lens[i] = s->out.len;
+        }
+        if (finishes) finishes[i] = fin[i];
+        if (statuses) statuses[i] = st[i];
+        if (st[i] != LLM_OK && ret == LLM_OK) ret = st[i];
+    }
+done:
+    free(next);
+    free(st);
+    free(mst);
+    free(fin);
+    free(members);
+    free(which);
+    return ret;
 }
 
 llm_status llm_session_generate(llm_session *s, llm_text_fn fn, void *user_data, llm_finish *finish_out) {

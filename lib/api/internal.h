@@ -60,6 +60,10 @@ struct llm_context {
     const llm_plugin_api *dev_api;
     llm_plugin_model *dev_model;
     int32_t dev_device;
+    /* Activations of llm_session_step_batch's batched forward pass (CPU), grown to the largest
+     * batch and kept: a context's sessions are stepped by one thread at a time, so its batches
+     * never overlap, like their use of the pool. */
+    llm_fwd_scratch batch_scratch;
 };
 
 struct llm_session {

@@ -104,9 +104,9 @@ static int load(plugin_slot *slot, const char *backend_name) {
                  slot->path, api->abi_version, LLM_PLUGIN_ABI_VERSION);
         return 0;
     }
-    if (api->struct_size < sizeof(llm_plugin_api)) {
+    if (api->struct_size < LLM_PLUGIN_API_MIN_SIZE) {
         snprintf(slot->reason, REASON_CAP, "%s: plugin table of %u bytes, this libllm needs %zu (plugin too old)",
-                 slot->path, api->struct_size, sizeof(llm_plugin_api));
+                 slot->path, api->struct_size, (size_t)LLM_PLUGIN_API_MIN_SIZE);
         return 0;
     }
     if (!api->name || strcmp(api->name, backend_name) != 0) {

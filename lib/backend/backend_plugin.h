@@ -162,7 +162,28 @@ typedef struct llm_plugin_api {
     int (*session_forward)(llm_plugin_session *session, const int32_t *tokens, int32_t n_tokens,
                            int32_t n_past, const int32_t *out_rows, int32_t n_out, float *logits,
                            int (*abort_fn)(void *), void *abort_data, char *err, size_t err_cap);
+
+    /* ---- appended fields: the core reads them only when struct_size covers them ---- */
+
+    /* Optional (NULL: the core calls session_forward once per session instead). One decode step
+     * of n sessions of one model in a single pass, so the weights are read once for all of
+     * them: sessions[i] evaluates tokens[i] at position n_past[i] (writing that KV row) and
+     * logits[i] (host memory, n_vocab floats) receives its logits. The sessions are distinct and
+     * belong to one uploaded model; n >= 1; ids are checked by the core and
+     * n_past[i] < that session's n_ctx. abort_fn is polled between layers as in
+     * session_forward. On any failure no logits are guaranteed, but every cache stays valid
+     * below its n_past[i] (the core does not advance any session). */
+    int (*session_forward_batch)(llm_plugin_session *const *sessions, const int32_t *tokens, const int32_t *n_past,
+                                 int32_t n, float *const *logits, int (*abort_fn)(void *), void *abort_data,
+                                 char *err, size_t err_cap);
 } llm_plugin_api;
+
+/* Bytes of llm_plugin_api up to the end of session_forward, the table every plugin of this ABI
+ * version provides; fields after it are read only when struct_size covers them. */
+#define LLM_PLUGIN_API_MIN_SIZE (offsetof(llm_plugin_api, session_forward) + sizeof(void (*)(void)))
+/* Whether the plugin table `api` has the appended field `field` (non-NULL or not). */
+#define LLM_PLUGIN_API_HAS(api, field) \
+    ((api)->struct_size >= offsetof(llm_plugin_api, field) + sizeof((api)->field))
 
 /* The one symbol a plugin exports (named LLM_PLUGIN_ENTRY_SYMBOL). core_abi_version is the
  * version of the caller: a plugin supporting several may answer with the matching table.

@@ -16,7 +16,13 @@
  * longrope chosen by the session's context size, attention factor), a sliding window per layer,
  * attention score soft-capping (in the attention kernel), post-attention/FFN norms, final logit
  * soft-capping (applied to each row range of logits as it is produced). Each is element-wise
- * within one work unit, so the unit structure and the thread-count independence hold. */
+ * within one work unit, so the unit structure and the thread-count independence hold.
+ *
+ * Batched decode (llm_forward_batch): one token for each of n KV states, each at its own
+ * position, through the same block code. The weight products see the n tokens as one n-row batch
+ * (llm_matmul's multi-token paths: the weights are read once for all the sessions); what is per
+ * position (q/k norms, rope, the cache write, attention over a cache) is per token in both passes,
+ * and `fwd_where` says which cache and position each token of the activations belongs to. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,36 +43,53 @@ typedef llm_fwd_bufs fwd_bufs;
 
 static size_t round_up16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-/* Lays out the buffers for a chunk of n tokens; NULL-free on success. */
-static llm_status alloc_bufs(const llm_arch_model *m, llm_kv_state *kv, int32_t n, fwd_bufs *b, llm_err *err) {
+/* Lays out the buffers for n tokens at base (NULL: only measures); returns their size in floats. */
+static size_t bufs_layout(const llm_arch_model *m, int32_t n, float *base, fwd_bufs *b) {
     const llm_hparams *hp = &m->hp;
-    const size_t e = (size_t)hp->n_embd;
+    const size_t e = (size_t)hp->n_embd, nn = (size_t)n;
     const size_t sizes[10] = {
-        n * e,
-        n * e,
-        n * e,
-        (size_t)n * (size_t)hp->n_head * (size_t)hp->head_dim_k,
-        (size_t)n * (size_t)kv->k_row,
-        (size_t)n * (size_t)kv->v_row,
-        (size_t)n * (size_t)hp->n_head * (size_t)hp->head_dim_v,
-        (size_t)n * (size_t)hp->n_ff,
-        (size_t)n * (size_t)hp->n_ff,
+        nn * e,
+        nn * e,
+        nn * e,
+        nn * (size_t)hp->n_head * (size_t)hp->head_dim_k,
+        nn * (size_t)hp->n_head_kv * (size_t)hp->head_dim_k,
+        nn * (size_t)hp->n_head_kv * (size_t)hp->head_dim_v,
+        nn * (size_t)hp->n_head * (size_t)hp->head_dim_v,
+        nn * (size_t)hp->n_ff,
+        nn * (size_t)hp->n_ff,
         e > (size_t)hp->head_dim_k ? e : (size_t)hp->head_dim_k,
     };
-    size_t total = 0;
-    for (int i = 0; i < 10; i++) total += round_up16(sizes[i]);
+    float **slots[10] = {&b->x, &b->h, &b->o, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp};
+    size_t off = 0;
+    for (int i = 0; i < 10; i++) {
+        if (base) *slots[i] = base + off;
+        off += round_up16(sizes[i]);
+    }
+    return off;
+}
+
+/* Lays out the buffers for a chunk of n tokens in kv's scratch. */
+static llm_status alloc_bufs(const llm_arch_model *m, llm_kv_state *kv, int32_t n, fwd_bufs *b, llm_err *err) {
+    const size_t total = bufs_layout(m, n, NULL, b);
     float *base = llm_kv_scratch(kv, total);
     if (!base)
         return llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "out of memory for %zu MiB of forward scratch",
                            total * sizeof(float) >> 20);
-    float **slots[10] = {&b->x, &b->h, &b->o, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp};
-    size_t off = 0;
-    for (int i = 0; i < 10; i++) {
-        *slots[i] = base + off;
-        off += round_up16(sizes[i]);
-    }
+    bufs_layout(m, n, base, b);
     return LLM_OK;
 }
+
+/* Where the tokens of the activations belong: one KV state at consecutive positions (a chunk of
+ * one session: token t at pos0 + t) or, for a batch (kv == NULL), token t in kvs[t] at pos[t]. */
+typedef struct fwd_where {
+    llm_kv_state *kv;
+    int32_t pos0;
+    llm_kv_state *const *kvs;
+    const int32_t *pos;
+} fwd_where;
+
+static llm_kv_state *where_kv(const fwd_where *w, int32_t t) { return w->kv ? w->kv : w->kvs[t]; }
+static int32_t where_pos(const fwd_where *w, int32_t t) { return w->kv ? w->pos0 + t : w->pos[t]; }
 
 /* ---- the block --------------------------------------------------------------------------- */
 
@@ -105,54 +128,68 @@ static void softcap(float *x, int64_t n, float cap) {
     for (int64_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] / cap);
 }
 
-/* Attention, first unit: q, k, v of the chunk; k and v go to the cache. */
-static void attention_in(const llm_arch_model *m, llm_kv_state *kv, int32_t il, fwd_bufs *b, int32_t n,
-                         int32_t pos0, llm_pool *pool) {
+/* Attention, first unit: q, k, v of the n tokens (one product each for all of them); then per
+ * token its q/k norms and rope at its position, and its k and v go to its cache. */
+static void attention_in(const llm_arch_model *m, const fwd_where *w, int32_t il, fwd_bufs *b, int32_t n,
+                         llm_pool *pool) {
     const llm_hparams *hp = &m->hp;
     const llm_layer *L = &m->layers[il];
     const int64_t e = hp->n_embd;
     const int64_t q_dim = (int64_t)hp->n_head * hp->head_dim_k;
+    const int64_t k_row = (int64_t)hp->n_head_kv * hp->head_dim_k, v_row = (int64_t)hp->n_head_kv * hp->head_dim_v;
 
-    for (int32_t t = 0; t < n; t++) llm_rmsnorm(b->h + t * e, b->x + t * e, L->attn_norm, e, hp->rms_eps);
+    llm_rmsnorm_rows(b->h, b->x, L->attn_norm, n, e, hp->rms_eps, pool);
     llm_matmul(&L->wq, b->h, n, b->q, pool);
     llm_matmul(&L->wk, b->h, n, b->k, pool);
     llm_matmul(&L->wv, b->h, n, b->v, pool);
     add_bias(b->q, L->bq, n, q_dim);
-    add_bias(b->k, L->bk, n, kv->k_row);
-    add_bias(b->v, L->bv, n, kv->v_row);
-    /* longrope picks its factors by the session's context size */
-    const llm_rope_params rope = llm_rope_for_ctx(&L->rope, kv->n_ctx);
+    add_bias(b->k, L->bk, n, k_row);
+    add_bias(b->v, L->bv, n, v_row);
 
     for (int32_t t = 0; t < n; t++) {
+        llm_kv_state *kv = where_kv(w, t);
+        const int32_t pos = where_pos(w, t);
+        /* longrope picks its factors by the session's context size */
+        const llm_rope_params rope = llm_rope_for_ctx(&L->rope, kv->n_ctx);
         float *qt = b->q + t * q_dim;
-        float *kt = b->k + t * kv->k_row;
+        float *kt = b->k + t * k_row;
         if (L->q_norm) head_norm(qt, hp->n_head, hp->head_dim_k, L->q_norm, hp->rms_eps, b->tmp);
         if (L->k_norm) head_norm(kt, hp->n_head_kv, hp->head_dim_k, L->k_norm, hp->rms_eps, b->tmp);
-        llm_rope_apply(qt, hp->n_head, hp->head_dim_k, (int64_t)pos0 + t, &rope);
-        llm_rope_apply(kt, hp->n_head_kv, hp->head_dim_k, (int64_t)pos0 + t, &rope);
-        memcpy(llm_kv_k(kv, il, pos0 + t), kt, (size_t)kv->k_row * sizeof(float));
-        memcpy(llm_kv_v(kv, il, pos0 + t), b->v + t * kv->v_row, (size_t)kv->v_row * sizeof(float));
+        llm_rope_apply(qt, hp->n_head, hp->head_dim_k, pos, &rope);
+        llm_rope_apply(kt, hp->n_head_kv, hp->head_dim_k, pos, &rope);
+        memcpy(llm_kv_k(kv, il, pos), kt, (size_t)k_row * sizeof(float));
+        memcpy(llm_kv_v(kv, il, pos), b->v + t * v_row, (size_t)v_row * sizeof(float));
     }
 }
 
-/* Attention, second unit: the heads over the cache, the output product and the residual. */
-static void attention_out(const llm_arch_model *m, llm_kv_state *kv, int32_t il, fwd_bufs *b, int32_t n,
-                          int32_t pos0, llm_pool *pool) {
+/* The queries of tokens [t0, t0 + n) at positions pos0 .. pos0 + n - 1 over kv's cached keys
+ * (their own included), tiled with an online softmax on the pool (kernels/cpu/attention.c). */
+static void attend(const llm_arch_model *m, llm_kv_state *kv, int32_t il, fwd_bufs *b, int32_t t0, int32_t n,
+                   int32_t pos0, llm_pool *pool) {
     const llm_layer *L = &m->layers[il];
     const llm_hparams *hp = &m->hp;
-    /* the chunk's queries over the cached keys (its own included), tiled with an online
-     * softmax on the pool (kernels/cpu/attention.c) */
+    const int64_t q_stride = (int64_t)hp->n_head * hp->head_dim_k, out_stride = (int64_t)hp->n_head * hp->head_dim_v;
     const llm_attention_args args = {
         .n_tok = n, .pos0 = pos0,
         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim_k = hp->head_dim_k, .head_dim_v = hp->head_dim_v,
         .window = L->window, .scale = m->attn_scale, .softcap = m->attn_softcap,
-        .q = b->q, .q_stride = (int64_t)hp->n_head * hp->head_dim_k,
+        .q = b->q + t0 * q_stride, .q_stride = q_stride,
         .k = llm_kv_k(kv, il, 0), .k_stride = kv->k_row,
         .v = llm_kv_v(kv, il, 0), .v_stride = kv->v_row,
-        .out = b->att, .out_stride = (int64_t)hp->n_head * hp->head_dim_v,
+        .out = b->att + t0 * out_stride, .out_stride = out_stride,
     };
     llm_attention(&args, pool);
+}
 
+/* Attention, second unit: the heads over the cache(s), the output product and the residual. A
+ * chunk of one session is one attention call; in a batch each token attends over its own cache
+ * (a one-query call, exactly what a single-session decode step computes). */
+static void attention_out(const llm_arch_model *m, const fwd_where *w, int32_t il, fwd_bufs *b, int32_t n,
+                          llm_pool *pool) {
+    const llm_layer *L = &m->layers[il];
+    if (w->kv) attend(m, w->kv, il, b, 0, n, w->pos0, pool);
+    else
+        for (int32_t t = 0; t < n; t++) attend(m, w->kvs[t], il, b, t, 1, w->pos[t], pool);
     llm_matmul(&L->wo, b->att, n, b->o, pool);
     residual_add(m, b, L->post_attn_norm, n);
 }
@@ -163,7 +200,7 @@ static void ffn_gate(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n
     const llm_layer *L = &m->layers[il];
     const int64_t e = hp->n_embd;
 
-    for (int32_t t = 0; t < n; t++) llm_rmsnorm(b->h + t * e, b->x + t * e, L->ffn_norm, e, hp->rms_eps);
+    llm_rmsnorm_rows(b->h, b->x, L->ffn_norm, n, e, hp->rms_eps, pool);
     llm_matmul(&L->w_gate, b->h, n, b->gate, pool);
 }
 
@@ -173,10 +210,7 @@ static void ffn_up(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n, 
     const llm_layer *L = &m->layers[il];
     llm_matmul(&L->w_up, b->h, n, b->up, pool);
     const int64_t nf = (int64_t)n * hp->n_ff;
-    for (int64_t i = 0; i < nf; i++) {
-        const float g = m->act == LLM_ACT_GELU_TANH ? llm_gelu_tanh(b->gate[i]) : llm_silu(b->gate[i]);
-        b->gate[i] = g * b->up[i];
-    }
+    llm_glu(m->act == LLM_ACT_GELU_TANH, b->gate, b->up, nf, pool);
 }
 
 /* FFN, third unit: down product and residual. */
@@ -184,6 +218,46 @@ static void ffn_down(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n
     const llm_layer *L = &m->layers[il];
     llm_matmul(&L->w_down, b->gate, n, b->o, pool);
     residual_add(m, b, L->post_ffn_norm, n);
+}
+
+/* One layer unit (stage LLM_FWD_ATTN_IN .. LLM_FWD_FFN_DOWN) of layer il for the n tokens. */
+static void layer_unit(const llm_arch_model *m, llm_fwd_stage stage, const fwd_where *w, int32_t il, fwd_bufs *b,
+                       int32_t n, llm_pool *pool) {
+    switch (stage) {
+    case LLM_FWD_ATTN_IN: attention_in(m, w, il, b, n, pool); break;
+    case LLM_FWD_ATTN_OUT: attention_out(m, w, il, b, n, pool); break;
+    case LLM_FWD_FFN_GATE: ffn_gate(m, il, b, n, pool); break;
+    case LLM_FWD_FFN_UP: ffn_up(m, il, b, n, pool); break;
+    case LLM_FWD_FFN_DOWN: ffn_down(m, il, b, n, pool); break;
+    default: break;
+    }
+}
+
+/* The embedding of token into x (n_embd floats), dequantized from its row. */
+static void embed(const llm_arch_model *m, int32_t token, float *x) {
+    const int64_t e = m->hp.n_embd;
+    const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)token * m->tok_embd.row_bytes;
+    llm_dequantize_row(m->tok_embd.type, row, x, e);
+    if (m->embd_scale != 1.0f)
+        for (int64_t i = 0; i < e; i++) x[i] *= m->embd_scale;
+}
+
+/* Output norm of tokens [t0, t0 + n) into h. */
+static void output_norm(const llm_arch_model *m, fwd_bufs *b, int32_t t0, int32_t n) {
+    const int64_t e = m->hp.n_embd;
+    for (int32_t t = t0; t < t0 + n; t++) llm_rmsnorm(b->h + t * e, b->x + t * e, m->output_norm, e, m->hp.rms_eps);
+}
+
+/* Logits rows [r0, r1) of the n normalised tokens at h into out (out[t * (r1 - r0) + r - r0]);
+ * a row range (r0 > 0 or r1 < rows) only for n == 1: one logit is one dot product, so any split
+ * of one token's rows gives the same values, while the multi-token path's tiling must not be cut. */
+static void logits_product(const llm_arch_model *m, const float *h, int32_t n, int64_t r0, int64_t r1, float *out,
+                           llm_pool *pool) {
+    llm_matrix part = m->output;
+    part.data = (const uint8_t *)m->output.data + (size_t)r0 * m->output.row_bytes;
+    part.rows = r1 - r0;
+    llm_matmul(&part, h, n, out, pool);
+    if (m->final_softcap > 0.0f) softcap(out, (int64_t)n * part.rows, m->final_softcap);
 }
 
 /* ---- the resumable driver --------------------------------------------------------------- */
@@ -228,64 +302,39 @@ static int logits_by_rows(const llm_fwd_cursor *c) {
 static void run_unit(const llm_arch_model *m, llm_kv_state *kv, llm_fwd_cursor *c, llm_pool *pool,
                      int64_t max_rows) {
     const llm_hparams *hp = &m->hp;
-    const int64_t e = hp->n_embd;
-    const int32_t n = c->n, pos0 = c->pos0 + c->c0;
+    const int32_t n = c->n;
+    const fwd_where w = {.kv = kv, .pos0 = c->pos0 + c->c0};
     fwd_bufs *b = &c->b;
     switch (c->stage) {
     case LLM_FWD_EMBED:
-        /* token embeddings, dequantized row by row */
-        for (int32_t t = 0; t < n; t++) {
-            const uint8_t *row =
-                (const uint8_t *)m->tok_embd.data + (size_t)c->tokens[c->c0 + t] * m->tok_embd.row_bytes;
-            float *x = b->x + t * e;
-            llm_dequantize_row(m->tok_embd.type, row, x, e);
-            if (m->embd_scale != 1.0f)
-                for (int64_t i = 0; i < e; i++) x[i] *= m->embd_scale;
-        }
+        for (int32_t t = 0; t < n; t++) embed(m, c->tokens[c->c0 + t], b->x + t * hp->n_embd);
         c->stage = hp->n_layer > 0 ? LLM_FWD_ATTN_IN : LLM_FWD_LOGITS;
         c->il = 0;
         break;
     case LLM_FWD_ATTN_IN:
-        attention_in(m, kv, c->il, b, n, pos0, pool);
-        c->stage = LLM_FWD_ATTN_OUT;
-        break;
     case LLM_FWD_ATTN_OUT:
-        attention_out(m, kv, c->il, b, n, pos0, pool);
-        c->stage = LLM_FWD_FFN_GATE;
-        break;
     case LLM_FWD_FFN_GATE:
-        ffn_gate(m, c->il, b, n, pool);
-        c->stage = LLM_FWD_FFN_UP;
-        break;
     case LLM_FWD_FFN_UP:
-        ffn_up(m, c->il, b, n, pool);
-        c->stage = LLM_FWD_FFN_DOWN;
+        layer_unit(m, c->stage, &w, c->il, b, n, pool);
+        c->stage = (llm_fwd_stage)(c->stage + 1);
         break;
     case LLM_FWD_FFN_DOWN:
-        ffn_down(m, c->il, b, n, pool);
+        layer_unit(m, c->stage, &w, c->il, b, n, pool);
         if (++c->il < hp->n_layer) c->stage = LLM_FWD_ATTN_IN;
         else c->stage = LLM_FWD_LOGITS; /* with no logits to write it ends the chunk at once */
         break;
     case LLM_FWD_LOGITS: {
         const int32_t n_out = n - c->first_out;
-        if (c->out && c->out_row == 0)
-            for (int32_t t = c->first_out; t < n; t++)
-                llm_rmsnorm(b->h + t * e, b->x + t * e, m->output_norm, e, hp->rms_eps);
+        const float *h = b->h + (int64_t)c->first_out * hp->n_embd;
+        if (c->out && c->out_row == 0) output_norm(m, b, c->first_out, n_out);
         if (c->out && n_out == 1) {
-            /* one row of logits: each logit is one llm_vec_dot, so a range of rows of the
-             * product is bitwise the same as those rows of the whole product */
+            /* one row of logits, by row ranges */
             const int64_t r0 = c->out_row, step = max_rows;
             const int64_t r1 = m->output.rows - r0 < step ? m->output.rows : r0 + step;
-            llm_matrix part = m->output;
-            part.data = (const uint8_t *)m->output.data + (size_t)r0 * m->output.row_bytes;
-            part.rows = r1 - r0;
-            llm_matmul(&part, b->h + c->first_out * e, 1, c->out + r0, pool);
-            if (m->final_softcap > 0.0f) softcap(c->out + r0, r1 - r0, m->final_softcap);
+            logits_product(m, h, 1, r0, r1, c->out + r0, pool);
             c->out_row = r1;
         } else if (c->out) {
-            /* several rows: one product (the multi-token path's tiling must not be cut) */
-            llm_matmul(&m->output, b->h + c->first_out * e, n_out, c->out, pool);
-            if (m->final_softcap > 0.0f) softcap(c->out, (int64_t)n_out * m->output.rows, m->final_softcap);
+            logits_product(m, h, n_out, 0, m->output.rows, c->out, pool);
             c->out_row = m->output.rows;
         } else {
             c->out_row = m->output.rows;
@@ -401,4 +450,132 @@ llm_status llm_forward(const llm_arch_model *m, llm_kv_state *kv, const int32_t 
     if (st) return st;
     int done = 0;
     return llm_forward_advance(m, kv, pool, 0, abort_fn, abort_data, &done, err);
+}
+
+/* ---- batched decode ------------------------------------------------------------------------ */
+
+void llm_fwd_scratch_free(llm_fwd_scratch *s) {
+    if (!s) return;
+    free(s->data);
+    s->data = NULL;
+    s->n_floats = 0;
+}
+
+/* Removes the items whose abort function fires from the batch (between layers): the live
+ * tokens' rows of the residual stream move down so the next layer sees n_live rows. */
+static int32_t drop_aborted(llm_batch_item *items, int32_t n_live, int32_t *live, llm_kv_state **kvs, int32_t *pos,
+                            fwd_bufs *b, int64_t e) {
+    int32_t k = 0;
+    for (int32_t j = 0; j < n_live; j++) {
+        llm_batch_item *it = &items[live[j]];
+        if (it->abort_fn && it->abort_fn(it->abort_data)) {
+            it->status = LLM_ERR_ABORTED;
+            continue;
+        }
+        if (k != j) {
+            memmove(b->x + k * e, b->x + j * e, (size_t)e * sizeof(float));
+            live[k] = live[j];
+            kvs[k] = kvs[j];
+            pos[k] = pos[j];
+        }
+        k++;
+    }
+    return k;
+}
+
+/* Lays out the buffers of a batch of n tokens, and the n x n_vocab logits after them when n > 1,
+ * in scratch (grown as needed). 0 when out of memory. */
+static int batch_scratch(const llm_arch_model *m, int32_t n, llm_fwd_scratch *scratch, fwd_bufs *b,
+                         float **logits_all) {
+    const size_t n_bufs = bufs_layout(m, n, NULL, b);
+    const size_t n_logits = n > 1 ? (size_t)n * (size_t)m->output.rows : 0;
+    if (n_logits > SIZE_MAX / sizeof(float) - n_bufs) return 0;
+    const size_t total = n_bufs + n_logits;
+    if (total > scratch->n_floats) {
+        float *grown = realloc(scratch->data, total * sizeof(float));
+        if (!grown) return 0;
+        scratch->data = grown;
+        scratch->n_floats = total;
+    }
+    bufs_layout(m, n, scratch->data, b);
+    *logits_all = n > 1 ? scratch->data + n_bufs : NULL;
+    return 1;
+}
+
+llm_status llm_forward_batch(const llm_arch_model *m, llm_batch_item *items, int32_t n, llm_fwd_scratch *scratch,
+                             llm_pool *pool, llm_err *err) {
+    if (!m || !items || n < 1 || !scratch)
+        return llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "llm_forward_batch: no model, items or scratch");
+    llm_status st = LLM_OK;
+    const llm_hparams *hp = &m->hp;
+    for (int32_t i = 0; i < n && st == LLM_OK; i++) {
+        const llm_batch_item *it = &items[i];
+        const llm_kv_state *kv = it->kv;
+        if (!kv || !it->logits)
+            st = llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "batch item %d has no KV state or logits", i);
+        else if (kv->n_layer != hp->n_layer || kv->k_row != (int64_t)hp->n_head_kv * hp->head_dim_k ||
+                 kv->v_row != (int64_t)hp->n_head_kv * hp->head_dim_v)
+            st = llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "batch item %d: KV state belongs to another model", i);
+        else if (kv->n_past >= kv->n_ctx)
+            st = llm_err_set(err, LLM_ERR_CONTEXT_FULL, "batch item %d: all %d positions are used", i, kv->n_ctx);
+        else if (it->token < 0 || it->token >= hp->n_vocab)
+            st = llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "batch item %d: token %d is outside [0, %d)", i, it->token,
+                             hp->n_vocab);
+        for (int32_t j = 0; j < i && st == LLM_OK; j++)
+            if (items[j].kv == kv)
+                st = llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "batch items %d and %d share a KV state", j, i);
+    }
+    /* the activations of the n tokens and, for n > 1, their logits (one product, copied out
+     * per item) in the caller's scratch; the bookkeeping arrays per call */
+    fwd_bufs b;
+    float *logits_all = NULL;
+    int32_t *live = NULL;
+    llm_kv_state **kvs = NULL;
+    if (st == LLM_OK) {
+        live = malloc((size_t)n * 2 * sizeof *live);
+        kvs = malloc((size_t)n * sizeof *kvs);
+        if (!live || !kvs || !batch_scratch(m, n, scratch, &b, &logits_all))
+            st = llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "out of memory for the scratch of a batch of %d tokens", n);
+    }
+    for (int32_t i = 0; i < n; i++) items[i].status = st;
+    if (st != LLM_OK) {
+        free(live);
+        free(kvs);
+        return st;
+    }
+
+    const int64_t e = hp->n_embd;
+    int32_t *pos = live + n;
+    int32_t n_live = n;
+    for (int32_t i = 0; i < n; i++) {
+        llm_kv_state *kv = items[i].kv;
+        kv->fw.active = 0; /* a computation in flight on the state is discarded (its rows get overwritten) */
+        live[i] = i;
+        kvs[i] = kv;
+        pos[i] = kv->n_past;
+        embed(m, items[i].token, b.x + i * e);
+    }
+    for (int32_t il = 0; il < hp->n_layer && n_live > 0; il++) {
+        /* polled between layers, as in the single-session pass; an aborted item leaves the batch
+         * and its n_past does not move */
+        n_live = drop_aborted(items, n_live, live, kvs, pos, &b, e);
+        const fwd_where w = {.kvs = kvs, .pos = pos};
+        for (llm_fwd_stage stage = LLM_FWD_ATTN_IN; stage <= LLM_FWD_FFN_DOWN && n_live > 0;
+             stage = (llm_fwd_stage)(stage + 1))
+            layer_unit(m, stage, &w, il, &b, n_live, pool);
+    }
+    if (n_live > 0) {
+        output_norm(m, &b, 0, n_live);
+        float *out = n_live == 1 ? items[live[0]].logits : logits_all;
+        logits_product(m, b.h, n_live, 0, m->output.rows, out, pool);
+        for (int32_t j = 0; j < n_live; j++) {
+            llm_batch_item *it = &items[live[j]];
+            if (n_live > 1)
+                memcpy(it->logits, out + (size_t)j * (size_t)m->output.rows, (size_t)m->output.rows * sizeof(float));
+            it->kv->n_past = pos[j] + 1; /* only now: everything of this token is done */
+        }
+    }
+    free(live);
+    free(kvs);
+    return LLM_OK;
 }

@@ -101,4 +101,38 @@ void llm_forward_cancel(llm_kv_state *kv);
 /* Whether a computation begun on kv is still in flight. */
 int llm_forward_in_flight(const llm_kv_state *kv);
 
+/* Batched decode: one token for each of several KV states of one model (e.g. the sessions of a
+ * server), each at its own position, in one pass whose weight products take all the tokens at
+ * once (llm_matmul's multi-token paths read each weight once for the whole batch). */
+typedef struct llm_batch_item {
+    llm_kv_state *kv;        /* distinct states of the model, each with n_past < n_ctx */
+    int32_t token;           /* evaluated at position n_past of kv */
+    float *logits;           /* receives n_vocab floats */
+    int (*abort_fn)(void *); /* may be NULL; polled before each layer */
+    void *abort_data;
+    llm_status status;       /* out: LLM_OK (logits written, n_past moved by one), LLM_ERR_ABORTED
+                              * (nothing output, n_past unchanged) or the call's error */
+} llm_batch_item;
+
+/* Activation scratch of batched passes, grown on demand and kept by its owner (a context)
+ * between calls: a batch's sessions share it, as they share the pool. Zero-initialise; free
+ * with llm_fwd_scratch_free. */
+typedef struct llm_fwd_scratch {
+    float *data;
+    size_t n_floats;
+} llm_fwd_scratch;
+void llm_fwd_scratch_free(llm_fwd_scratch *s);
+
+/* Evaluates items[i].token in items[i].kv for i in [0, n) (n >= 1). Per item the arithmetic is
+ * that of llm_forward of one token except the weight products, which are n-token products (see
+ * llm_matmul for when those equal the one-token ones bit for bit); n == 1 is exactly
+ * llm_forward. An item whose abort function fires leaves the batch before that layer (status
+ * LLM_ERR_ABORTED); the others go on. A computation in flight on an item's state is discarded.
+ * Returns LLM_OK when the pass ran (see each status), else the error with nothing done and every
+ * status set to it: LLM_ERR_INVALID_ARGUMENT (a NULL, shared or foreign state, a token outside
+ * the vocabulary), LLM_ERR_CONTEXT_FULL (a full state), LLM_ERR_OUT_OF_MEMORY. Results do not
+ * depend on the number of threads of pool (may be NULL). */
+llm_status llm_forward_batch(const llm_arch_model *m, llm_batch_item *items, int32_t n, llm_fwd_scratch *scratch,
+                             llm_pool *pool, llm_err *err);
+
 #endif

@@ -9,6 +9,11 @@
  *   LLM_MOCK_ABI = N            report plugin ABI version N (default: the current one)
  *   LLM_MOCK_FEATURES = 0xHEX   the features it declares (default: all it implements)
  *   LLM_MOCK_FREE_MIB = N       free memory its one device reports (default 64 GiB)
+ *   LLM_MOCK_NO_BATCH = 1       leave session_forward_batch NULL (the core steps each session)
+ *   LLM_MOCK_OLD_TABLE = 1      report the table size of a plugin older than session_forward_batch
+ *                               (struct_size = LLM_PLUGIN_API_MIN_SIZE: the core must not read it)
+ * (the failure switches apply to session_forward_batch too; llm_mock_batch_stats, exported, tells
+ * the tests how many batched passes ran)
  * Because the forward pass is written independently of lib/model/forward.c from the view alone,
  * matching the CPU's logits also checks that the core's view describes the model completely. */
 #include <math.h>
@@ -267,6 +272,44 @@ static void head_norm(float *x, int32_t n_heads, int32_t hd, const float *w, flo
     }
 }
 
+/* Attention of one token (q: all its heads, [n_head * head_dim_k]) at position p over the rows
+ * j0..p of one layer's caches of its sequence (kc, vc: [n_ctx][kvd]); att: [n_head * head_dim_v];
+ * sc: scratch of at least p + 1 floats. */
+static void attend(const llm_plugin_model_view *hp, const layer *L, const float *q, const float *kc, const float *vc,
+                   int64_t kvd, int64_t p, float *sc, float *att) {
+    const int64_t hdk = hp->head_dim_k, hdv = hp->head_dim_v;
+    const int32_t group = hp->n_head / hp->n_head_kv;
+    const int64_t j0 = L->window > 0 && p - L->window + 1 > 0 ? p - L->window + 1 : 0;
+    for (int32_t hh = 0; hh < hp->n_head; hh++) {
+        const int32_t kvh = hh / group;
+        float mx = -INFINITY;
+        for (int64_t j = j0; j <= p; j++) {
+            double d = 0;
+            for (int64_t i = 0; i < hdk; i++) d += (double)q[hh * hdk + i] * kc[j * kvd + kvh * hdk + i];
+            sc[j] = (float)d * hp->attn_scale;
+            if (sc[j] > mx) mx = sc[j];
+        }
+        double sum = 0;
+        for (int64_t j = j0; j <= p; j++) sum += (sc[j] = expf(sc[j] - mx));
+        for (int64_t i = 0; i < hdv; i++) {
+            double a = 0;
+            for (int64_t j = j0; j <= p; j++) a += (double)sc[j] * vc[j * kvd + kvh * hdv + i];
+            att[hh * hdv + i] = (float)(a / sum);
+        }
+    }
+}
+
+/* g = act(g) * u over ff elements */
+static void glu(const llm_plugin_model_view *hp, float *g, const float *u, int64_t ff) {
+    for (int64_t i = 0; i < ff; i++) {
+        const float z = g[i];
+        const float a = hp->act == LLM_PLUGIN_ACT_GELU_TANH
+                            ? 0.5f * z * (1.0f + tanhf(0.7978845608028654f * (z + 0.044715f * z * z * z)))
+                            : z / (1.0f + expf(-z));
+        g[i] = a * u[i];
+    }
+}
+
 static int mock_forward(llm_plugin_session *s, const int32_t *tokens, int32_t n_tokens, int32_t n_past,
                         const int32_t *out_rows, int32_t n_out, float *logits, int (*abort_fn)(void *),
                         void *abort_data, char *err, size_t cap) {
@@ -282,7 +325,6 @@ static int mock_forward(llm_plugin_session *s, const int32_t *tokens, int32_t n_
     const int64_t kvd = (int64_t)hp->n_head_kv * (hdk > hdv ? hdk : hdv);
     const int64_t qd = hp->n_head * hdk, ad = hp->n_head * hdv;
     const int64_t ff = hp->n_ff;
-    const int32_t group = hp->n_head / hp->n_head_kv;
     /* per-token activations of the whole batch: the layers run over all tokens before the next
      * layer, so that an abort between layers happens at the same places as on a real device */
     float *x = malloc((size_t)(n_tokens * e) * sizeof *x);
@@ -316,37 +358,14 @@ static int mock_forward(llm_plugin_session *s, const int32_t *tokens, int32_t n_
             if (L->k_norm) head_norm(kc + p * kvd, hp->n_head_kv, (int32_t)hdk, L->k_norm, hp->rms_eps);
             rope(q, hp->n_head, (int32_t)hdk, p, L);
             rope(kc + p * kvd, hp->n_head_kv, (int32_t)hdk, p, L);
-            const int64_t j0 = L->window > 0 && p - L->window + 1 > 0 ? p - L->window + 1 : 0;
-            for (int32_t hh = 0; hh < hp->n_head; hh++) {
-                const int32_t kvh = hh / group;
-                float mx = -INFINITY;
-                for (int64_t j = j0; j <= p; j++) {
-                    double d = 0;
-                    for (int64_t i = 0; i < hdk; i++) d += (double)q[hh * hdk + i] * kc[j * kvd + kvh * hdk + i];
-                    sc[j] = (float)d * hp->attn_scale;
-                    if (sc[j] > mx) mx = sc[j];
-                }
-                double sum = 0;
-                for (int64_t j = j0; j <= p; j++) sum += (sc[j] = expf(sc[j] - mx));
-                for (int64_t i = 0; i < hdv; i++) {
-                    double a = 0;
-                    for (int64_t j = j0; j <= p; j++) a += (double)sc[j] * vc[j * kvd + kvh * hdv + i];
-                    att[hh * hdv + i] = (float)(a / sum);
-                }
-            }
+            attend(hp, L, q, kc, vc, kvd, p, sc, att);
             matvec(&L->wo, att, o);
             if (L->post_attn_norm) rmsnorm(o, o, L->post_attn_norm, e, hp->rms_eps);
             for (int64_t i = 0; i < e; i++) xt[i] += o[i];
             rmsnorm(h, xt, L->ffn_norm, e, hp->rms_eps);
             matvec(&L->gate, h, g);
             matvec(&L->up, h, u);
-            for (int64_t i = 0; i < ff; i++) {
-                const float z = g[i];
-                const float a = hp->act == LLM_PLUGIN_ACT_GELU_TANH
-                                    ? 0.5f * z * (1.0f + tanhf(0.7978845608028654f * (z + 0.044715f * z * z * z)))
-                                    : z / (1.0f + expf(-z));
-                g[i] = a * u[i];
-            }
+            glu(hp, g, u, ff);
             matvec(&L->down, g, o);
             if (L->post_ffn_norm) rmsnorm(o, o, L->post_ffn_norm, e, hp->rms_eps);
             for (int64_t i = 0; i < e; i++) xt[i] += o[i];
@@ -372,6 +391,131 @@ done:
     return rc;
 }
 
+/* y[t] = W x[t] for the n tokens of a batch (x rows x_stride floats apart, y rows y_stride): each
+ * weight row is read once for all n tokens, as a device does for a batched decode step; every
+ * (row, token) sum is the same double accumulation as matvec's, so a token's result does not
+ * depend on the batch it is in. */
+static void matmat(const mat *m, const float *x, int32_t n, int64_t x_stride, float *y, int64_t y_stride) {
+    for (int64_t r = 0; r < m->rows; r++) {
+        const float *w = m->w + r * m->cols;
+        for (int32_t t = 0; t < n; t++) {
+            const float *xt = x + t * x_stride;
+            double acc = 0;
+            for (int64_t c = 0; c < m->cols; c++) acc += (double)w[c] * xt[c];
+            y[t * y_stride + r] = (float)acc;
+        }
+    }
+}
+
+static long g_batch_calls, g_batch_tokens; /* read by the tests through llm_mock_batch_stats */
+
+/* session_forward_batch: one decode step of n sessions in a single pass over the layers, every
+ * stage over all n tokens (the weight products as matrix-matrix products), each token attending
+ * over its own session's cache at its own position. The failure switches of session_forward apply:
+ * forward_oom fails every call; forward_fail_once fails a batch holding a session whose first pass
+ * has not failed yet (and counts as that first failure for every session of the batch). */
+static int mock_forward_batch(llm_plugin_session *const *ss, const int32_t *tokens, const int32_t *n_past, int32_t n,
+                              float *const *logits, int (*abort_fn)(void *), void *abort_data, char *err, size_t cap) {
+    if (fail_is("forward_oom")) return set_err(err, cap, 2, "out of device memory during the forward pass (mock)");
+    if (n < 1 || !ss || !ss[0] || !tokens || !n_past || !logits) return set_err(err, cap, 1, "bad batch arguments");
+    const struct llm_plugin_model *m = ss[0]->m;
+    const llm_plugin_model_view *hp = &m->hp;
+    int32_t max_ctx = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (!ss[i] || ss[i]->m != m || !logits[i]) return set_err(err, cap, 1, "batch: no session, another model");
+        if (n_past[i] < 0 || n_past[i] >= ss[i]->n_ctx) return set_err(err, cap, 1, "batch: bad position");
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) return set_err(err, cap, 1, "batch: bad token");
+        for (int32_t j = 0; j < i; j++)
+            if (ss[j] == ss[i]) return set_err(err, cap, 1, "batch: a session twice");
+        if (ss[i]->n_ctx > max_ctx) max_ctx = ss[i]->n_ctx;
+    }
+    if (fail_is("forward_fail_once")) {
+        int fail = 0;
+        for (int32_t i = 0; i < n; i++)
+            if (!ss[i]->fail_once_done) {
+                ss[i]->fail_once_done = 1;
+                fail = 1;
+            }
+        if (fail) return set_err(err, cap, 15, "a kernel failed (mock, batch)");
+    }
+    g_batch_calls++;
+    g_batch_tokens += n;
+    const int64_t e = hp->n_embd, hdk = hp->head_dim_k, hdv = hp->head_dim_v;
+    const int64_t kvd = (int64_t)hp->n_head_kv * (hdk > hdv ? hdk : hdv);
+    const int64_t qd = hp->n_head * hdk, ad = hp->n_head * hdv, ff = hp->n_ff, nv = hp->n_vocab;
+    const size_t N = (size_t)n;
+    float *x = malloc(N * (size_t)e * sizeof *x), *h = malloc(N * (size_t)e * sizeof *h);
+    float *o = malloc(N * (size_t)e * sizeof *o), *q = malloc(N * (size_t)qd * sizeof *q);
+    float *kn = malloc(N * (size_t)kvd * sizeof *kn), *vn = malloc(N * (size_t)kvd * sizeof *vn);
+    float *att = malloc(N * (size_t)ad * sizeof *att), *g = malloc(N * (size_t)ff * sizeof *g);
+    float *u = malloc(N * (size_t)ff * sizeof *u), *sc = malloc((size_t)max_ctx * sizeof *sc);
+    float *lg = malloc(N * (size_t)nv * sizeof *lg);
+    int rc = 0;
+    if (!x || !h || !o || !q || !kn || !vn || !att || !g || !u || !sc || !lg) {
+        rc = set_err(err, cap, 2, "out of memory");
+        goto done;
+    }
+    for (int32_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < e; i++) x[t * e + i] = m->embd.w[(int64_t)tokens[t] * e + i] * hp->embd_scale;
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        if (abort_fn && abort_fn(abort_data)) {
+            rc = set_err(err, cap, 6, "aborted");
+            goto done;
+        }
+        const layer *L = &m->layers[il];
+        for (int32_t t = 0; t < n; t++) rmsnorm(h + t * e, x + t * e, L->attn_norm, e, hp->rms_eps);
+        matmat(&L->wq, h, n, e, q, qd);
+        matmat(&L->wk, h, n, e, kn, kvd);
+        matmat(&L->wv, h, n, e, vn, kvd);
+        for (int32_t t = 0; t < n; t++) {
+            const struct llm_plugin_session *s = ss[t];
+            const int64_t p = n_past[t];
+            float *kc = s->k + (size_t)il * (size_t)s->n_ctx * (size_t)kvd;
+            float *vc = s->v + (size_t)il * (size_t)s->n_ctx * (size_t)kvd;
+            float *qt = q + t * qd;
+            memcpy(kc + p * kvd, kn + t * kvd, (size_t)L->wk.rows * sizeof(float));
+            memcpy(vc + p * kvd, vn + t * kvd, (size_t)L->wv.rows * sizeof(float));
+            if (L->q_norm) head_norm(qt, hp->n_head, (int32_t)hdk, L->q_norm, hp->rms_eps);
+            if (L->k_norm) head_norm(kc + p * kvd, hp->n_head_kv, (int32_t)hdk, L->k_norm, hp->rms_eps);
+            rope(qt, hp->n_head, (int32_t)hdk, p, L);
+            rope(kc + p * kvd, hp->n_head_kv, (int32_t)hdk, p, L);
+            attend(hp, L, qt, kc, vc, kvd, p, sc, att + t * ad);
+        }
+        matmat(&L->wo, att, n, ad, o, e);
+        for (int32_t t = 0; t < n; t++) {
+            float *ot = o + t * e, *xt = x + t * e;
+            if (L->post_attn_norm) rmsnorm(ot, ot, L->post_attn_norm, e, hp->rms_eps);
+            for (int64_t i = 0; i < e; i++) xt[i] += ot[i];
+            rmsnorm(h + t * e, xt, L->ffn_norm, e, hp->rms_eps);
+        }
+        matmat(&L->gate, h, n, e, g, ff);
+        matmat(&L->up, h, n, e, u, ff);
+        for (int32_t t = 0; t < n; t++) glu(hp, g + t * ff, u + t * ff, ff);
+        matmat(&L->down, g, n, ff, o, e);
+        for (int32_t t = 0; t < n; t++) {
+            float *ot = o + t * e, *xt = x + t * e;
+            if (L->post_ffn_norm) rmsnorm(ot, ot, L->post_ffn_norm, e, hp->rms_eps);
+            for (int64_t i = 0; i < e; i++) xt[i] += ot[i];
+        }
+    }
+    for (int32_t t = 0; t < n; t++) rmsnorm(h + t * e, x + t * e, m->output_norm, e, hp->rms_eps);
+    matmat(&m->output, h, n, e, lg, nv);
+    for (int32_t t = 0; t < n; t++) memcpy(logits[t], lg + t * nv, (size_t)nv * sizeof(float));
+done:
+    free(x);
+    free(h);
+    free(o);
+    free(q);
+    free(kn);
+    free(vn);
+    free(att);
+    free(g);
+    free(u);
+    free(sc);
+    free(lg);
+    return rc;
+}
+
 static llm_plugin_api g_api = {
     .abi_version = LLM_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(llm_plugin_api),
@@ -391,6 +535,7 @@ static llm_plugin_api g_api = {
     .session_new = mock_session_new,
     .session_free = mock_session_free,
     .session_forward = mock_forward,
+    .session_forward_batch = mock_forward_batch,
 };
 
 MOCK_EXPORT const llm_plugin_api *llm_backend_plugin_entry(uint32_t core_abi_version);
@@ -400,5 +545,17 @@ MOCK_EXPORT const llm_plugin_api *llm_backend_plugin_entry(uint32_t core_abi_ver
     if (abi && *abi) g_api.abi_version = (uint32_t)strtoul(abi, NULL, 10);
     const char *feat = getenv("LLM_MOCK_FEATURES");
     if (feat && *feat) g_api.features = (uint32_t)strtoul(feat, NULL, 16);
+    const char *nb = getenv("LLM_MOCK_NO_BATCH");
+    if (nb && strcmp(nb, "1") == 0) g_api.session_forward_batch = NULL;
+    const char *old = getenv("LLM_MOCK_OLD_TABLE");
+    if (old && strcmp(old, "1") == 0) g_api.struct_size = (uint32_t)LLM_PLUGIN_API_MIN_SIZE;
     return &g_api;
+}
+
+/* For the tests (found with dlsym on the loaded plugin): how many session_forward_batch calls
+ * have run their pass, and how many tokens they evaluated in all. */
+MOCK_EXPORT void llm_mock_batch_stats(long *calls, long *tokens);
+MOCK_EXPORT void llm_mock_batch_stats(long *calls, long *tokens) {
+    if (calls) *calls = g_batch_calls;
+    if (tokens) *tokens = g_batch_tokens;
 }

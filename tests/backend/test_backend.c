@@ -20,12 +20,28 @@
  *   features      the plugin lacks GeGLU: gemma3 refused (reason names it), llama accepted;
  *                 a Q8_0 model refused (the mock uploads F32/F16/BF16 only)
  *   real_cuda     the real libllm-cuda.so: loads and works on a GPU machine, or fails cleanly
- *                 with a reason naming the driver or the device (CI has no GPU) */
+ *                 with a reason naming the driver or the device (CI has no GPU)
+ *   batch         llm_session_step_batch on the mock's session_forward_batch (llama and gemma3):
+ *                 4 sessions with prompts of different lengths give the same tokens, finishes,
+ *                 text, n_past and logits (1e-6 relative) as the same sessions stepped one by one;
+ *                 a device OOM in a batch fails every session with n_past kept, a failing kernel
+ *                 likewise, and the next batch continues as if nothing happened; an abort of one
+ *                 session finishes it with LLM_FINISH_ABORTED (n_past kept) and the others go on;
+ *                 bad session lists are refused without touching a session; the mock counts
+ *                 its batched passes (llm_mock_batch_stats), so the test knows the batch path ran
+ *   batch_nobatch the same with LLM_MOCK_NO_BATCH=1 (session_forward_batch NULL: the core's
+ *                 fallback loop over session_forward); no batched pass may run
+ *   batch_oldtable the same with LLM_MOCK_OLD_TABLE=1 (struct_size of a table older than
+ *                 session_forward_batch: the core must not read the field)
+ * The batch scenarios exit with 77 (ctest: skipped) when llm_session_step_batch answers
+ * LLM_ERR_UNSUPPORTED, i.e. before the core's batched step exists; any other outcome is checked. */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend_plugin.h"
 #include "check.h"
 #include "llm.h"
 
@@ -378,10 +394,230 @@ static void scenario_fail_once(void) {
     llm_model_free(m);
 }
 
+/* ---- llm_session_step_batch ---------------------------------------------------------------- */
+
+#define B_SESS 4
+#define B_REF 20   /* reference steps per session */
+#define B_CALLS 14 /* batched calls */
+
+static int g_skip;
+static const char *g_plugin;
+
+static int abort_always(void *ud) {
+    (void)ud;
+    return 1;
+}
+
+/* One session's single-step reference: what llm_session_step gives at its k-th successful step. */
+typedef struct ref_seq {
+    int32_t tok[B_REF];
+    llm_finish fin[B_REF];
+    int32_t n_past[B_REF];
+    char *text[B_REF];
+    size_t len[B_REF];
+    float *logits[B_REF];
+} ref_seq;
+
+static llm_session *batch_session(llm_context *c) {
+    llm_options *so = llm_options_new();
+    llm_options_set_float(so, LLM_OPT_TEMPERATURE, 0);
+    llm_options_set_int(so, LLM_OPT_MAX_TOKENS, 6); /* a LENGTH finish inside the run */
+    llm_session *s = NULL;
+    CHECK(llm_session_new(c, so, &s) == LLM_OK, "batch session: %s", llm_last_error(c));
+    llm_options_free(so);
+    return s;
+}
+
+static void batch_prompt(int i, int32_t *p, int *n) {
+    *n = 3 + 2 * i; /* different lengths: different positions in one batch */
+    for (int k = 0; k < *n; k++) p[k] = (int32_t)((7 + 31 * i + 13 * k) % 200);
+}
+
+static void batch_stats(long *calls, long *tokens) {
+    *calls = *tokens = -1;
+    void *h = dlopen(g_plugin, RTLD_NOW | RTLD_NOLOAD);
+    if (!h) return;
+    void (*fn)(long *, long *);
+    *(void **)&fn = dlsym(h, "llm_mock_batch_stats");
+    if (fn) fn(calls, tokens);
+    dlclose(h);
+}
+
+static void batch_model(const char *path, int plugin_batches) {
+    llm_model *m = load(path, NULL);
+    if (!m) return;
+    llm_status st;
+    llm_context *c = context(m, LLM_BACKEND_CUDA, LLM_PRECISION_EXACT, &st, NULL);
+    CHECK(st == LLM_OK && c && strcmp(llm_context_backend_name(c), "cuda") == 0, "cuda context on the mock: %d", st);
+    if (!c) {
+        llm_model_free(m);
+        return;
+    }
+    const int32_t nv = llm_model_n_vocab(m);
+    static ref_seq ref[B_SESS];
+    memset(ref, 0, sizeof ref);
+    /* the reference: each session alone, llm_session_step after llm_session_step */
+    for (int i = 0; i < B_SESS; i++) {
+        llm_session *s = batch_session(c);
+        int32_t p[16];
+        int np;
+        batch_prompt(i, p, &np);
+        CHECK(s && llm_session_feed_tokens(s, p, (size_t)np) == LLM_OK, "reference feed %d", i);
+        for (int k = 0; s && k < B_REF; k++) {
+            const char *text = NULL;
+            size_t len = 0;
+            st = llm_session_step(s, &ref[i].tok[k], &text, &len, &ref[i].fin[k]);
+            CHECK(st == LLM_OK, "reference step %d of session %d: %s", k, i, llm_last_error(s));
+            ref[i].n_past[k] = llm_session_n_past(s);
+            ref[i].text[k] = malloc(len + 1);
+            memcpy(ref[i].text[k], text, len);
+            ref[i].len[k] = len;
+            const float *lg = NULL;
+            ref[i].logits[k] = malloc((size_t)nv * sizeof(float));
+            if (llm_session_logits(s, -1, &lg, NULL) == LLM_OK) memcpy(ref[i].logits[k], lg, (size_t)nv * sizeof(float));
+        }
+        llm_session_free(s);
+    }
+
+    llm_session *ss[B_SESS];
+    for (int i = 0; i < B_SESS; i++) {
+        ss[i] = batch_session(c);
+        int32_t p[16];
+        int np;
+        batch_prompt(i, p, &np);
+        CHECK(ss[i] && llm_session_feed_tokens(ss[i], p, (size_t)np) == LLM_OK, "feed %d", i);
+    }
+    long calls0, toks0;
+    batch_stats(&calls0, &toks0);
+    CHECK(calls0 >= 0, "llm_mock_batch_stats found in %s", g_plugin);
+    int done[B_SESS] = {0}; /* successful steps so far: the index into the reference */
+    float worst = 0;
+    for (int call = 0; call < B_CALLS && !g_skip; call++) {
+        int32_t before[B_SESS], tokens[B_SESS];
+        const char *texts[B_SESS];
+        size_t lens[B_SESS];
+        llm_finish fins[B_SESS];
+        llm_status sts[B_SESS];
+        for (int i = 0; i < B_SESS; i++) before[i] = llm_session_n_past(ss[i]);
+        /* call 2: device OOM; call 4: a failing kernel; call 6: session 1 aborts */
+        if (call == 2) setenv("LLM_MOCK_FAIL", "forward_oom", 1);
+        if (call == 4) setenv("LLM_MOCK_FAIL", "forward_fail_once", 1);
+        if (call == 6) llm_session_set_abort(ss[1], abort_always, NULL);
+        st = llm_session_step_batch(ss, B_SESS, tokens, texts, lens, fins, sts);
+        unsetenv("LLM_MOCK_FAIL");
+        llm_session_set_abort(ss[1], NULL, NULL);
+        if (call == 0 && st == LLM_ERR_UNSUPPORTED) {
+            g_skip = 1;
+            break;
+        }
+        if (call == 2) {
+            CHECK(st == LLM_ERR_OUT_OF_MEMORY, "OOM in a batch: %s", llm_status_str(st));
+            for (int i = 0; i < B_SESS; i++) {
+                CHECK(sts[i] == LLM_ERR_OUT_OF_MEMORY, "session %d status %s", i, llm_status_str(sts[i]));
+                CHECK(llm_session_n_past(ss[i]) == before[i], "OOM: session %d n_past %d, was %d", i,
+                      llm_session_n_past(ss[i]), before[i]);
+                CHECK(tokens[i] == -1, "OOM: no token for session %d (%d)", i, tokens[i]);
+            }
+            continue;
+        }
+        if (call == 4) {
+            /* the core may retry, but a session that failed kept its cache */
+            CHECK(st == LLM_OK || st == LLM_ERR_INTERNAL, "failing kernel: %s", llm_status_str(st));
+            for (int i = 0; i < B_SESS; i++) {
+                if (sts[i] == LLM_OK) continue;
+                CHECK(sts[i] == LLM_ERR_INTERNAL, "session %d status %s", i, llm_status_str(sts[i]));
+                CHECK(llm_session_n_past(ss[i]) == before[i], "failed: session %d n_past %d, was %d", i,
+                      llm_session_n_past(ss[i]), before[i]);
+            }
+        } else {
+            CHECK(st == LLM_OK, "batch call %d: %s", call, llm_status_str(st));
+        }
+        for (int i = 0; i < B_SESS; i++) {
+            if (sts[i] != LLM_OK) continue;
+            if (call == 6 && i == 1) {
+                CHECK(fins[i] == LLM_FINISH_ABORTED && tokens[i] == -1, "aborted session: finish %d token %d",
+                      (int)fins[i], tokens[i]);
+                CHECK(llm_session_n_past(ss[i]) == before[i], "abort keeps n_past %d (now %d)", before[i],
+                      llm_session_n_past(ss[i]));
+                continue;
+            }
+            const int k = done[i]++;
+            if (k >= B_REF) continue;
+            /* after its abort, session 1's generation restarted (max_tokens count, text held back):
+             * from there on only its tokens, positions and logits follow the reference */
+            const int restarted = i == 1 && call > 6;
+            CHECK(tokens[i] == ref[i].tok[k] && (restarted || fins[i] == ref[i].fin[k]),
+                  "call %d session %d step %d: token %d finish %d, alone %d finish %d", call, i, k, tokens[i],
+                  (int)fins[i], ref[i].tok[k], (int)ref[i].fin[k]);
+            CHECK(restarted ||
+                      (lens[i] == ref[i].len[k] && (lens[i] == 0 || memcmp(texts[i], ref[i].text[k], lens[i]) == 0)),
+                  "call %d session %d: text differs", call, i);
+            CHECK(llm_session_n_past(ss[i]) == ref[i].n_past[k], "call %d session %d: n_past %d, alone %d", call, i,
+                  llm_session_n_past(ss[i]), ref[i].n_past[k]);
+            const float *lg = NULL;
+            if (llm_session_logits(ss[i], -1, &lg, NULL) == LLM_OK) {
+                const float d = max_rel_diff(lg, ref[i].logits[k], nv);
+                if (!(d <= worst)) worst = d;
+            }
+        }
+    }
+    if (!g_skip) {
+        CHECK(worst <= 1e-6f, "batched logits against one by one: max rel diff %g", worst);
+        for (int i = 0; i < B_SESS; i++) CHECK(done[i] >= B_CALLS - 3, "session %d made %d steps", i, done[i]);
+        long calls1, toks1;
+        batch_stats(&calls1, &toks1);
+        if (plugin_batches)
+            CHECK(calls1 > calls0 && toks1 - toks0 >= (long)(calls1 - calls0) * 2,
+                  "the plugin's batched pass ran: %ld calls, %ld tokens", calls1 - calls0, toks1 - toks0);
+        else
+            CHECK(calls1 == calls0, "no batched pass without the table field: %ld calls", calls1 - calls0);
+        printf("%s: %d batched calls of %d sessions, max rel diff %.3g, plugin passes %ld (%ld tokens)\n", path,
+               B_CALLS, B_SESS, worst, calls1 - calls0, toks1 - toks0);
+        /* bad session lists: refused before any session is touched */
+        int32_t tk[2] = {5, 5};
+        llm_status sv[2];
+        const int32_t np0 = llm_session_n_past(ss[0]);
+        llm_session *dup[2] = {ss[0], ss[0]}, *nul[2] = {ss[0], NULL};
+        CHECK(llm_session_step_batch(dup, 2, tk, NULL, NULL, NULL, sv) == LLM_ERR_INVALID_ARGUMENT,
+              "a repeated session is refused");
+        CHECK(llm_session_step_batch(nul, 2, tk, NULL, NULL, NULL, sv) == LLM_ERR_INVALID_ARGUMENT,
+              "a NULL session is refused");
+        CHECK(llm_session_n_past(ss[0]) == np0, "refused batches leave n_past");
+        /* one session alone in a batch: the same as a step */
+        CHECK(llm_session_step_batch(ss, 1, tk, NULL, NULL, NULL, NULL) == LLM_OK, "a batch of one");
+    }
+    for (int i = 0; i < B_SESS; i++) {
+        llm_session_free(ss[i]);
+        for (int k = 0; k < B_REF; k++) {
+            free(ref[i].text[k]);
+            free(ref[i].logits[k]);
+        }
+    }
+    llm_context_free(c);
+    llm_model_free(m);
+}
+
+static void scenario_batch(int plugin_batches) {
+    batch_model(g_llama, plugin_batches);
+    if (!g_skip) batch_model(g_gemma, plugin_batches);
+}
+
 static void scenario_real_cuda(void) {
     char why[2048];
     describe(LLM_BACKEND_CUDA, why, sizeof why);
     printf("real cuda plugin: %s\n", why);
+    /* its table carries the batched decode step (the core reads it when struct_size covers it) */
+    void *h = dlopen(g_plugin, RTLD_NOW | RTLD_LOCAL);
+    CHECK(h != NULL, "dlopen %s: %s", g_plugin, dlerror());
+    if (h) {
+        llm_plugin_entry_fn entry;
+        *(void **)&entry = dlsym(h, LLM_PLUGIN_ENTRY_SYMBOL);
+        const llm_plugin_api *api = entry ? entry(LLM_PLUGIN_ABI_VERSION) : NULL;
+        CHECK(api && api->struct_size >= LLM_PLUGIN_API_MIN_SIZE && LLM_PLUGIN_API_HAS(api, session_forward_batch) &&
+                  api->session_forward_batch != NULL,
+              "the cuda plugin's table has session_forward_batch (struct_size %u)", api ? api->struct_size : 0u);
+        dlclose(h);
+    }
     if (llm_backend_available(LLM_BACKEND_CUDA)) {
         /* a GPU machine: the device is listed */
         CHECK(llm_backend_device_count(LLM_BACKEND_CUDA) >= 1, "devices");
@@ -432,6 +668,9 @@ int main(int argc, char **argv) {
     if (strcmp(sc, "forward_oom") == 0) setenv("LLM_MOCK_FAIL", "forward_oom", 1);
     if (strcmp(sc, "fail_once") == 0) setenv("LLM_MOCK_FAIL", "forward_fail_once", 1);
     if (strcmp(sc, "low_memory") == 0) setenv("LLM_MOCK_FREE_MIB", "1", 1);
+    if (strcmp(sc, "batch_nobatch") == 0) setenv("LLM_MOCK_NO_BATCH", "1", 1);
+    if (strcmp(sc, "batch_oldtable") == 0) setenv("LLM_MOCK_OLD_TABLE", "1", 1);
+    g_plugin = plugin;
     if (strcmp(sc, "features") == 0) {
         /* everything but GeGLU */
         char hex[32];
@@ -461,12 +700,20 @@ int main(int argc, char **argv) {
         CHECK(c && strcmp(llm_context_backend_name(c), "cuda") == 0, "llama still runs on the plugin");
         llm_context_free(c);
         llm_model_free(m);
-    } else if (strcmp(sc, "real_cuda") == 0) scenario_real_cuda();
+    } else if (strcmp(sc, "batch") == 0) scenario_batch(1);
+    else if (strcmp(sc, "batch_nobatch") == 0 || strcmp(sc, "batch_oldtable") == 0) scenario_batch(0);
+    else if (strcmp(sc, "real_cuda") == 0) scenario_real_cuda();
     else {
         fprintf(stderr, "unknown scenario %s\n", sc);
         return 2;
     }
     char name[64];
     snprintf(name, sizeof name, "test_backend[%s]", sc);
+    if (g_skip) {
+        printf("SKIP %s: llm_session_step_batch returns LLM_ERR_UNSUPPORTED (the core's batched step is not "
+               "implemented in this build)\n", name);
+        check_summary(name);
+        return 77;
+    }
     return check_summary(name);
 }

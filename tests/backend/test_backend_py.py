@@ -1,5 +1,6 @@
-"""The backend listing through the Python binding (libllm.backends), with the mock plugin of
-tests/backend standing in for the CUDA one (LLM_BACKEND_PATH set by tests/backend.cmake)."""
+"""The backend listing and batched steps (libllm.backends, libllm.step_batch) through the Python
+binding, with the mock plugin of tests/backend standing in for the CUDA one (LLM_BACKEND_PATH set
+by tests/backend.cmake)."""
 import os
 import sys
 
@@ -25,3 +26,46 @@ def test_session_reports_backend():
     with libllm.Model(model_path) as model:
         session = model.session(temperature=0)
         assert session.backend == "cuda"
+
+
+def _steps(session, n):
+    out = []
+    for _ in range(n):
+        st = session.step()
+        out.append((st.token, st.text, st.finish))
+        if st.finished:
+            break
+    return out
+
+
+def test_step_batch_on_the_plugin():
+    """libllm.step_batch with sessions on the device plugin (the mock's session_forward_batch):
+    the same steps as each session stepped alone."""
+    model_path = os.environ["LLM_BACKEND_TEST_MODEL"]
+    with libllm.Model(model_path) as model:
+        first = model.session(temperature=0, max_sessions=3, max_tokens=7)
+        ss = [first] + [model.session(temperature=0, share_context=first, max_tokens=m) for m in (4, 9)]
+        assert all(s.backend == "cuda" for s in ss)
+        prompts = [[1, 17, 42], [5, 6, 7, 8, 9, 10, 11], [99]]
+
+        def start():
+            for s, p in zip(ss, prompts):
+                s.reset()
+                s.feed(p)
+
+        start()
+        alone = [_steps(s, 10) for s in ss]
+        start()
+        together = [[] for _ in ss]
+        live = list(range(len(ss)))
+        for _ in range(10):
+            if not live:
+                break
+            res = libllm.step_batch([ss[i] for i in live])
+            for i, st in zip(live, res):
+                together[i].append((st.token, st.text, st.finish))
+            live = [i for i, st in zip(live, res) if not st.finished]
+        assert together == alone
+        assert [len(a) for a in alone] == [7, 4, 9]
+        for s in ss:
+            s.close()

@@ -150,3 +150,23 @@ def test_bad_options(tiny):
         r = run_bench("-m", tiny, *args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert "llm bench" in r.stderr
+
+
+def test_sessions_batched_decode(tiny):
+    """--sessions: extra "tgN xS" rows (batched decode through llm_session_step_batch) after the
+    usual ones, in both formats; without the option the output is unchanged (the tests above)."""
+    r = run_bench("-m", tiny, "-p", "16", "-n", "8", "-r", "2", "-t", "1", "--sessions", "1,3")
+    assert r.returncode == 0, r.stderr
+    batched = re.compile(r"^\|.*\|\s*(tg\d+ x\d+)\s*\|\s*([0-9.]+)\s*\u00b1\s*([0-9.]+)\s*\|$")
+    rows = [m.groups() for m in map(batched.match, r.stdout.splitlines()) if m]
+    assert [row[0] for row in rows] == ["tg8 x1", "tg8 x3"], r.stdout
+    assert all(float(row[1]) > 0 for row in rows)
+    assert [row["test"] for row in table_rows(r.stdout)] == ["pp16", "tg8"], r.stdout
+    r = run_bench("-m", tiny, "-p", "0", "-n", "8", "-r", "1", "-t", "1", "--sessions", "2", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert [(o["n_gen"], o.get("n_sessions")) for o in data] == [(8, None), (8, 2)]
+    assert data[1]["avg_ts"] > 0
+    for bad in ("0", "x", "1,,2"):
+        r = run_bench("-m", tiny, "--sessions", bad)
+        assert r.returncode != 0 and "--sessions" in r.stderr, (bad, r.stderr)

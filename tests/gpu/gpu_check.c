@@ -19,7 +19,12 @@
  *            32 tokens on both backends;
  *   graphs   the decode steps again with LLM_CUDA_GRAPHS=0: bitwise the same logits as with graphs;
  *   abort    an abort between layers during a prefill: LLM_ERR_ABORTED-free finish, n_past kept,
- *            and the next pass still matches the CPU.
+ *            and the next pass still matches the CPU;
+ *   batch    batched decode (llm_session_step_batch: the plugin's session_forward_batch) of 1, 4
+ *            and 16 sessions with prompts of different lengths and contents, 16 steps, against the
+ *            same sessions stepped one by one on the GPU: greedy tokens identical (required on
+ *            F32 / F16 / BF16; counted on the others), logits within the decode tolerance up to
+ *            the first differing token of a session.
  * Tolerance: max |gpu - cpu| / max |cpu| over each row of logits (a NaN fails). Decode rows and
  * F32/BF16 prefill are f32 arithmetic in another summation order: 2e-3. Prefill of f16-activation
  * products (F16 and quantized weights): 3e-2 (f16 has an 11-bit significand; the error of each
@@ -156,6 +161,93 @@ static void oom_check(llm_model *m, const char *type) {
     llm_context_free(c);
 }
 
+#define N_BATCH_STEPS 16
+
+static void batch_prompt(const int32_t *prompt, int i, const int32_t **p, int *n) {
+    *p = prompt + 37 * i;       /* different contents ... */
+    *n = 4 + (i * 5) % 17;      /* ... and lengths: different positions in one batch */
+}
+
+/* Batched decode of nb sessions against the same sessions stepped alone (both on the GPU). */
+static void batch_check(llm_context *cg, const int32_t *prompt, int32_t n_vocab, const char *type, int nb,
+                        int greedy_type, float tol) {
+    const size_t row = (size_t)n_vocab;
+    int32_t *ref_tok = malloc((size_t)nb * N_BATCH_STEPS * sizeof *ref_tok);
+    float *ref_lg = malloc((size_t)nb * N_BATCH_STEPS * row * sizeof *ref_lg);
+    llm_session **ss = calloc((size_t)nb, sizeof *ss);
+    int32_t *toks = malloc((size_t)nb * sizeof *toks);
+    llm_status *sts = malloc((size_t)nb * sizeof *sts);
+    int *diverged = calloc((size_t)nb, sizeof *diverged);
+    int ok = ref_tok && ref_lg && ss && toks && sts && diverged;
+    double t_single = 0, t_batch = 0;
+    float worst = 0;
+    int same = 0, total = 0;
+    llm_status bst = LLM_OK;
+    if (!ok) {
+        result(0, type, "batch", "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < nb && ok; i++) {
+        llm_session *s = make_session(cg, 0);
+        const int32_t *p;
+        int np;
+        batch_prompt(prompt, i, &p, &np);
+        ok = s && llm_session_feed_tokens(s, p, (size_t)np) == LLM_OK;
+        const double t0 = now_s();
+        for (int k = 0; ok && k < N_BATCH_STEPS; k++) {
+            llm_finish f;
+            const float *lg = NULL;
+            ok = llm_session_step(s, &ref_tok[i * N_BATCH_STEPS + k], NULL, NULL, &f) == LLM_OK &&
+                 llm_session_logits(s, -1, &lg, NULL) == LLM_OK;
+            if (ok) memcpy(ref_lg + ((size_t)i * N_BATCH_STEPS + k) * row, lg, row * sizeof *lg);
+        }
+        t_single += now_s() - t0;
+        if (!ok) fprintf(stderr, "batch reference: %s\n", s ? llm_last_error(s) : "no session");
+        llm_session_free(s);
+    }
+    for (int i = 0; i < nb && ok; i++) {
+        ss[i] = make_session(cg, 0);
+        const int32_t *p;
+        int np;
+        batch_prompt(prompt, i, &p, &np);
+        ok = ss[i] && llm_session_feed_tokens(ss[i], p, (size_t)np) == LLM_OK;
+    }
+    for (int k = 0; ok && k < N_BATCH_STEPS; k++) {
+        const double t0 = now_s();
+        bst = llm_session_step_batch(ss, (size_t)nb, toks, NULL, NULL, NULL, sts);
+        t_batch += now_s() - t0;
+        if (bst != LLM_OK) {
+            fprintf(stderr, "step_batch (%d sessions): %s: %s\n", nb, llm_status_str(bst), llm_last_error(ss[0]));
+            ok = 0;
+            break;
+        }
+        for (int i = 0; i < nb; i++) {
+            const int32_t want = ref_tok[i * N_BATCH_STEPS + k];
+            total++;
+            same += toks[i] == want;
+            if (diverged[i]) continue;
+            const float *lg = NULL;
+            llm_session_logits(ss[i], -1, &lg, NULL);
+            const float e = lg ? row_err(lg, ref_lg + ((size_t)i * N_BATCH_STEPS + k) * row, n_vocab) : INFINITY;
+            if (!(e <= worst)) worst = e;
+            if (toks[i] != want) diverged[i] = 1; /* later steps see other histories */
+        }
+    }
+    result(ok && worst <= tol && (!greedy_type || same == total), type, "batch",
+           "%2d sessions x %d steps: tokens equal %d/%d, max rel err %.3g (tol %.0e); %.2f ms/step batched, "
+           "%.2f ms/token alone%s%s",
+           nb, N_BATCH_STEPS, same, total, worst, tol, t_batch * 1e3 / N_BATCH_STEPS,
+           t_single * 1e3 / (nb * N_BATCH_STEPS), ok ? "" : "; failed: ", ok ? "" : llm_status_str(bst));
+out:
+    for (int i = 0; ss && i < nb; i++) llm_session_free(ss[i]);
+    free(ref_tok);
+    free(ref_lg);
+    free(ss);
+    free(toks);
+    free(sts);
+    free(diverged);
+}
+
 static void check_model(const char *type, const char *path, int first) {
     llm_options *lo = llm_options_new();
     llm_model *m = NULL;
@@ -275,6 +367,11 @@ static void check_model(const char *type, const char *path, int first) {
             const float e = row_err(lg, lc, n_vocab);
             result(st == LLM_ERR_ABORTED && kept && e <= tol_prefill, type, "abort",
                    "status %s, n_past kept %d, next pass err %.3g", llm_status_str(st), kept, e);
+        }
+        /* batched decode of several sessions against the same sessions alone */
+        {
+            static const int sizes[3] = {1, 4, 16};
+            for (int b = 0; b < 3; b++) batch_check(cg, prompt, n_vocab, type, sizes[b], greedy_type, tol_decode);
         }
         llm_session_free(dg);
         llm_session_free(dc);

@@ -1,7 +1,8 @@
 // The CUDA plugin's dequantizers (kernels/cuda/quant.cuh, quant_block.cuh), run on the host and
 // compared bit for bit with the CPU reference (llm_dequantize_row) for every weight type the
 // plugin uploads, on random blocks. Needs no GPU: it is how CI checks the block layouts of the
-// device code (the kernels themselves run only on a GPU, tests/gpu/run.sh).
+// device code (the kernels themselves run only on a GPU, tests/gpu/run.sh). Also: the decode
+// kernels' multi-vector dot (several tokens per weight read) equals the single-vector one.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,30 @@ static int check_type(const type_desc &td) {
                             (long long)u, j, y[j], ref[32 * u + j]);
         }
     }
-    printf("%-5s %s\n", td.name, bad ? "MISMATCH" : "bit-identical to the CPU dequantizer");
+    // the multi-vector dot of the decode kernels (cu_dot32_multi<T, 8>, several tokens per weight
+    // read) against the single-vector one (NV = 1), token by token, bit for bit: a token's result
+    // must not depend on how many tokens share the read (nt = 1..8 of a group)
+    float *xs = (float *)aligned_alloc(16, sizeof(float) * (size_t)(8 * cols));
+    for (int64_t i = 0; i < 8 * cols; i++) xs[i] = (float)((int32_t)(next_u32() % 20001) - 10000) / 4999.0f;
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *row = w + r * row_bytes;
+        for (int nt = 1; nt <= 8; nt++) {
+            float acc8[8], acc1[8];
+            for (int j = 0; j < 8; j++) acc8[j] = acc1[j] = 0.0f;
+            for (int64_t u = 0; u < cols / 32; u++) {
+                cu_dot32_multi<T, 8>(row, u, xs, cols, nt, acc8);
+                for (int j = 0; j < nt; j++) cu_dot32_multi<T, 1>(row, u, xs + j * cols, cols, 1, &acc1[j]);
+            }
+            for (int j = 0; j < 8; j++) {
+                const float want = j < nt ? acc1[j] : 0.0f; // accumulators past nt stay untouched
+                if (memcmp(&acc8[j], &want, 4) != 0 && bad++ < 5)
+                    fprintf(stderr, "%s: cu_dot32_multi row %lld nt %d vector %d: %.9g, single %.9g\n", td.name,
+                            (long long)r, nt, j, acc8[j], want);
+            }
+        }
+    }
+    free(xs);
+    printf("%-5s %s\n", td.name, bad ? "MISMATCH" : "bit-identical to the CPU dequantizer; multi-vector dot = single");
     free(w);
     free(ref);
     return bad != 0;

@@ -10,11 +10,13 @@
 #   3. small random models of every weight type (tests/tools/make_model.py)
 #   4. gpu_check: each model on the GPU against the CPU exact oracle (tolerances in gpu_check.c):
 #      prefill (GEMM path, 600 tokens over two chunks), decode (fused kernels, CUDA graph),
-#      greedy identity (F32/F16/BF16), graphs on/off bitwise, abort, device OOM
+#      greedy identity (F32/F16/BF16), graphs on/off bitwise, abort, device OOM, batched decode
+#      of 1/4/16 sessions (session_forward_batch) against the same sessions stepped alone
 #   5. Llama-3.2-1B-shaped files: F16 from make_model.py, Q8_0 and Q4_0 by `llm quantize`
 #   6. `llm bench -p 512 -n 128` on the three files (GPU), as Markdown and JSON
+#   7. `llm bench -p 0 -n 64 --sessions 1,4,16,64`: batched decode throughput (GPU)
 # Results under $OUT (the device tool returns them): run.log, gpu_check.txt, bench.md,
-# bench.json, timings.txt. Exit status: non-zero if a stage failed.
+# bench.json, bench_sessions.json/.txt, timings.txt. Exit status: non-zero if a stage failed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -129,9 +131,35 @@ if any(r["backend"] != "cuda" for r in rows) and not os.environ.get("LLM_GPU_DRY
 PY
 end "bench" "exit $rc1/$rc2"
 
+begin "7. llm bench --sessions (batched decode of several sessions, GPU)"
+# tg64 xS: S sessions of one context stepped together with llm_session_step_batch (the plugin's
+# session_forward_batch); t/s is the aggregate over the S sessions. 64 sessions take the GEMM path
+# of the batch (more than CU_BATCH_MATVEC_MAX = 32 tokens), the others the fused kernel.
+SESS=1,4,16,64
+[ -n "${LLM_GPU_DRYRUN:-}" ] && SESS=1,4 # the mock's naive forward pass is slow
+set +e
+timeout 120 "$BIN/llm" bench -m "$W/models/1b_q4_0.gguf" -m "$W/models/1b_q8_0.gguf" -m "$W/models/1b_f16.gguf" \
+  -p 0 -n 64 -r 2 -t 4 --sessions "$SESS" -o json > "$OUT/bench_sessions.json"
+rc3=$?
+set -e
+[ "$rc3" -eq 0 ] || status=1
+python3 - "$OUT/bench_sessions.json" <<'PY' | tee "$OUT/bench_sessions.txt" || status=1
+import json, os, sys
+rows = json.load(open(sys.argv[1]))
+for r in rows:
+    s = r.get("n_sessions", 0)
+    test = "tg%d x%d" % (r["n_gen"], s) if s else "tg%d" % r["n_gen"]
+    print("%-16s %-6s %-9s %12.1f t/s +- %.1f" % (os.path.basename(r["model_filename"]), r["backend"], test,
+                                                r["avg_ts"], r["stddev_ts"]))
+if any(r["backend"] != "cuda" for r in rows) and not os.environ.get("LLM_GPU_DRYRUN"):
+    print("FAILED: some bench runs did not run on the cuda backend"); sys.exit(1)
+PY
+end "bench sessions" "exit $rc3"
+
 echo
 echo "=== summary"
 grep -E '^(FAIL|gpu_check:)' "$OUT/gpu_check.txt" || true
 cat "$OUT/bench_summary.txt" 2>/dev/null || true
+cat "$OUT/bench_sessions.txt" 2>/dev/null || true
 cat "$OUT/timings.txt"
 exit $status

@@ -311,7 +311,7 @@ done:
 static void test_prefill(uint32_t type) {
     const llm_dtype_info *ti = llm_dtype_get(type);
     const llm_qx_kind kind = llm_qx_kind_of(type);
-    const int64_t rows = 37, cols = kind == LLM_QX_32 ? 2080 : 2304, ntoks[] = {2, 7};
+    const int64_t rows = 37, cols = kind == LLM_QX_32 ? 2080 : 2304, ntoks[] = {2, 5, 7}; /* 5 and 7: whole groups of 4 tokens plus 1 and 3 */
     const size_t rb = llm_dtype_row_bytes(type, cols);
     uint8_t *w = malloc(rb * (size_t)rows);
     float *x = malloc(sizeof(float) * (size_t)(7 * cols)), *o[4];

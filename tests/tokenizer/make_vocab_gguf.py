@@ -198,9 +198,14 @@ def cached(name, testdata, fixtures):
     key = "%s %s %d" % (FORMAT_VERSION, src, int(os.path.getmtime(src)))
     if os.path.exists(out) and os.path.exists(stamp) and open(stamp).read() == key:
         return out
-    build(name, out, testdata)
-    with open(stamp, "w") as f:
+    # built under a private name and renamed: tests running in parallel may ask for the same
+    # fixture, and a reader must never see a half-written file
+    tmp = "%s.%d.tmp" % (out, os.getpid())
+    build(name, tmp, testdata)
+    os.replace(tmp, out)
+    with open(stamp + ".%d.tmp" % os.getpid(), "w") as f:
         f.write(key)
+    os.replace(stamp + ".%d.tmp" % os.getpid(), stamp)
     return out
 
 

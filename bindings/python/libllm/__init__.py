@@ -27,7 +27,7 @@ from .errors import (AbortedError, BackendError, BufferTooSmallError, ContextFul
                      InvalidArgumentError, InvalidUtf8Error, LibraryVersionError, LimitError, LlmError, LlmIOError,
                      NotFoundError, OutOfMemoryError, StateError, TypeMismatchError, UnsupportedError)
 from .model import Model, Options
-from .session import Session, Step
+from .session import Session, Step, step_batch
 
 __version__ = "0.1.0"
 
@@ -102,5 +102,6 @@ __all__ = [
     "AbortedError", "ContextFullError", "InvalidUtf8Error", "NotFoundError", "BufferTooSmallError",
     "TypeMismatchError", "LimitError", "BackendError", "StateError", "InternalError", "LibraryVersionError",
     "library_path", "library_version", "library_version_number", "status_str", "quantize", "backends",
+    "step_batch",
     "__version__",
 ]

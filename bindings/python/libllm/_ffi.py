@@ -197,6 +197,8 @@ _PROTOTYPES = {
     "llm_session_step": (c_int, [c_void_p, P(c_int32), P(P(ctypes.c_char)), P(c_size_t), P(c_int)]),
     "llm_session_step_timed": (c_int, [c_void_p, c_int64, P(c_int32), P(P(ctypes.c_char)), P(c_size_t),
                                        P(c_int)]),
+    "llm_session_step_batch": (c_int, [P(c_void_p), c_size_t, P(c_int32), P(P(ctypes.c_char)), P(c_size_t),
+                                       P(c_int), P(c_int)]),
     "llm_session_generate": (c_int, [c_void_p, TEXT_FN, c_void_p, P(c_int)]),
     "llm_session_chat": (c_int, [c_void_p, c_char_p, c_char_p]),
     "llm_quantize": (c_int, [c_char_p, c_char_p, c_char_p, c_void_p]),
@@ -204,7 +206,7 @@ _PROTOTYPES = {
 
 #: Functions added to llm.h after 0.1.0 that an older library may lack; the binding checks
 #: :func:`has` before using them.
-OPTIONAL = frozenset({"llm_session_step_timed", "llm_context_isa", "llm_quantize", "llm_backend_name",
+OPTIONAL = frozenset({"llm_session_step_timed", "llm_session_step_batch", "llm_context_isa", "llm_quantize", "llm_backend_name",
                       "llm_backend_available", "llm_backend_describe", "llm_backend_device_count",
                       "llm_backend_device_name", "llm_backend_device_memory"})
 

@@ -70,6 +70,10 @@ class Session:
     ``all_logits`` (keep the logits of every fed position) and ``stop`` (stop strings).
     Unset settings keep the library's defaults.
 
+    Batched decode (:func:`libllm.step_batch`) needs sessions of one llm_context: create the
+    first with ``max_sessions=N`` (how many its context may host; default 1) and the others with
+    ``share_context=first`` (their ``n_ctx``, ``n_threads`` and ``all_logits`` are the first's).
+
     The session keeps its model alive. It is freed by :meth:`close`, a ``with`` block, garbage
     collection, or when its model is closed explicitly.
     """
@@ -79,15 +83,22 @@ class Session:
                  min_p: Optional[float] = None, repeat_penalty: Optional[float] = None,
                  frequency_penalty: Optional[float] = None, presence_penalty: Optional[float] = None,
                  penalty_last_n: Optional[int] = None, seed: Optional[int] = None, max_tokens: Optional[int] = None,
-                 all_logits: bool = False, stop: Stops = None) -> None:
+                 all_logits: bool = False, stop: Stops = None, max_sessions: int = 1,
+                 share_context: Optional["Session"] = None) -> None:
         from .model import Model, Options
         if not isinstance(model, Model):
             raise TypeError(f"Session needs a libllm.Model, got {type(model).__name__}")
+        if share_context is not None:
+            if not isinstance(share_context, Session) or share_context._model is not model:
+                raise TypeError("share_context must be a Session of the same Model")
+            if share_context.closed:
+                raise error_for(_ffi.Status.INVALID_ARGUMENT, "share_context: the session is closed")
         self._model = model
-        self._n_ctx_asked = model.n_ctx if n_ctx is None else int(n_ctx)
+        self._n_ctx_asked = (share_context._n_ctx_asked if share_context is not None
+                             else model.n_ctx if n_ctx is None else int(n_ctx))
         opts = Options({_ffi.Option.CONTEXT_SIZE: self._n_ctx_asked,
                         _ffi.Option.THREADS: model.n_threads if n_threads is None else int(n_threads),
-                        _ffi.Option.MAX_SESSIONS: 1,
+                        _ffi.Option.MAX_SESSIONS: int(max_sessions),
                         _ffi.Option.ALL_LOGITS: int(bool(all_logits))})
         given = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty,
                      frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
@@ -102,9 +113,18 @@ class Session:
             h = _SessionHandle(mh)
             with mh.lock:
                 mptr = mh.get()
-                ctx = ctypes.c_void_p()
-                check(_ffi.lib.llm_context_new(mptr, opts.ptr, ctypes.byref(ctx)), opts.ptr)
-                h.context = ctx.value
+                if share_context is not None:
+                    other = share_context._h
+                    with other.lock:
+                        if other.sharers is None:
+                            other.sharers = [other]
+                        h.context = other.context
+                        h.sharers = other.sharers
+                        h.sharers.append(h)
+                else:
+                    ctx = ctypes.c_void_p()
+                    check(_ffi.lib.llm_context_new(mptr, opts.ptr, ctypes.byref(ctx)), opts.ptr)
+                    h.context = ctx.value
                 sess = ctypes.c_void_p()
                 st = _ffi.lib.llm_session_new(h.context, opts.ptr, ctypes.byref(sess))
                 if st != 0:
@@ -434,3 +454,47 @@ class Session:
     def finish_reason(self) -> Optional[str]:
         """OpenAI-style reason of the last generation: "stop", "length" or None before any."""
         return FINISH_REASONS.get(self.last_finish)
+
+
+def step_batch(sessions: Sequence[Session]) -> List[Step]:
+    """llm_session_step_batch: one :meth:`Session.step` of each session, in order, with their
+    pending tokens evaluated in one forward pass (the weights are read once for all of them).
+    The sessions must be distinct and share one context (see ``share_context``). Returns one
+    Step per session; raises the first failing session's error (the steps of the others are done
+    and lost then, as with a loop of step() calls that stops at an exception). Raises
+    UnsupportedError when the loaded library predates the call."""
+    if not _ffi.has("llm_session_step_batch"):
+        raise error_for(_ffi.Status.UNSUPPORTED, "the loaded libllm has no llm_session_step_batch")
+    sessions = list(sessions)
+    n = len(sessions)
+    if n == 0:
+        return []
+    for s in sessions:
+        if not isinstance(s, Session):
+            raise TypeError(f"step_batch takes Sessions, got {type(s).__name__}")
+    # every session's lock, in one global order (two batches over the same sessions cannot
+    # deadlock); a session listed twice is left to the library to refuse
+    handles = sorted({id(s._h): s._h for s in sessions}.values(), key=id)
+    ptrs = (ctypes.c_void_p * n)()
+    toks = (ctypes.c_int32 * n)()
+    texts = (ctypes.POINTER(ctypes.c_char) * n)()
+    lens = (ctypes.c_size_t * n)()
+    fins = (ctypes.c_int * n)()
+    sts = (ctypes.c_int * n)()
+    for h in handles:
+        h.lock.acquire()
+    try:
+        for i, s in enumerate(sessions):
+            ptrs[i] = s._h.get()
+        st = _ffi.lib.llm_session_step_batch(ptrs, n, toks, texts, lens, fins, sts)
+        if st != 0:
+            # arguments refused (every status set, nothing touched): the message is on the
+            # context of the first session; else on the first failing session
+            refused = all(sts[i] == _ffi.Status.INVALID_ARGUMENT for i in range(n))
+            bad = next((i for i in range(n) if sts[i] != 0), 0)
+            raise error_for(st, _ffi.last_error(sessions[0]._h.context if refused else ptrs[bad]))
+        return [Step(int(toks[i]), ctypes.string_at(texts[i], lens[i]).decode("utf-8", "replace") if lens[i] else "",
+                     _ffi.Finish(fins[i])) for i in range(n)]
+    finally:
+        for h in reversed(handles):
+            h.lock.release()

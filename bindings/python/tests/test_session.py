@@ -210,3 +210,59 @@ def test_two_threads_sampled_with_seeds_match(tiny):
     for t in threads:
         t.join(timeout=120)
     assert got == want
+
+
+def _steps(step, n):
+    out = []
+    for _ in range(n):
+        st = step()
+        out.append(st)
+        if st.finished:
+            break
+    return out
+
+
+def test_step_batch_matches_separate_steps(tiny):
+    """libllm.step_batch: the same tokens as stepping each session alone, with sessions that
+    share one context (a chat session's reply header is evaluated on its own first), finishing
+    at different times; the argument errors; the context outlives whichever session goes first."""
+    first = tiny.session(temperature=0, max_sessions=3, max_tokens=5)
+    others = [tiny.session(temperature=0, share_context=first, max_tokens=m) for m in (9, 0)]
+    ss = [first] + others
+
+    def start():
+        for s in ss:
+            s.reset()
+        ss[0].feed("hello")
+        ss[1].feed("a longer prompt than the first one")
+        ss[2].chat("user", "hi")
+
+    start()
+    alone = [[(x.token, x.text, x.finish) for x in _steps(s.step, 12)] for s in ss]
+    start()
+    together = [[] for _ in ss]
+    live = list(range(len(ss)))
+    for _ in range(12):
+        if not live:
+            break
+        res = libllm.step_batch([ss[i] for i in live])
+        for i, st in zip(live, res):
+            together[i].append((st.token, st.text, st.finish))
+        live = [i for i, st in zip(live, res) if not st.finished]
+    assert together == alone
+    assert alone[0][-1][2] == libllm.Finish.LENGTH and len(alone[0]) == 5 and len(alone[1]) == 9
+
+    with pytest.raises(libllm.InvalidArgumentError, match="same session"):
+        libllm.step_batch([ss[0], ss[0]])
+    lone = tiny.session(temperature=0)
+    lone.feed("x")
+    with pytest.raises(libllm.InvalidArgumentError, match="different contexts"):
+        libllm.step_batch([ss[0], lone])
+    assert libllm.step_batch([]) == []
+    with pytest.raises(TypeError):
+        tiny.session(share_context=object())
+    # freeing the context's creator first: the others keep working, the last frees it
+    first.close()
+    assert len(libllm.step_batch(others)) == 2
+    for s in others:
+        s.close()

@@ -54,7 +54,7 @@ mod session;
 pub use error::{Error, Result, Status};
 pub use model::{DetokenizeFlags, Model, Role, TokenizeFlags};
 pub use options::{LogFn, LogLevel, OptionKey, Options, ProgressFn};
-pub use session::{Context, Finish, Pieces, Session, Step};
+pub use session::{Batch, Context, Finish, Pieces, Session, Step};
 
 use core::ffi::{c_char, CStr};
 use std::ffi::CString;

@@ -48,6 +48,24 @@ impl<'m> Context<'m> {
         Session::new(self, options)
     }
 
+    /// `n` sessions in this context (its [`Options::max_sessions`] must allow them), stepped
+    /// together by [`Batch::step`] (batched decode); see [`Batch`].
+    pub fn batch(&mut self, n: usize, options: &Options) -> Result<Batch<'_>> {
+        let ctx = self.as_ptr();
+        let model = self.model;
+        let mut sessions = Vec::with_capacity(n);
+        for _ in 0..n {
+            let raw_opts = options.to_raw()?;
+            let mut out: *mut sys::llm_session = std::ptr::null_mut();
+            // SAFETY: live context (borrowed exclusively by the batch) and options; errors are
+            // recorded on the context. Sessions made so far are freed by `sessions`' drop.
+            unsafe { check(sys::llm_session_new(ctx, raw_opts.ptr(), &mut out), ctx as *const c_void)? };
+            let raw = NonNull::new(out).ok_or_else(|| Error::new(Status::Internal, "session creation returned no session"))?;
+            sessions.push(Session { raw, model, abort: None, _context: PhantomData });
+        }
+        Ok(Batch { context: ctx, sessions, _context: PhantomData })
+    }
+
     /// The model.
     pub fn model(&self) -> &'m Model {
         self.model
@@ -551,3 +569,113 @@ impl Iterator for Pieces<'_> {
 }
 
 impl std::iter::FusedIterator for Pieces<'_> {}
+
+/// Several sessions of one [`Context`], stepped together by [`Batch::step`]
+/// (`llm_session_step_batch`): their pending tokens go through the model in one forward pass,
+/// which reads the weights once for all of them (e.g. a server's concurrent conversations).
+///
+/// The batch borrows its context mutably, like a [`Session`]; its sessions share that context,
+/// so they never leave the batch: [`Batch::with`] lends one to a closure under a lifetime of its
+/// own (no session from elsewhere can be swapped in or out: the types differ), and the batch
+/// as a whole is `Send` (all its sessions move together).
+///
+/// ```compile_fail
+/// # use libllm::{Batch, Session};
+/// fn swap_out<'c>(batch: &mut Batch<'c>, other: &mut Session<'c>) {
+///     batch.with(0, |s| std::mem::swap(s, other));
+/// }
+/// ```
+pub struct Batch<'c> {
+    context: *mut sys::llm_context,
+    sessions: Vec<Session<'c>>,
+    _context: PhantomData<&'c mut ()>,
+}
+
+// SAFETY: the batch holds its context exclusively and every session of it; moving all of them to
+// another thread keeps "one thread at a time". Not `Sync` (raw pointer field).
+unsafe impl Send for Batch<'_> {}
+
+impl<'c> Batch<'c> {
+    /// The number of sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether the batch has no session.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Runs `f` on session `i` (feed, reset, settings, logits, a single step...). Panics when
+    /// `i` is out of range.
+    pub fn with<R>(&mut self, i: usize, f: impl for<'b> FnOnce(&'b mut Session<'b>) -> R) -> R {
+        let s: &mut Session<'c> = &mut self.sessions[i];
+        // SAFETY: `Session` is covariant in its lifetime and the closure sees it only under the
+        // borrow 'b, which it cannot name outside: the session stays where it is.
+        let s: &mut Session<'_> = unsafe { &mut *(s as *mut Session<'c> as *mut Session<'_>) };
+        f(s)
+    }
+
+    /// One step of each session listed in `which` (indices into the batch, distinct), in that
+    /// order: the same as [`Session::step`] on each, except that the pending tokens are
+    /// evaluated together. Returns one [`Step`] per listed session (texts borrow the batch
+    /// until the next call), or the first failing session's error.
+    pub fn step(&mut self, which: &[usize]) -> Result<Vec<Step<'_>>> {
+        let n = which.len();
+        let mut ptrs = Vec::with_capacity(n);
+        for &i in which {
+            let s = self.sessions.get(i).ok_or_else(|| {
+                Error::new(Status::InvalidArgument, format!("batch index {i} is out of range (len {})", self.len()))
+            })?;
+            ptrs.push(s.as_ptr());
+        }
+        let mut tokens = vec![-1i32; n];
+        let mut texts: Vec<*const c_char> = vec![std::ptr::null(); n];
+        let mut lens = vec![0usize; n];
+        let mut finishes: Vec<sys::llm_finish> = vec![sys::LLM_FINISH_NONE; n];
+        let mut statuses: Vec<sys::llm_status> = vec![sys::LLM_OK; n];
+        // SAFETY: live sessions of the batch's context, driven by this thread only (`&mut self`);
+        // the arrays hold n elements. The library refuses repeated sessions.
+        let status = unsafe {
+            sys::llm_session_step_batch(
+                ptrs.as_ptr(),
+                n,
+                tokens.as_mut_ptr(),
+                texts.as_mut_ptr(),
+                lens.as_mut_ptr(),
+                finishes.as_mut_ptr(),
+                statuses.as_mut_ptr(),
+            )
+        };
+        if status != sys::LLM_OK {
+            // refused arguments: the message is on the context; else on the first failing session
+            let handle = match statuses.iter().position(|&st| st != sys::LLM_OK) {
+                Some(j) if statuses.iter().any(|&st| st != sys::LLM_ERR_INVALID_ARGUMENT) => ptrs[j] as *const c_void,
+                _ => self.context as *const c_void,
+            };
+            // SAFETY: live handle.
+            unsafe { check(status, handle)? };
+        }
+        let mut steps = Vec::with_capacity(n);
+        for j in 0..n {
+            let bytes = if lens[j] == 0 || texts[j].is_null() {
+                &[][..]
+            } else {
+                // SAFETY: the library's text of session j, valid until its next call, which
+                // needs `&mut self` (the steps borrow `self`).
+                unsafe { std::slice::from_raw_parts(texts[j] as *const u8, lens[j]) }
+            };
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| Error::new(Status::InvalidUtf8, "the library released text that is not valid UTF-8"))?;
+            let token = tokens[j];
+            steps.push(Step { token: (token >= 0).then_some(token), text, finish: Finish::from_raw(finishes[j]) });
+        }
+        Ok(steps)
+    }
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch").field("sessions", &self.sessions.len()).finish()
+    }
+}

@@ -287,6 +287,15 @@ extern "C" {
         len: *mut usize,
         finish: *mut llm_finish,
     ) -> llm_status;
+    pub fn llm_session_step_batch(
+        sessions: *const *mut llm_session,
+        n_sessions: usize,
+        tokens: *mut i32,
+        texts: *mut *const c_char,
+        lens: *mut usize,
+        finishes: *mut llm_finish,
+        statuses: *mut llm_status,
+    ) -> llm_status;
     pub fn llm_session_generate(
         session: *mut llm_session,
         fn_: llm_text_fn,

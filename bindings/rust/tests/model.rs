@@ -415,3 +415,59 @@ fn context_reports_its_isa_and_quantize_reports_errors() {
     let e = libllm::quantize("/nonexistent/in.gguf", "/tmp/out.gguf", "Q9_9").unwrap_err();
     assert_eq!(e.status, libllm::Status::InvalidArgument, "{e}");
 }
+
+#[test]
+fn batch_step_matches_separate_steps() {
+    let Some(model) = load() else { return };
+    // exact precision: the batch's f32 GEMM differs from one token's dot in the last bits only,
+    // far below the greedy margins of these few tokens (FAST is bitwise only on AVX-512 VNNI)
+    let o = opts().max_sessions(3).precision(1);
+    let mut ctx = Context::new(&model, &o).unwrap();
+    let mut batch = ctx.batch(3, &o.clone().max_tokens(4)).unwrap();
+    assert_eq!(batch.len(), 3);
+    batch.with(2, |s| s.set_int(libllm::OptionKey::MaxTokens, 6)).unwrap();
+    let prompts = ["The capital of France is", "Water boils at", "One, two, three,"];
+    let start = |b: &mut libllm::Batch<'_>| {
+        for (i, p) in prompts.iter().enumerate() {
+            b.with(i, |s| {
+                s.reset().unwrap();
+                s.feed(p).unwrap();
+            });
+        }
+    };
+    start(&mut batch);
+    let mut alone: Vec<Vec<(Option<i32>, String, Option<Finish>)>> = Vec::new();
+    for i in 0..3 {
+        alone.push(batch.with(i, |s| {
+            let mut v = Vec::new();
+            loop {
+                let st = s.step().unwrap();
+                v.push((st.token, st.text.to_string(), st.finish));
+                if st.finish.is_some() {
+                    break v;
+                }
+            }
+        }));
+    }
+    start(&mut batch);
+    let mut together: Vec<Vec<(Option<i32>, String, Option<Finish>)>> = vec![Vec::new(); 3];
+    let mut live: Vec<usize> = (0..3).collect();
+    while !live.is_empty() {
+        let steps = batch.step(&live).unwrap();
+        let mut next = Vec::new();
+        for (&i, st) in live.iter().zip(steps.iter()) {
+            together[i].push((st.token, st.text.to_string(), st.finish));
+            if st.finish.is_none() {
+                next.push(i);
+            }
+        }
+        live = next;
+    }
+    assert_eq!(alone, together);
+    assert_eq!(together[0].len(), 4);
+    assert_eq!(together[2].len(), 6);
+    let err = batch.step(&[0, 0]).unwrap_err();
+    assert_eq!(err.status, Status::InvalidArgument);
+    assert!(err.to_string().contains("same session"), "{err}");
+    assert_eq!(batch.step(&[5]).unwrap_err().status, Status::InvalidArgument);
+}

@@ -4,6 +4,7 @@
  * value. */
 #include <math.h>
 
+#include "kernels/cpu/scalar/exp_f32.h"
 #include "kernels/kernels.h"
 
 void llm_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps) {
@@ -26,18 +27,13 @@ void llm_softmax(float *x, int64_t n) {
         for (int64_t i = 0; i < n; i++) x[i] = 0.0f;
         return;
     }
+    for (int64_t i = 0; i < n; i++) x[i] = llm_exp_f32(x[i] - mx); /* vectorises */
     double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        sum += x[i];
-    }
+    for (int64_t i = 0; i < n; i++) sum += x[i]; /* in order */
     const float inv = (float)(1.0 / sum);
     for (int64_t i = 0; i < n; i++) x[i] *= inv;
 }
 
-float llm_silu(float x) { return x / (1.0f + expf(-x)); }
+float llm_silu(float x) { return llm_silu_f32(x); }
 
-float llm_gelu_tanh(float x) {
-    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
-}
+float llm_gelu_tanh(float x) { return llm_gelu_tanh_f32(x); }
