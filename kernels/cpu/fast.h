@@ -110,21 +110,6 @@ typedef float (*llm_fast_dot_fn)(const void *row, const llm_qx *x, int64_t n);
 /* The scalar reference of each type (NULL for types without a fast kernel). */
 llm_fast_dot_fn llm_fast_dot_scalar(uint32_t type);
 
-/* Dots of 4 consecutive stored rows (row_bytes apart) with one token: out[i] = the fast dot of
- * row i, bit for bit. Decode kernels that share the activation loads (and, for the K-quants, the
- * reductions) of four rows (avx512_fast_q.c, avx512_fast_k.c); the rows of a thread go through them four at a time. */
-typedef void (*llm_fast_dot4_fn)(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out);
-#if defined(__x86_64__)
-void llm_avx512_fast4_q4_0(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out);
-void llm_avx512_fast4_q4_1(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out);
-void llm_avx512_fast4_q5_0(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out);
-void llm_avx512_fast4_q5_1(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out);
-void llm_avx512_fast4_q8_0(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out);
-void llm_avx512_fast4_q4_k(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out);
-void llm_avx512_fast4_q5_k(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out);
-void llm_avx512_fast4_q6_k(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out);
-#endif
-
 /* ---- Prefill (n_tok >= 2) of the 32-element types with AVX-512 VNNI (avx512_fast_gemm.c) ----
  * Every output is bit for bit the fast dot above; only the data layout changes. A token's
  * activations for it (llm_qx_pack32, into llm_qx_pack32_bytes(nbp) bytes, 64-byte aligned): q

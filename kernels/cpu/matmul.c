@@ -55,9 +55,8 @@
  * for any thread count; accuracy bound stated there).
  *  - few tokens (below fast_gemm_min_tok where the int8 prefill kernel exists, else below
  *    LLM_GEMM_MIN_TOK): the rows split by thread as above, one fast dot per output
- *    (llm_cpu_fast_dot: AVX-512 VNNI vpdpbusd, else AVX2 vpmaddubsw, NEON; on AVX-512 four rows
- *    at a time through the four-row kernels, which share the activation loads). A scalar pool
- *    keeps the f32 path (the scalar fast dot is the tests' oracle, slower than the f32 kernels).
+ *    (llm_cpu_fast_dot: AVX-512 VNNI vpdpbusd, else AVX2 vpmaddubsw, NEON). A scalar pool keeps
+ *    the f32 path (the scalar fast dot is the tests' oracle, slower than the f32 kernels).
  *  - more tokens, where the pool's fast dot is the AVX-512 VNNI one: the int8 prefill
  *    kernels of kernels/cpu/avx512/avx512_fast_gemm.c (tiles of 16 rows unpacked once to bytes in
  *    a transposed layout, 4 tokens per weight load), whose every output is bit for bit the fast
@@ -211,44 +210,18 @@ static void run_fast_quantize(void *arg, int ith, int nth) {
                     t->views, t->wide);
 }
 
-/* The four-row decode kernel giving the same bits as `dot` for this type, or NULL. */
-static llm_fast_dot4_fn fast_dot4(llm_fast_dot_fn dot, uint32_t type) {
-#if defined(__x86_64__)
-    if (type >= LLM_DT_SLOTS || !dot || dot != llm_kernels_avx512.fast[type]) return NULL;
-    switch (type) {
-    case LLM_DT_Q4_0: return llm_avx512_fast4_q4_0;
-    case LLM_DT_Q4_1: return llm_avx512_fast4_q4_1;
-    case LLM_DT_Q5_0: return llm_avx512_fast4_q5_0;
-    case LLM_DT_Q5_1: return llm_avx512_fast4_q5_1;
-    case LLM_DT_Q8_0: return llm_avx512_fast4_q8_0;
-    case LLM_DT_Q4_K: return llm_avx512_fast4_q4_k;
-    case LLM_DT_Q5_K: return llm_avx512_fast4_q5_k;
-    case LLM_DT_Q6_K: return llm_avx512_fast4_q6_k;
-    default: return NULL;
-    }
-#else
-    (void)dot, (void)type;
-    return NULL;
-#endif
-}
-
-/* Rows split by thread, as run_rows: each output is one dot in a fixed order (four rows at a
- * time through a four-row kernel where there is one: the same bits). */
+/* Rows split by thread, as run_rows: each output is one dot in a fixed order; a row stays in L1
+ * while every token passes.
+ * Why one row at a time: kernels reading four rows side by side (sharing the activation loads)
+ * ran 1.2-1.5x faster on rows in cache, but from memory the four interleaved streams halved the
+ * read rate (tests/kernels/bench_fast.c 16384 x 2048, one thread: Q4_0 18.3 -> 11.7 GB/s, Q8_0
+ * 20.7 -> 10.7, Q4_K 14.2 -> 8.2; Llama-1B-shaped decode Q4_0 31.7 -> 19.2 t/s), and decode reads
+ * its weights from memory. Software prefetching 8 groups ahead recovered Q4_0 only. */
 static void run_fast_rows(void *arg, int ith, int nth) {
     fast_task *t = arg;
     const llm_matrix *w = t->w;
     const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
-    const llm_fast_dot4_fn dot4 = fast_dot4(t->dot, w->type);
-    int64_t r = r0;
-    if (dot4) { /* the four rows stay in L1 while every token passes */
-        float o4[4];
-        for (; r + 4 <= r1; r += 4)
-            for (int64_t k = 0; k < t->n_tok; k++) {
-                dot4(row_ptr(w, r), w->row_bytes, &t->views[k], w->cols, o4);
-                memcpy(t->out + k * w->rows + r, o4, sizeof o4);
-            }
-    }
-    for (; r < r1; r++)
+    for (int64_t r = r0; r < r1; r++)
         for (int64_t k = 0; k < t->n_tok; k++) t->out[k * w->rows + r] = t->dot(row_ptr(w, r), &t->views[k], w->cols);
 }
 

@@ -116,55 +116,6 @@ static inline __attribute__((always_inline)) float fast_k45(const uint8_t *b, co
     return acc;
 }
 
-/* The totals of the 8 dwords of each of a0..a3 as the 4 lanes of one vector (exact sums). */
-static inline __m128i hsum4x8(__m256i a0, __m256i a1, __m256i a2, __m256i a3) {
-    const __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
-    return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-}
-
-static inline __m256i fold512(__m512i v) {
-    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
-}
-
-/* 4 f16 values at p, p + stride, ... as f32 lanes */
-static inline __m128 f16x4(const uint8_t *p, size_t stride) {
-    return _mm_set_ps(avx512_rd_f16(p + 3 * stride), avx512_rd_f16(p + 2 * stride), avx512_rd_f16(p + stride),
-                      avx512_rd_f16(p));
-}
-
-/* Four rows against one token: the activations are loaded and arranged once for the four, the
- * integer totals of the four rows are reduced together, and the float part of fast.h runs with
- * row i in lane i (the same single operations per lane as the scalar order: bit-identical). */
-static inline __attribute__((always_inline)) void fast4_k45(const uint8_t *rows, size_t rb, const llm_qx *x, int64_t n,
-                                                            int q5, float *out) {
-    const size_t bsz = q5 ? 176 : 144;
-    k45_consts c;
-    k45_init(&c);
-    __m128 acc = _mm_setzero_ps();
-    for (int64_t s = 0; s < n / 256; s++) {
-        __m512i xlo[2], xhi[2], ai[4];
-        __m256i bm[4];
-        k45_x(x->q + 256 * s, xlo, xhi);
-        const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(x->bsum + 16 * s));
-        const uint8_t *b = rows + (size_t)s * bsz;
-        for (int i = 0; i < 4; i++) k45_super(&c, b + i * rb, q5, xlo, xhi, bs, &ai[i], &bm[i]);
-        const __m128i a = hsum4x8(fold512(ai[0]), fold512(ai[1]), fold512(ai[2]), fold512(ai[3]));
-        const __m128i m = hsum4x8(bm[0], bm[1], bm[2], bm[3]);
-        const __m128 ds = _mm_set1_ps(x->d[s]);
-        const __m128 v = _mm_sub_ps(_mm_mul_ps(_mm_cvtepi32_ps(a), _mm_mul_ps(f16x4(b, rb), ds)),
-                                    _mm_mul_ps(_mm_cvtepi32_ps(m), _mm_mul_ps(f16x4(b + 2, rb), ds)));
-        acc = _mm_add_ps(acc, v);
-    }
-    _mm_storeu_ps(out, acc);
-}
-
-void llm_avx512_fast4_q4_k(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out) {
-    fast4_k45(rows, row_bytes, x, n, 0, out);
-}
-void llm_avx512_fast4_q5_k(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out) {
-    fast4_k45(rows, row_bytes, x, n, 1, out);
-}
-
 float llm_avx512_fast_q4_k(const void *row, const llm_qx *x, int64_t n) { return fast_k45(row, x, n, 0); }
 float llm_avx512_fast_q5_k(const void *row, const llm_qx *x, int64_t n) { return fast_k45(row, x, n, 1); }
 
@@ -224,23 +175,4 @@ float llm_avx512_fast_q6_k(const void *row, const llm_qx *x, int64_t n) {
         acc = acc + v;
     }
     return acc;
-}
-
-void llm_avx512_fast4_q6_k(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out) {
-    const uint8_t *r0 = rows;
-    const size_t rb = row_bytes;
-    q6_consts c;
-    q6_init(&c);
-    __m128 acc = _mm_setzero_ps();
-    for (int64_t s = 0; s < n / 256; s++) {
-        __m512i ai[4];
-        __m256i om[4];
-        const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(x->bsum + 16 * s));
-        const uint8_t *b = r0 + (size_t)s * 210;
-        for (int i = 0; i < 4; i++) q6_super(&c, b + i * rb, x->q + 256 * s, bs, &ai[i], &om[i]);
-        const __m128i a = _mm_sub_epi32(hsum4x8(fold512(ai[0]), fold512(ai[1]), fold512(ai[2]), fold512(ai[3])),
-                                        _mm_slli_epi32(hsum4x8(om[0], om[1], om[2], om[3]), 5));
-        acc = _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(a), _mm_mul_ps(f16x4(b + 208, rb), _mm_set1_ps(x->d[s]))));
-    }
-    _mm_storeu_ps(out, acc);
 }

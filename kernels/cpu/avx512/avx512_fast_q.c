@@ -13,8 +13,7 @@
  * A last partial group of blocks runs through the same code (the activations are zero-padded to
  * whole groups, fast.h; the weights are copied with zero padding), and only its lanes are added
  * (masked), so lanes without a block stay untouched as in the scalar order.
- * The four-row variants (llm_avx512_fast4_*, decode) arrange each group's activations once for
- * four rows. Only called where the CPU has AVX-512 VNNI (llm_cpu_fast_dot). */
+ * Only called where the CPU has AVX-512 VNNI (llm_cpu_fast_dot). */
 #include "kernels/cpu/avx512/avx512_internal.h"
 #include "kernels/cpu/fast.h"
 
@@ -102,89 +101,66 @@ static inline __attribute__((always_inline)) __m512i sums4(fast_type T, const ui
     return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xlo), hi, xhi);
 }
 
-/* One group of nblk (1..16) blocks of NR rows (rows rb bytes apart) into their lane totals
- * (lanes >= nblk untouched). The weights of a last partial set of 4 blocks must be readable (the
- * caller pads them); sets past nblk are not read at all; the activations are padded (fast.h).
- * The activations of the group are arranged once for all NR rows. */
-static inline __attribute__((always_inline)) void group16(int NR, fast_type T, const uint8_t *b, size_t rb, size_t bsz,
-                                                          const int8_t *xq, const float *xd, const int32_t *xsum,
-                                                          const float *xsx, __m512 *acc, int nblk) {
-    __m512i xlo[4], xhi[4];
-    for (int i = 0; i < 4; i++)
-        if (4 * i < nblk) x4(T, xq + 128 * i, &xlo[i], &xhi[i]);
+/* One group of nblk (1..16) blocks into the lane totals (lanes >= nblk untouched). The weights of
+ * a last partial set of 4 blocks must be readable (the caller pads them); sets past nblk are not
+ * read at all; the activations are padded (fast.h). */
+static inline __attribute__((always_inline)) __m512 group16(fast_type T, const uint8_t *b, size_t bsz,
+                                                             const int8_t *xq, const float *xd, const int32_t *xsum,
+                                                             const float *xsx, __m512 acc, int nblk) {
+    __m512i z[4];
+    for (int i = 0; i < 4; i++) {
+        __m512i xlo, xhi;
+        if (4 * i < nblk) x4(T, xq + 128 * i, &xlo, &xhi);
+        z[i] = 4 * i < nblk ? sums4(T, b + 4 * i * bsz, bsz, xlo, xhi) : _mm512_setzero_si512();
+    }
+    __m512i s = pair_sum(pair_sum(z[0], z[1]), pair_sum(z[2], z[3])); /* lane k: block k */
     /* the integer offset per block: -8 (Q4_0), -16 (Q5_0) per quant, -128 for Q8_0's flipped sign */
     const int shift = T == T_Q4_0 ? 3 : T == T_Q5_0 ? 4 : T == T_Q8_0 ? 7 : -1;
-    __m512i off = _mm512_setzero_si512();
-    if (shift >= 0) off = _mm512_slli_epi32(_mm512_loadu_si512((const void *)xsum), shift);
-    const __m512 xdv = _mm512_loadu_ps(xd);
-    const __mmask16 lanes = (__mmask16)(nblk >= 16 ? 0xffffu : (1u << nblk) - 1);
-    for (int r = 0; r < NR; r++) {
-        const uint8_t *br = b + (size_t)r * rb;
-        __m512i z[4];
-        for (int i = 0; i < 4; i++) z[i] = 4 * i < nblk ? sums4(T, br + 4 * i * bsz, bsz, xlo[i], xhi[i]) : _mm512_setzero_si512();
-        __m512i s = pair_sum(pair_sum(z[0], z[1]), pair_sum(z[2], z[3])); /* lane k: block k */
-        if (shift >= 0) s = _mm512_sub_epi32(s, off);
-        /* d_w (and m_w) of the 16 blocks, from the block headers */
-        const __m512 dw = _mm512_cvtph_ps(gather16_u16(br, bsz, 0, nblk));
-        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, xdv));
-        if (T == T_Q4_1 || T == T_Q5_1) {
-            const __m512 mw = _mm512_cvtph_ps(gather16_u16(br, bsz, 2, nblk));
-            v = _mm512_add_ps(v, _mm512_mul_ps(mw, _mm512_loadu_ps(xsx)));
-        }
-        acc[r] = _mm512_mask_add_ps(acc[r], lanes, acc[r], v);
+    if (shift >= 0) s = _mm512_sub_epi32(s, _mm512_slli_epi32(_mm512_loadu_si512((const void *)xsum), shift));
+    /* d_w (and m_w) of the 16 blocks, from the block headers */
+    const __m512 dw = _mm512_cvtph_ps(gather16_u16(b, bsz, 0, nblk));
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xd)));
+    if (T == T_Q4_1 || T == T_Q5_1) {
+        const __m512 mw = _mm512_cvtph_ps(gather16_u16(b, bsz, 2, nblk));
+        v = _mm512_add_ps(v, _mm512_mul_ps(mw, _mm512_loadu_ps(xsx)));
     }
+    return _mm512_mask_add_ps(acc, (__mmask16)(nblk >= 16 ? 0xffffu : (1u << nblk) - 1), acc, v);
 }
 
-/* NR rows (rb bytes apart) with one token: out[r] = the fast dot of row r. */
-static inline __attribute__((always_inline)) void fast32(int NR, fast_type T, const uint8_t *row, size_t rb,
-                                                         const llm_qx *x, int64_t n, size_t bsz, float *out) {
+static inline __attribute__((always_inline)) float fast32(fast_type T, const uint8_t *row, const llm_qx *x, int64_t n,
+                                                          size_t bsz) {
     const int64_t nb = n / 32;
     const int has_sum = T == T_Q4_0 || T == T_Q5_0 || T == T_Q8_0, has_min = T == T_Q4_1 || T == T_Q5_1;
-    __m512 acc[4];
-    for (int r = 0; r < NR; r++) acc[r] = _mm512_setzero_ps();
+    __m512 acc = _mm512_setzero_ps();
     int64_t blk = 0;
     for (; blk + 16 <= nb; blk += 16)
-        group16(NR, T, row + blk * (int64_t)bsz, rb, bsz, x->q + 32 * blk, x->d + blk, has_sum ? x->sum + blk : NULL,
-                has_min ? x->sx + blk : NULL, acc, 16);
+        acc = group16(T, row + blk * (int64_t)bsz, bsz, x->q + 32 * blk, x->d + blk, has_sum ? x->sum + blk : NULL,
+                      has_min ? x->sx + blk : NULL, acc, 16);
     if (blk < nb) { /* the last 1..15 blocks: activations zero-padded in place (fast.h); whole sets
                      * of 4 weight blocks read in place, a partial one through a zero-padded copy */
         const int r = (int)(nb - blk), whole = r / 4 * 4;
+        const uint8_t *b = row + blk * (int64_t)bsz;
         const int32_t *xs = has_sum ? x->sum + blk : NULL;
         const float *xm = has_min ? x->sx + blk : NULL;
-        if (whole) group16(NR, T, row + blk * (int64_t)bsz, rb, bsz, x->q + 32 * blk, x->d + blk, xs, xm, acc, whole);
+        if (whole) acc = group16(T, b, bsz, x->q + 32 * blk, x->d + blk, xs, xm, acc, whole);
         if (r > whole) {
-            for (int i = 0; i < NR; i++) {
-                const uint8_t *b = row + (size_t)i * rb + blk * (int64_t)bsz;
-                uint8_t wb[4 * 34];
-                memcpy(wb, b + (size_t)whole * bsz, (size_t)(r - whole) * bsz);
-                memset(wb + (size_t)(r - whole) * bsz, 0, (size_t)(4 - (r - whole)) * bsz);
-                /* the set as a group of its own, its lanes moved to whole .. r-1 */
-                __m512 part = _mm512_setzero_ps();
-                group16(1, T, wb, 0, bsz, x->q + 32 * (blk + whole), x->d + blk + whole, xs ? xs + whole : NULL,
-                        xm ? xm + whole : NULL, &part, r - whole);
-                const __m512i up = _mm512_sub_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                    _mm512_set1_epi32(whole));
-                const __mmask16 lanes = (__mmask16)(((1u << r) - 1) & ~((1u << whole) - 1));
-                acc[i] = _mm512_mask_add_ps(acc[i], lanes, acc[i],
-                                            _mm512_permutexvar_ps(_mm512_and_si512(up, _mm512_set1_epi32(15)), part));
-            }
+            uint8_t wb[4 * 34];
+            memcpy(wb, b + (size_t)whole * bsz, (size_t)(r - whole) * bsz);
+            memset(wb + (size_t)(r - whole) * bsz, 0, (size_t)(4 - (r - whole)) * bsz);
+            /* the set as a group of its own, its lanes moved to whole .. r-1 */
+            const __m512 part = group16(T, wb, bsz, x->q + 32 * (blk + whole), x->d + blk + whole, xs ? xs + whole : NULL,
+                                        xm ? xm + whole : NULL, _mm512_setzero_ps(), r - whole);
+            const __m512i up = _mm512_sub_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                _mm512_set1_epi32(whole));
+            const __mmask16 lanes = (__mmask16)(((1u << r) - 1) & ~((1u << whole) - 1));
+            acc = _mm512_mask_add_ps(acc, lanes, acc, _mm512_permutexvar_ps(_mm512_and_si512(up, _mm512_set1_epi32(15)), part));
         }
     }
-    for (int r = 0; r < NR; r++) out[r] = avx512_lanes_total(acc[r]);
+    return avx512_lanes_total(acc);
 }
 
-#define LLM_FAST32(name, T, bsz)                                                                                       \
-    float llm_avx512_fast_##name(const void *row, const llm_qx *x, int64_t n) {                                        \
-        float o;                                                                                                       \
-        fast32(1, T, row, 0, x, n, bsz, &o);                                                                           \
-        return o;                                                                                                      \
-    }                                                                                                                  \
-    void llm_avx512_fast4_##name(const void *rows, size_t row_bytes, const llm_qx *x, int64_t n, float *out) {        \
-        fast32(4, T, rows, row_bytes, x, n, bsz, out);                                                                 \
-    }
-LLM_FAST32(q4_0, T_Q4_0, 18)
-LLM_FAST32(q4_1, T_Q4_1, 20)
-LLM_FAST32(q5_0, T_Q5_0, 22)
-LLM_FAST32(q5_1, T_Q5_1, 24)
-LLM_FAST32(q8_0, T_Q8_0, 34)
-#undef LLM_FAST32
+float llm_avx512_fast_q4_0(const void *row, const llm_qx *x, int64_t n) { return fast32(T_Q4_0, row, x, n, 18); }
+float llm_avx512_fast_q4_1(const void *row, const llm_qx *x, int64_t n) { return fast32(T_Q4_1, row, x, n, 20); }
+float llm_avx512_fast_q5_0(const void *row, const llm_qx *x, int64_t n) { return fast32(T_Q5_0, row, x, n, 22); }
+float llm_avx512_fast_q5_1(const void *row, const llm_qx *x, int64_t n) { return fast32(T_Q5_1, row, x, n, 24); }
+float llm_avx512_fast_q8_0(const void *row, const llm_qx *x, int64_t n) { return fast32(T_Q8_0, row, x, n, 34); }
