@@ -85,6 +85,7 @@
  *  (the float epilogue per 16 blocks, the weight and activation loads, and the non-matmul parts
  *  of the forward pass take the rest). */
 #include <blis.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,7 +197,14 @@ typedef struct fast_task {
     llm_qx *views;
     llm_fast_dot_fn dot;
     int wide; /* the quantizer may use its AVX-512 build */
+    atomic_llong next_rows; /* run_fast_rows: the next chunk of rows to take */
 } fast_task;
+
+/* rows per chunk of run_fast_rows: ~64 KiB of weights, at least 16 rows */
+static int64_t fast_rows_chunk(const llm_matrix *w) {
+    const int64_t rows = w->row_bytes ? (int64_t)(65536 / w->row_bytes) : 16;
+    return rows < 16 ? 16 : rows;
+}
 
 static int quantize_wide(const llm_pool *pool) {
     const llm_isa isa = llm_pool_kernels(pool)->isa;
@@ -210,19 +218,27 @@ static void run_fast_quantize(void *arg, int ith, int nth) {
                     t->views, t->wide);
 }
 
-/* Rows split by thread, as run_rows: each output is one dot in a fixed order; a row stays in L1
- * while every token passes.
+/* Rows in chunks of ~64 KiB of weights, handed out by an atomic counter: a thread that is slowed
+ * down (another program on its core) takes fewer chunks instead of holding everyone at the end of
+ * the run. Each output is one dot in a fixed order whoever computes it, so the result does not
+ * depend on the thread count or on the hand-out; a row stays in L1 while every token passes.
  * Why one row at a time: kernels reading four rows side by side (sharing the activation loads)
  * ran 1.2-1.5x faster on rows in cache, but from memory the four interleaved streams halved the
  * read rate (tests/kernels/bench_fast.c 16384 x 2048, one thread: Q4_0 18.3 -> 11.7 GB/s, Q8_0
  * 20.7 -> 10.7, Q4_K 14.2 -> 8.2; Llama-1B-shaped decode Q4_0 31.7 -> 19.2 t/s), and decode reads
  * its weights from memory. Software prefetching 8 groups ahead recovered Q4_0 only. */
 static void run_fast_rows(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
     fast_task *t = arg;
     const llm_matrix *w = t->w;
-    const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t k = 0; k < t->n_tok; k++) t->out[k * w->rows + r] = t->dot(row_ptr(w, r), &t->views[k], w->cols);
+    const int64_t chunk = fast_rows_chunk(w);
+    for (;;) {
+        const int64_t r0 = (int64_t)atomic_fetch_add_explicit(&t->next_rows, chunk, memory_order_relaxed);
+        if (r0 >= w->rows) break;
+        const int64_t r1 = r0 + chunk < w->rows ? r0 + chunk : w->rows;
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t k = 0; k < t->n_tok; k++) t->out[k * w->rows + r] = t->dot(row_ptr(w, r), &t->views[k], w->cols);
+    }
 }
 
 /* 1 when done; 0 when the type has no fast kernel or there is no memory (the caller then takes
@@ -241,7 +257,7 @@ static int matmul_fast(const llm_matrix *w, const float *x, int64_t n_tok, float
     if (!buf) buf = own = aligned_alloc(64, qbytes + vbytes);
     if (!buf) return 0;
     fast_task t = {w, x, n_tok, out, kind, buf + vbytes, (llm_qx *)(void *)buf,
-                   llm_cpu_fast_dot(llm_pool_kernels(pool), w->type), quantize_wide(pool)};
+                   llm_cpu_fast_dot(llm_pool_kernels(pool), w->type), quantize_wide(pool), 0};
     if (n_tok == 1)
         run_fast_quantize(&t, 0, 1);
     else
@@ -332,7 +348,7 @@ static int matmul_fast_gemm(const llm_matrix *w, const float *x, int64_t n_tok, 
     if (!buf) return 0;
     fast_gemm_task g;
     memset(&g, 0, sizeof g);
-    g.f = (fast_task){w, x, n_tok, out, kind, buf, (llm_qx *)(void *)(buf + qbytes), dot, quantize_wide(pool)};
+    g.f = (fast_task){w, x, n_tok, out, kind, buf, (llm_qx *)(void *)(buf + qbytes), dot, quantize_wide(pool), 0};
     g.pool = pool;
     g.nb = nb;
     g.nbp = nbp;
