@@ -294,7 +294,7 @@ llm_status llm_bind_vector(llm_arch_model *m, const gguf_file *f, const char *na
     return LLM_OK;
 }
 
-llm_status llm_bind_common_layer(llm_arch_model *m, const gguf_file *f, int il, llm_err *err) {
+llm_status llm_bind_layer(llm_arch_model *m, const gguf_file *f, int il, int fused, llm_err *err) {
     const llm_hparams *hp = &m->hp;
     llm_layer *L = &m->layers[il];
     const int64_t e = hp->n_embd;
@@ -304,19 +304,42 @@ llm_status llm_bind_common_layer(llm_arch_model *m, const gguf_file *f, int il, 
     const int64_t o_dim = (int64_t)hp->n_head * hp->head_dim_v;
     char name[96];
     llm_status st;
+    llm_matrix qkv = {0}, gate_up;
 #define NAME(s) (snprintf(name, sizeof name, "blk.%d." s, il), name)
-    if ((st = llm_bind_vector(m, f, NAME("attn_norm.weight"), e, 0, &L->attn_norm, err)) ||
-        (st = llm_bind_matrix(m, f, NAME("attn_q.weight"), e, q_dim, 0, &L->wq, err)) ||
-        (st = llm_bind_matrix(m, f, NAME("attn_k.weight"), e, k_dim, 0, &L->wk, err)) ||
-        (st = llm_bind_matrix(m, f, NAME("attn_v.weight"), e, v_dim, 0, &L->wv, err)) ||
-        (st = llm_bind_matrix(m, f, NAME("attn_output.weight"), o_dim, e, 0, &L->wo, err)) ||
-        (st = llm_bind_vector(m, f, NAME("ffn_norm.weight"), e, 0, &L->ffn_norm, err)) ||
-        (st = llm_bind_matrix(m, f, NAME("ffn_gate.weight"), e, hp->n_ff, 0, &L->w_gate, err)) ||
-        (st = llm_bind_matrix(m, f, NAME("ffn_up.weight"), e, hp->n_ff, 0, &L->w_up, err)) ||
-        (st = llm_bind_matrix(m, f, NAME("ffn_down.weight"), hp->n_ff, e, 0, &L->w_down, err)))
+    if ((st = llm_bind_vector(m, f, NAME("attn_norm.weight"), e, 0, &L->attn_norm, err))) return st;
+    if ((fused & LLM_BIND_FUSED_QKV) &&
+        (st = llm_bind_matrix(m, f, NAME("attn_qkv.weight"), e, q_dim + k_dim + v_dim, 1, &qkv, err)))
         return st;
+    if (qkv.data) { /* q, k and v stacked by rows: three views */
+        L->wq = llm_matrix_rows(&qkv, 0, q_dim);
+        L->wk = llm_matrix_rows(&qkv, q_dim, k_dim);
+        L->wv = llm_matrix_rows(&qkv, q_dim + k_dim, v_dim);
+    } else if ((fused & LLM_BIND_FUSED_QKV) && !gguf_find_tensor(f, NAME("attn_q.weight"))) {
+        return llm_err_set(err, LLM_ERR_FORMAT, "missing tensor 'blk.%d.attn_qkv.weight' (nor separate attn_q/k/v)",
+                           il);
+    } else if ((st = llm_bind_matrix(m, f, NAME("attn_q.weight"), e, q_dim, 0, &L->wq, err)) ||
+               (st = llm_bind_matrix(m, f, NAME("attn_k.weight"), e, k_dim, 0, &L->wk, err)) ||
+               (st = llm_bind_matrix(m, f, NAME("attn_v.weight"), e, v_dim, 0, &L->wv, err))) {
+        return st;
+    }
+    if ((st = llm_bind_matrix(m, f, NAME("attn_output.weight"), o_dim, e, 0, &L->wo, err)) ||
+        (st = llm_bind_vector(m, f, NAME("ffn_norm.weight"), e, 0, &L->ffn_norm, err)))
+        return st;
+    if (fused & LLM_BIND_FUSED_GATE_UP) { /* ffn_up holds the gate rows, then the up rows */
+        if ((st = llm_bind_matrix(m, f, NAME("ffn_up.weight"), e, 2 * (int64_t)hp->n_ff, 0, &gate_up, err))) return st;
+        L->w_gate = llm_matrix_rows(&gate_up, 0, hp->n_ff);
+        L->w_up = llm_matrix_rows(&gate_up, hp->n_ff, hp->n_ff);
+    } else if ((st = llm_bind_matrix(m, f, NAME("ffn_gate.weight"), e, hp->n_ff, 0, &L->w_gate, err)) ||
+               (st = llm_bind_matrix(m, f, NAME("ffn_up.weight"), e, hp->n_ff, 0, &L->w_up, err))) {
+        return st;
+    }
+    st = llm_bind_matrix(m, f, NAME("ffn_down.weight"), hp->n_ff, e, 0, &L->w_down, err);
 #undef NAME
-    return LLM_OK;
+    return st;
+}
+
+llm_status llm_bind_common_layer(llm_arch_model *m, const gguf_file *f, int il, llm_err *err) {
+    return llm_bind_layer(m, f, il, 0, err);
 }
 
 llm_status llm_bind_qk_norms(llm_arch_model *m, const gguf_file *f, int il, llm_err *err) {

@@ -118,7 +118,12 @@ llm_status llm_bind_vector(llm_arch_model *m, const gguf_file *f, const char *na
  * n_ff, n_ctx_train, rms_eps, with validation; n_vocab from token_embd. */
 llm_status llm_read_common_hparams(const gguf_file *f, const char *arch, float default_eps,
                                    llm_hparams *hp, llm_err *err);
-/* Binds the tensors shared by llama-like blocks into m->layers[il]. */
+/* Binds the tensors shared by llama-like blocks into m->layers[il]: attn_norm, attn_q/k/v,
+ * attn_output, ffn_norm, ffn_gate/up/down. With LLM_BIND_FUSED_QKV a stacked attn_qkv (q, k, v
+ * rows in that order) is taken when present, as row views; with LLM_BIND_FUSED_GATE_UP ffn_up has
+ * 2 * n_ff rows, the gate's first (Phi-3). llm_bind_common_layer is the unfused form. */
+enum { LLM_BIND_FUSED_QKV = 1, LLM_BIND_FUSED_GATE_UP = 2 };
+llm_status llm_bind_layer(llm_arch_model *m, const gguf_file *f, int il, int fused, llm_err *err);
 llm_status llm_bind_common_layer(llm_arch_model *m, const gguf_file *f, int il, llm_err *err);
 /* Binds a row range [row0, row0 + rows) of a matrix already bound (a view: no copy; the
  * rows of a GGUF matrix are contiguous). */
