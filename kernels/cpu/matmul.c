@@ -53,7 +53,7 @@
  * each token's activations are quantized once per call to 8-bit blocks and every output is an
  * integer block dot with the float order of kernels/cpu/fast.h (bit-identical on every path and
  * for any thread count; accuracy bound stated there).
- *  - few tokens (below fast_gemm_min_tok where the int8 prefill kernel exists, else below
+ *  - few tokens (below LLM_FAST_GEMM_MIN_TOK where the int8 prefill kernel exists, else below
  *    LLM_GEMM_MIN_TOK): the rows split by thread as above, one fast dot per output
  *    (llm_cpu_fast_dot: AVX-512 VNNI vpdpbusd, else AVX2 vpmaddubsw, NEON). A scalar pool keeps
  *    the f32 path (the scalar fast dot is the tests' oracle, slower than the f32 kernels).
@@ -367,19 +367,13 @@ static int matmul_fast_gemm(const llm_matrix *w, const float *x, int64_t n_tok, 
 #endif
 }
 
-/* Fewest tokens for which the int8 prefill kernel beats the four-row dot kernels: it unpacks
- * every weight row once per call (a cost independent of the token count) and then runs ~3x
- * faster per token. Measured with tests/kernels/bench_fast.c (2048 x 2048, one thread, GMAC/s,
- * unpacking kernel / dot rows): Q4_0 2 tokens 31.7 / 37.3, 4 tokens 55.5 / 29.3; Q8_0 4: 46.7 /
- * 29.7; Q4_K 4: 20.4 / 38.7, 8: 46.3 / 36.1; Q6_K 2: 16.4 / 22.3, 4: 33.3 / 27.5. */
-static int64_t fast_gemm_min_tok(uint32_t type) {
-    switch (type) {
-    case LLM_DT_Q4_K:
-    case LLM_DT_Q5_K: return 8;
-    case LLM_DT_Q6_K: return 4;
-    default: return 3;
-    }
-}
+/* Fewest tokens for which the int8 prefill kernel beats the dot kernels: it unpacks every weight
+ * row once per call (a cost independent of the token count) and then runs ~2-3x faster per
+ * token. Measured with tests/kernels/bench_fast.c (2048 x 2048, one thread, GMAC/s, unpacking
+ * kernel / dot rows): Q4_0 2 tokens 32.7 / 36.1, 3 tokens 43.0 / 36.3; Q8_0 2: 31.4 / 38.2, 3:
+ * 41.1 / 38.2; Q4_K 2: 11.5 / 29.1, 3: 23.0 / 20.1, 4: 27.9 / 16.2; Q6_K 2: 23.9 / 29.3, 3: 33.6 /
+ * 17.0. */
+#define LLM_FAST_GEMM_MIN_TOK 3
 
 void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool) {
     if (!w || n_tok <= 0 || w->rows <= 0) return;
@@ -388,7 +382,7 @@ void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, 
         return;
     }
     if (llm_pool_fast(pool)) {
-        if (n_tok >= fast_gemm_min_tok(w->type) && matmul_fast_gemm(w, x, n_tok, out, pool)) return;
+        if (n_tok >= LLM_FAST_GEMM_MIN_TOK && matmul_fast_gemm(w, x, n_tok, out, pool)) return;
         if (n_tok < LLM_GEMM_MIN_TOK && matmul_fast(w, x, n_tok, out, pool)) return;
     }
     matmul_task t = {w, x, n_tok, out, pool, NULL, 0, 0};

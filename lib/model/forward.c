@@ -243,9 +243,9 @@ static void embed(const llm_arch_model *m, int32_t token, float *x) {
 }
 
 /* Output norm of tokens [t0, t0 + n) into h. */
-static void output_norm(const llm_arch_model *m, fwd_bufs *b, int32_t t0, int32_t n) {
+static void output_norm(const llm_arch_model *m, fwd_bufs *b, int32_t t0, int32_t n, llm_pool *pool) {
     const int64_t e = m->hp.n_embd;
-    for (int32_t t = t0; t < t0 + n; t++) llm_rmsnorm(b->h + t * e, b->x + t * e, m->output_norm, e, m->hp.rms_eps);
+    llm_rmsnorm_rows(b->h + t0 * e, b->x + t0 * e, m->output_norm, n, e, m->hp.rms_eps, pool);
 }
 
 /* Logits rows [r0, r1) of the n normalised tokens at h into out (out[t * (r1 - r0) + r - r0]);
@@ -326,7 +326,7 @@ static void run_unit(const llm_arch_model *m, llm_kv_state *kv, llm_fwd_cursor *
     case LLM_FWD_LOGITS: {
         const int32_t n_out = n - c->first_out;
         const float *h = b->h + (int64_t)c->first_out * hp->n_embd;
-        if (c->out && c->out_row == 0) output_norm(m, b, c->first_out, n_out);
+        if (c->out && c->out_row == 0) output_norm(m, b, c->first_out, n_out, pool);
         if (c->out && n_out == 1) {
             /* one row of logits, by row ranges */
             const int64_t r0 = c->out_row, step = max_rows;
@@ -565,7 +565,7 @@ llm_status llm_forward_batch(const llm_arch_model *m, llm_batch_item *items, int
             layer_unit(m, stage, &w, il, &b, n_live, pool);
     }
     if (n_live > 0) {
-        output_norm(m, &b, 0, n_live);
+        output_norm(m, &b, 0, n_live, pool);
         float *out = n_live == 1 ? items[live[0]].logits : logits_all;
         logits_product(m, b.h, n_live, 0, m->output.rows, out, pool);
         for (int32_t j = 0; j < n_live; j++) {

@@ -17,13 +17,6 @@
 #include "kernels/cpu/fast.h"
 #include "kernels/dtype.h"
 
-static inline __m512i load4x16(const uint8_t *p, size_t stride) {
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)p));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + stride)), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + 2 * stride)), 2);
-    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + 3 * stride)), 3);
-}
-
 /* The unsigned weight bytes w' of the 4 blocks at p, as [first 16 bytes of each][last 16 bytes]. */
 static inline void unpack4(uint32_t type, const uint8_t *p, size_t bsz, __m512i *lo, __m512i *hi) {
     const __m512i m4 = _mm512_set1_epi8(15), c16 = _mm512_set1_epi8(16), c128 = _mm512_set1_epi8((char)0x80);
@@ -40,7 +33,7 @@ static inline void unpack4(uint32_t type, const uint8_t *p, size_t bsz, __m512i 
         return;
     }
     const size_t qs_off = type == LLM_DT_Q4_0 ? 2 : type == LLM_DT_Q4_1 ? 4 : type == LLM_DT_Q5_0 ? 6 : 8;
-    const __m512i nib = load4x16(p + qs_off, bsz);
+    const __m512i nib = avx512_load4x16(p + qs_off, bsz);
     __m512i l = _mm512_and_si512(nib, m4), h = _mm512_and_si512(_mm512_srli_epi16(nib, 4), m4);
     if (type == LLM_DT_Q5_0 || type == LLM_DT_Q5_1) { /* bit j of qh: the 5th bit of element j */
         const size_t qh_off = type == LLM_DT_Q5_0 ? 2 : 4;
@@ -287,13 +280,6 @@ void llm_avx512_fast_unpackk(uint32_t type, const uint8_t *row, int64_t n, uint8
     }
 }
 
-/* lane m = c[2m] + c[2m+1] of the 32 dwords c = (a, b): one level of the reductions below */
-static inline __m512i pair_sum(__m512i a, __m512i b) {
-    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ev, b), _mm512_permutex2var_epi32(a, od, b));
-}
-
 /* The activation scales of super-blocks s, s + 1 of token t as [ds(s), ds(s+1), ds(s), ds(s+1)]
  * (0 for s + 1 >= ns: that super-block is padding and its value is never added). */
 static inline __m128 ds_pair(const llm_qx *x, int64_t s, int64_t ns) {
@@ -304,7 +290,7 @@ static inline __m128 ds_pair(const llm_qx *x, int64_t s, int64_t ns) {
 /* Two rows by four tokens of a K-quant (pairs p = 4 r + t; rows past nr and tokens past nt are
  * computed on a repeated row / token and not stored). Integer part as before (lane j of z holds
  * sub-block j's exact sum); then the exact integers A (and B) of the 8 pairs are reduced
- * together by a tree of pair sums, and the f32 part of fast.h runs on 16 lanes at once with the
+ * together by a tree of pair sums (avx512_pair_sum), and the f32 part of fast.h runs on 16 lanes at once with the
  * same single operations per lane as the scalar order:
  *   Q4_K / Q5_K, a group = super-blocks 2g, 2g+1: after the tree, 128-bit lane p % 4 of
  *     vector p / 4 holds [A(2g), A(2g+1), B(2g), B(2g+1)] of pair p; G = (float)[A A B B] *
@@ -360,9 +346,9 @@ static inline __attribute__((always_inline)) void tilek(int NR, int NT, int q6, 
             }
             /* 8 -> 4 -> 2 -> 1 vectors: lanes 2p, 2p+1 hold halves of pair p's A; then lane 2p = A */
             __m512i l1[4], l2[2];
-            for (int k = 0; k < 4; k++) l1[k] = pair_sum(pa[2 * k], pa[2 * k + 1]);
-            for (int k = 0; k < 2; k++) l2[k] = pair_sum(l1[2 * k], l1[2 * k + 1]);
-            __m512i a = pair_sum(l2[0], l2[1]);
+            for (int k = 0; k < 4; k++) l1[k] = avx512_pair_sum(pa[2 * k], pa[2 * k + 1]);
+            for (int k = 0; k < 2; k++) l2[k] = avx512_pair_sum(l1[2 * k], l1[2 * k + 1]);
+            __m512i a = avx512_pair_sum(l2[0], l2[1]);
             a = _mm512_add_epi32(a, _mm512_shuffle_epi32(a, _MM_PERM_CDAB)); /* lane 2p: A of pair p */
             /* d(g) of row r in lanes 2p (p = 4r + t), ds(g) of token t */
             const __m512 dv = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(dd[0][4 * (g / 2) + (g & 1)])),
@@ -387,9 +373,9 @@ static inline __attribute__((always_inline)) void tilek(int NR, int NT, int q6, 
         }
         /* 16 -> 8 -> 4 -> 2 vectors; vector k, 128-bit lane j: [A(2g) A(2g+1) B(2g) B(2g+1)] of pair 4k + j */
         __m512i l1[8], l2[4], l3[2];
-        for (int k = 0; k < 8; k++) l1[k] = pair_sum(v16[2 * k], v16[2 * k + 1]);
-        for (int k = 0; k < 4; k++) l2[k] = pair_sum(l1[2 * k], l1[2 * k + 1]);
-        for (int k = 0; k < 2; k++) l3[k] = pair_sum(l2[2 * k], l2[2 * k + 1]);
+        for (int k = 0; k < 8; k++) l1[k] = avx512_pair_sum(v16[2 * k], v16[2 * k + 1]);
+        for (int k = 0; k < 4; k++) l2[k] = avx512_pair_sum(l1[2 * k], l1[2 * k + 1]);
+        for (int k = 0; k < 2; k++) l3[k] = avx512_pair_sum(l2[2 * k], l2[2 * k + 1]);
         const __m512 ds = _mm512_insertf32x4(
             _mm512_insertf32x4(_mm512_insertf32x4(_mm512_castps128_ps512(ds_pair(xt[0], 2 * g, ns)), ds_pair(xt[1], 2 * g, ns), 1),
                                ds_pair(xt[2], 2 * g, ns), 2),

@@ -17,21 +17,6 @@
 #include "kernels/cpu/avx512/avx512_internal.h"
 #include "kernels/cpu/fast.h"
 
-/* lane m = c[2m] + c[2m+1] of the 32 dwords c = (a, b) */
-static inline __m512i pair_sum(__m512i a, __m512i b) {
-    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ev, b), _mm512_permutex2var_epi32(a, od, b));
-}
-
-/* 16 bytes at each of 4 addresses -> one register (128-bit lane k from p + k * stride) */
-static inline __m512i load4x16(const uint8_t *p, size_t stride) {
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)p));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + stride)), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + 2 * stride)), 2);
-    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + 3 * stride)), 3);
-}
-
 /* The 16-bit field at offset off of 16 blocks (stride bsz), packed with scalar loads and shifts:
  * they run on the integer ports beside the vector work, where vpgatherdd measured ~40% of the
  * kernel's time on Zen 4. */
@@ -80,11 +65,11 @@ static inline __attribute__((always_inline)) __m512i sums4(fast_type T, const ui
         w1 = _mm512_inserti64x4(w1, _mm256_loadu_si256((const __m256i *)(const void *)(b + 3 * bsz + 2)), 1);
         const __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(w0, c128), xlo);
         const __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(w1, c128), xhi);
-        return pair_sum(p0, p1); /* lanes 4k..4k+3: block k, as for the other types */
+        return avx512_pair_sum(p0, p1); /* lanes 4k..4k+3: block k, as for the other types */
     }
     const size_t qs_off = T == T_Q4_0 ? 2 : T == T_Q4_1 ? 4 : T == T_Q5_0 ? 6 : 8;
     const __m512i m4 = _mm512_set1_epi8(15);
-    const __m512i nib = load4x16(b + qs_off, bsz);
+    const __m512i nib = avx512_load4x16(b + qs_off, bsz);
     __m512i lo = _mm512_and_si512(nib, m4), hi = _mm512_and_si512(_mm512_srli_epi16(nib, 4), m4);
     if (T == T_Q5_0 || T == T_Q5_1) { /* bit j of qh: element j's 5th bit; elements 0..15 are lo */
         const size_t qh_off = T == T_Q5_0 ? 2 : 4;
@@ -113,7 +98,7 @@ static inline __attribute__((always_inline)) __m512 group16(fast_type T, const u
         if (4 * i < nblk) x4(T, xq + 128 * i, &xlo, &xhi);
         z[i] = 4 * i < nblk ? sums4(T, b + 4 * i * bsz, bsz, xlo, xhi) : _mm512_setzero_si512();
     }
-    __m512i s = pair_sum(pair_sum(z[0], z[1]), pair_sum(z[2], z[3])); /* lane k: block k */
+    __m512i s = avx512_pair_sum(avx512_pair_sum(z[0], z[1]), avx512_pair_sum(z[2], z[3])); /* lane k: block k */
     /* the integer offset per block: -8 (Q4_0), -16 (Q5_0) per quant, -128 for Q8_0's flipped sign */
     const int shift = T == T_Q4_0 ? 3 : T == T_Q5_0 ? 4 : T == T_Q8_0 ? 7 : -1;
     if (shift >= 0) s = _mm512_sub_epi32(s, _mm512_slli_epi32(_mm512_loadu_si512((const void *)xsum), shift));

@@ -22,6 +22,22 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
+/* lane m = c[2m] + c[2m+1] of the 32 dwords c = (a, b): one level of a reduction of block sums
+ * (exact integers) */
+static inline __m512i avx512_pair_sum(__m512i a, __m512i b) {
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ev, b), _mm512_permutex2var_epi32(a, od, b));
+}
+
+/* 16 bytes at each of 4 addresses -> one register (128-bit lane k from p + k * stride) */
+static inline __m512i avx512_load4x16(const uint8_t *p, size_t stride) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)p));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + stride)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + 2 * stride)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(p + 3 * stride)), 3);
+}
+
 /* One group of 32 into the lane totals: acc + (wl * x[0..16) + wh * x[16..32)). */
 static inline __m512 avx512_group(__m512 acc, __m512 wl, __m512 wh, const float *x) {
     const __m512 p = _mm512_add_ps(_mm512_mul_ps(wl, _mm512_loadu_ps(x)), _mm512_mul_ps(wh, _mm512_loadu_ps(x + 16)));
