@@ -1,7 +1,9 @@
 /* A backend plugin for the tests: implements the plugin ABI (lib/backend/backend_plugin.h) on
- * the CPU with a naive, token-by-token f32 forward pass, so that CI (no GPU) can drive the whole
- * device path end to end through the public API: loading and ABI checks, the model view, routing
- * of sessions, logits rows, truncation, cancellation and every error path.
+ * the CPU with a naive f32 forward pass (double-precision dot products; one pass of the layers
+ * over all the tokens of a call, shared by session_forward and session_forward_batch), so that CI
+ * (no GPU) can drive the whole device path end to end through the public API: loading and ABI
+ * checks, the model view, routing of sessions, logits rows, truncation, cancellation and every
+ * error path.
  *
  * It stands in for the CUDA backend (its name is "cuda"). Its behaviour is steered by the
  * environment, read at each call, so one build serves every scenario:
@@ -310,87 +312,6 @@ static void glu(const llm_plugin_model_view *hp, float *g, const float *u, int64
     }
 }
 
-static int mock_forward(llm_plugin_session *s, const int32_t *tokens, int32_t n_tokens, int32_t n_past,
-                        const int32_t *out_rows, int32_t n_out, float *logits, int (*abort_fn)(void *),
-                        void *abort_data, char *err, size_t cap) {
-    if (fail_is("forward_oom")) return set_err(err, cap, 2, "out of device memory during the forward pass (mock)");
-    if (fail_is("forward_fail_once") && !s->fail_once_done) {
-        s->fail_once_done = 1;
-        return set_err(err, cap, 15, "a kernel failed (mock)");
-    }
-    const struct llm_plugin_model *m = s->m;
-    const llm_plugin_model_view *hp = &m->hp;
-    if (n_past < 0 || n_tokens < 1 || n_past + n_tokens > s->n_ctx) return set_err(err, cap, 1, "bad positions");
-    const int64_t e = hp->n_embd, hdk = hp->head_dim_k, hdv = hp->head_dim_v;
-    const int64_t kvd = (int64_t)hp->n_head_kv * (hdk > hdv ? hdk : hdv);
-    const int64_t qd = hp->n_head * hdk, ad = hp->n_head * hdv;
-    const int64_t ff = hp->n_ff;
-    /* per-token activations of the whole batch: the layers run over all tokens before the next
-     * layer, so that an abort between layers happens at the same places as on a real device */
-    float *x = malloc((size_t)(n_tokens * e) * sizeof *x);
-    float *h = malloc((size_t)e * sizeof *h), *o = malloc((size_t)e * sizeof *o);
-    float *q = malloc((size_t)qd * sizeof *q), *att = malloc((size_t)ad * sizeof *att);
-    float *g = malloc((size_t)ff * sizeof *g), *u = malloc((size_t)ff * sizeof *u);
-    float *sc = malloc((size_t)s->n_ctx * sizeof *sc);
-    int rc = 0;
-    if (!x || !h || !o || !q || !att || !g || !u || !sc) {
-        rc = set_err(err, cap, 2, "out of memory");
-        goto done;
-    }
-    for (int32_t t = 0; t < n_tokens; t++)
-        for (int64_t i = 0; i < e; i++) x[t * e + i] = m->embd.w[(int64_t)tokens[t] * e + i] * hp->embd_scale;
-    for (int32_t il = 0; il < hp->n_layer; il++) {
-        if (abort_fn && abort_fn(abort_data)) {
-            rc = set_err(err, cap, 6, "aborted");
-            goto done;
-        }
-        const layer *L = &m->layers[il];
-        float *kc = s->k + (size_t)il * (size_t)s->n_ctx * (size_t)kvd;
-        float *vc = s->v + (size_t)il * (size_t)s->n_ctx * (size_t)kvd;
-        for (int32_t t = 0; t < n_tokens; t++) {
-            const int64_t p = n_past + t;
-            float *xt = x + t * e;
-            rmsnorm(h, xt, L->attn_norm, e, hp->rms_eps);
-            matvec(&L->wq, h, q);
-            matvec(&L->wk, h, kc + p * kvd);
-            matvec(&L->wv, h, vc + p * kvd);
-            if (L->q_norm) head_norm(q, hp->n_head, (int32_t)hdk, L->q_norm, hp->rms_eps);
-            if (L->k_norm) head_norm(kc + p * kvd, hp->n_head_kv, (int32_t)hdk, L->k_norm, hp->rms_eps);
-            rope(q, hp->n_head, (int32_t)hdk, p, L);
-            rope(kc + p * kvd, hp->n_head_kv, (int32_t)hdk, p, L);
-            attend(hp, L, q, kc, vc, kvd, p, sc, att);
-            matvec(&L->wo, att, o);
-            if (L->post_attn_norm) rmsnorm(o, o, L->post_attn_norm, e, hp->rms_eps);
-            for (int64_t i = 0; i < e; i++) xt[i] += o[i];
-            rmsnorm(h, xt, L->ffn_norm, e, hp->rms_eps);
-            matvec(&L->gate, h, g);
-            matvec(&L->up, h, u);
-            glu(hp, g, u, ff);
-            matvec(&L->down, g, o);
-            if (L->post_ffn_norm) rmsnorm(o, o, L->post_ffn_norm, e, hp->rms_eps);
-            for (int64_t i = 0; i < e; i++) xt[i] += o[i];
-        }
-    }
-    for (int32_t r = 0; r < n_out; r++) {
-        if (out_rows[r] < 0 || out_rows[r] >= n_tokens) {
-            rc = set_err(err, cap, 1, "logits row out of range");
-            goto done;
-        }
-        rmsnorm(h, x + (int64_t)out_rows[r] * e, m->output_norm, e, hp->rms_eps);
-        matvec(&m->output, h, logits + (int64_t)r * hp->n_vocab);
-    }
-done:
-    free(x);
-    free(h);
-    free(o);
-    free(q);
-    free(att);
-    free(g);
-    free(u);
-    free(sc);
-    return rc;
-}
-
 /* y[t] = W x[t] for the n tokens of a batch (x rows x_stride floats apart, y rows y_stride): each
  * weight row is read once for all n tokens, as a device does for a batched decode step; every
  * (row, token) sum is the same double accumulation as matvec's, so a token's result does not
@@ -407,51 +328,31 @@ static void matmat(const mat *m, const float *x, int32_t n, int64_t x_stride, fl
     }
 }
 
-static long g_batch_calls, g_batch_tokens; /* read by the tests through llm_mock_batch_stats */
-
-/* session_forward_batch: one decode step of n sessions in a single pass over the layers, every
- * stage over all n tokens (the weight products as matrix-matrix products), each token attending
- * over its own session's cache at its own position. The failure switches of session_forward apply:
- * forward_oom fails every call; forward_fail_once fails a batch holding a session whose first pass
- * has not failed yet (and counts as that first failure for every session of the batch). */
-static int mock_forward_batch(llm_plugin_session *const *ss, const int32_t *tokens, const int32_t *n_past, int32_t n,
-                              float *const *logits, int (*abort_fn)(void *), void *abort_data, char *err, size_t cap) {
-    if (fail_is("forward_oom")) return set_err(err, cap, 2, "out of device memory during the forward pass (mock)");
-    if (n < 1 || !ss || !ss[0] || !tokens || !n_past || !logits) return set_err(err, cap, 1, "bad batch arguments");
+/* The decoder over n tokens: token t belongs to session ss[t] at position pos[t] (one session may
+ * appear several times at consecutive positions: a prompt chunk). Every stage runs over all n
+ * tokens before the next (the weight products as matrix-matrix products, as a device does), and
+ * tokens go through the per-position part (cache write, q/k norms, rope, attention over their
+ * session's cache) in order, so a token of a chunk sees the rows of the tokens before it. The
+ * final hidden states are left in x (n x n_embd). abort_fn is polled before each layer, as on a
+ * real device. */
+static int mock_layers(llm_plugin_session *const *ss, const int32_t *tokens, const int32_t *pos, int32_t n,
+                       int (*abort_fn)(void *), void *abort_data, float *x, char *err, size_t cap) {
     const struct llm_plugin_model *m = ss[0]->m;
     const llm_plugin_model_view *hp = &m->hp;
-    int32_t max_ctx = 0;
-    for (int32_t i = 0; i < n; i++) {
-        if (!ss[i] || ss[i]->m != m || !logits[i]) return set_err(err, cap, 1, "batch: no session, another model");
-        if (n_past[i] < 0 || n_past[i] >= ss[i]->n_ctx) return set_err(err, cap, 1, "batch: bad position");
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) return set_err(err, cap, 1, "batch: bad token");
-        for (int32_t j = 0; j < i; j++)
-            if (ss[j] == ss[i]) return set_err(err, cap, 1, "batch: a session twice");
-        if (ss[i]->n_ctx > max_ctx) max_ctx = ss[i]->n_ctx;
-    }
-    if (fail_is("forward_fail_once")) {
-        int fail = 0;
-        for (int32_t i = 0; i < n; i++)
-            if (!ss[i]->fail_once_done) {
-                ss[i]->fail_once_done = 1;
-                fail = 1;
-            }
-        if (fail) return set_err(err, cap, 15, "a kernel failed (mock, batch)");
-    }
-    g_batch_calls++;
-    g_batch_tokens += n;
     const int64_t e = hp->n_embd, hdk = hp->head_dim_k, hdv = hp->head_dim_v;
     const int64_t kvd = (int64_t)hp->n_head_kv * (hdk > hdv ? hdk : hdv);
-    const int64_t qd = hp->n_head * hdk, ad = hp->n_head * hdv, ff = hp->n_ff, nv = hp->n_vocab;
+    const int64_t qd = hp->n_head * hdk, ad = hp->n_head * hdv, ff = hp->n_ff;
+    int32_t max_ctx = 0;
+    for (int32_t t = 0; t < n; t++)
+        if (ss[t]->n_ctx > max_ctx) max_ctx = ss[t]->n_ctx;
     const size_t N = (size_t)n;
-    float *x = malloc(N * (size_t)e * sizeof *x), *h = malloc(N * (size_t)e * sizeof *h);
-    float *o = malloc(N * (size_t)e * sizeof *o), *q = malloc(N * (size_t)qd * sizeof *q);
+    float *h = malloc(N * (size_t)e * sizeof *h), *o = malloc(N * (size_t)e * sizeof *o);
+    float *q = malloc(N * (size_t)qd * sizeof *q);
     float *kn = malloc(N * (size_t)kvd * sizeof *kn), *vn = malloc(N * (size_t)kvd * sizeof *vn);
     float *att = malloc(N * (size_t)ad * sizeof *att), *g = malloc(N * (size_t)ff * sizeof *g);
     float *u = malloc(N * (size_t)ff * sizeof *u), *sc = malloc((size_t)max_ctx * sizeof *sc);
-    float *lg = malloc(N * (size_t)nv * sizeof *lg);
     int rc = 0;
-    if (!x || !h || !o || !q || !kn || !vn || !att || !g || !u || !sc || !lg) {
+    if (!h || !o || !q || !kn || !vn || !att || !g || !u || !sc) {
         rc = set_err(err, cap, 2, "out of memory");
         goto done;
     }
@@ -469,7 +370,7 @@ static int mock_forward_batch(llm_plugin_session *const *ss, const int32_t *toke
         matmat(&L->wv, h, n, e, vn, kvd);
         for (int32_t t = 0; t < n; t++) {
             const struct llm_plugin_session *s = ss[t];
-            const int64_t p = n_past[t];
+            const int64_t p = pos[t];
             float *kc = s->k + (size_t)il * (size_t)s->n_ctx * (size_t)kvd;
             float *vc = s->v + (size_t)il * (size_t)s->n_ctx * (size_t)kvd;
             float *qt = q + t * qd;
@@ -498,11 +399,7 @@ static int mock_forward_batch(llm_plugin_session *const *ss, const int32_t *toke
             for (int64_t i = 0; i < e; i++) xt[i] += ot[i];
         }
     }
-    for (int32_t t = 0; t < n; t++) rmsnorm(h + t * e, x + t * e, m->output_norm, e, hp->rms_eps);
-    matmat(&m->output, h, n, e, lg, nv);
-    for (int32_t t = 0; t < n; t++) memcpy(logits[t], lg + t * nv, (size_t)nv * sizeof(float));
 done:
-    free(x);
     free(h);
     free(o);
     free(q);
@@ -512,7 +409,87 @@ done:
     free(g);
     free(u);
     free(sc);
-    free(lg);
+    return rc;
+}
+
+/* dst gets the logits of the hidden state x (n_embd floats) */
+static int mock_logits(const struct llm_plugin_model *m, const float *x, float *dst, char *err, size_t cap) {
+    const llm_plugin_model_view *hp = &m->hp;
+    float *h = malloc((size_t)hp->n_embd * sizeof *h);
+    if (!h) return set_err(err, cap, 2, "out of memory");
+    rmsnorm(h, x, m->output_norm, hp->n_embd, hp->rms_eps);
+    matvec(&m->output, h, dst);
+    free(h);
+    return 0;
+}
+
+static int mock_forward(llm_plugin_session *s, const int32_t *tokens, int32_t n_tokens, int32_t n_past,
+                        const int32_t *out_rows, int32_t n_out, float *logits, int (*abort_fn)(void *),
+                        void *abort_data, char *err, size_t cap) {
+    if (fail_is("forward_oom")) return set_err(err, cap, 2, "out of device memory during the forward pass (mock)");
+    if (fail_is("forward_fail_once") && !s->fail_once_done) {
+        s->fail_once_done = 1;
+        return set_err(err, cap, 15, "a kernel failed (mock)");
+    }
+    const llm_plugin_model_view *hp = &s->m->hp;
+    if (n_past < 0 || n_tokens < 1 || n_past + n_tokens > s->n_ctx) return set_err(err, cap, 1, "bad positions");
+    for (int32_t r = 0; r < n_out; r++)
+        if (out_rows[r] < 0 || out_rows[r] >= n_tokens) return set_err(err, cap, 1, "logits row out of range");
+    /* the chunk as n_tokens entries of this one session at consecutive positions */
+    llm_plugin_session **ss = malloc((size_t)n_tokens * sizeof *ss);
+    int32_t *pos = malloc((size_t)n_tokens * sizeof *pos);
+    float *x = malloc((size_t)n_tokens * (size_t)hp->n_embd * sizeof *x);
+    int rc = 0;
+    if (!ss || !pos || !x) {
+        rc = set_err(err, cap, 2, "out of memory");
+    } else {
+        for (int32_t t = 0; t < n_tokens; t++) ss[t] = s, pos[t] = n_past + t;
+        rc = mock_layers(ss, tokens, pos, n_tokens, abort_fn, abort_data, x, err, cap);
+        for (int32_t r = 0; rc == 0 && r < n_out; r++)
+            rc = mock_logits(s->m, x + (int64_t)out_rows[r] * hp->n_embd, logits + (int64_t)r * hp->n_vocab, err, cap);
+    }
+    free(ss);
+    free(pos);
+    free(x);
+    return rc;
+}
+
+static long g_batch_calls, g_batch_tokens; /* read by the tests through llm_mock_batch_stats */
+
+/* session_forward_batch: one decode step of n sessions in a single pass over the layers
+ * (mock_layers: each token attending over its own session's cache at its own position). The
+ * failure switches of session_forward apply: forward_oom fails every call; forward_fail_once fails
+ * a batch holding a session whose first pass has not failed yet (and counts as that first failure
+ * for every session of the batch). */
+static int mock_forward_batch(llm_plugin_session *const *ss, const int32_t *tokens, const int32_t *n_past, int32_t n,
+                              float *const *logits, int (*abort_fn)(void *), void *abort_data, char *err, size_t cap) {
+    if (fail_is("forward_oom")) return set_err(err, cap, 2, "out of device memory during the forward pass (mock)");
+    if (n < 1 || !ss || !ss[0] || !tokens || !n_past || !logits) return set_err(err, cap, 1, "bad batch arguments");
+    const struct llm_plugin_model *m = ss[0]->m;
+    const llm_plugin_model_view *hp = &m->hp;
+    for (int32_t i = 0; i < n; i++) {
+        if (!ss[i] || ss[i]->m != m || !logits[i]) return set_err(err, cap, 1, "batch: no session, another model");
+        if (n_past[i] < 0 || n_past[i] >= ss[i]->n_ctx) return set_err(err, cap, 1, "batch: bad position");
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) return set_err(err, cap, 1, "batch: bad token");
+        for (int32_t j = 0; j < i; j++)
+            if (ss[j] == ss[i]) return set_err(err, cap, 1, "batch: a session twice");
+    }
+    if (fail_is("forward_fail_once")) {
+        int fail = 0;
+        for (int32_t i = 0; i < n; i++)
+            if (!ss[i]->fail_once_done) {
+                ss[i]->fail_once_done = 1;
+                fail = 1;
+            }
+        if (fail) return set_err(err, cap, 15, "a kernel failed (mock, batch)");
+    }
+    g_batch_calls++;
+    g_batch_tokens += n;
+    float *x = malloc((size_t)n * (size_t)hp->n_embd * sizeof *x);
+    if (!x) return set_err(err, cap, 2, "out of memory");
+    int rc = mock_layers(ss, tokens, n_past, n, abort_fn, abort_data, x, err, cap);
+    for (int32_t t = 0; rc == 0 && t < n; t++) rc = mock_logits(m, x + (int64_t)t * hp->n_embd, logits[t], err, cap);
+    free(x);
     return rc;
 }
 
