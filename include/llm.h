@@ -141,7 +141,10 @@ typedef enum llm_option {
     LLM_OPT_MAX_TOKENS = 19,      /* int, tokens generated after each feed, 0 = until context is full (default 0) */
     LLM_OPT_ALL_LOGITS = 20,      /* int 0/1, keep logits of every fed position (default 0) */
     /* model */
-    LLM_OPT_USE_MMAP = 30         /* int 0/1, map the file instead of reading it (default 1) */
+    LLM_OPT_USE_MMAP = 30,        /* int 0/1, map the file instead of reading it (default 1) */
+    LLM_OPT_REPACK = 31           /* int 0/1, copy the weights that the CPU's FAST decode kernels read
+                                   * into their row-interleaved layout at load (default 1): faster
+                                   * decode, same results; llm_model_repacked_bytes says the cost */
 } llm_option;
 
 /* How the CPU kernels compute products with quantized weights. FAST quantizes the activations
@@ -223,6 +226,10 @@ LLM_API const char *llm_model_architecture(const llm_model *model); /* e.g. "gem
 LLM_API const char *llm_model_name(const llm_model *model);         /* general.name or "" */
 LLM_API uint64_t llm_model_n_params(const llm_model *model);
 LLM_API uint64_t llm_model_size_bytes(const llm_model *model);      /* bytes of tensor data */
+/* Bytes of the weights copied into the CPU kernels' layout at load (LLM_OPT_REPACK; 0 when none).
+ * When the file is mapped, the mapped pages of the copied tensors are released after copying, so
+ * the resident memory stays about llm_model_size_bytes. */
+LLM_API uint64_t llm_model_repacked_bytes(const llm_model *model);
 LLM_API int32_t llm_model_n_vocab(const llm_model *model);
 LLM_API int32_t llm_model_n_ctx_train(const llm_model *model);
 LLM_API int32_t llm_model_n_embd(const llm_model *model);

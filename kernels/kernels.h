@@ -17,6 +17,10 @@ typedef struct llm_matrix {
     int64_t cols;
     const void *data;
     size_t row_bytes;
+    /* NULL, or the same rows in the x16 layout of kernels/cpu/x16.h (group 0 = rows 0..15), which
+     * the FAST decode kernels read instead of data where the pool's path has a 16-row kernel for
+     * the type (same results, kernels/cpu/matmul.c); whoever sets it owns it. */
+    const void *x16;
 } llm_matrix;
 
 /* ---- thread pool: between runs workers spin on an atomic for at most 50 us, then sleep on a
@@ -67,6 +71,11 @@ float llm_vec_dot(uint32_t type, const void *row, const float *x, int64_t n);
  * quantized weights meet 8-bit activations (kernels/cpu/fast.h). out must not overlap x or the
  * weights. */
 void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool);
+/* llm_matmul(ws[i], x, n_tok, outs[i], pool) for i < nw (matrices with the same cols: one input,
+ * e.g. the q, k and v products), with the same results; in FAST decode the activations are
+ * quantized once and the rows of all the products share one pool run (fewer hand-offs). */
+void llm_matmul_multi(const llm_matrix *const *ws, int nw, const float *x, int64_t n_tok, float *const *outs,
+                      llm_pool *pool);
 
 /* out[i] = x[i] / sqrt(mean(x^2) + eps) * (weight ? weight[i] : 1) */
 void llm_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps);

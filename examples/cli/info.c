@@ -105,6 +105,9 @@ int cli_info(int argc, char **argv) {
     printf("parameters:     %s (%" PRIu64 ")\n", params, np);
     printf("size:           %.2f MiB (%" PRIu64 " bytes, %.2f bits per weight)\n", sz / 1048576.0, sz,
            np ? 8.0 * (double)sz / (double)np : 0.0);
+    const uint64_t rp = llm_model_repacked_bytes(m);
+    printf("repacked:       %.2f MiB (%" PRIu64 " bytes copied into the CPU kernels' layout%s)\n", rp / 1048576.0, rp,
+           rp ? "; their mapped file pages released" : "");
     printf("vocab:          %d\n", (int)llm_model_n_vocab(m));
     printf("context length: %d\n", (int)llm_model_n_ctx_train(m));
     printf("layers:         %d\n", (int)llm_model_n_layer(m));

@@ -96,7 +96,17 @@ llm_fast_dot_fn llm_cpu_fast_dot(const llm_cpu_kernels *k, uint32_t type) {
     return llm_cpu_fast_dot_vnni(k, type, llm_cpu_has_avx512_vnni());
 }
 
-const llm_cpu_kernels llm_kernels_scalar = {LLM_ISA_SCALAR, "scalar", {0}, {0}};
+llm_fast_dot16_fn llm_cpu_fast_dot16(const llm_cpu_kernels *k, uint32_t type) {
+    if (!k || type >= LLM_DT_SLOTS) return NULL;
+#if defined(__x86_64__)
+    /* the AVX-512 16-row kernels use vpdpbusd; without VNNI the AVX2 ones serve (same bits), as
+     * in llm_cpu_fast_dot */
+    if (k == &llm_kernels_avx512 && !llm_cpu_has_avx512_vnni()) k = &llm_kernels_avx2;
+#endif
+    return k->x16[type];
+}
+
+const llm_cpu_kernels llm_kernels_scalar = {LLM_ISA_SCALAR, "scalar", {0}, {0}, {0}};
 
 const llm_cpu_kernels *llm_cpu_kernels_for(llm_isa isa) {
     switch (isa) {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "kernels/cpu/fast.h"
+#include "kernels/cpu/x16.h"
 
 typedef enum llm_isa {
     LLM_ISA_SCALAR = 0,
@@ -36,6 +37,10 @@ typedef struct llm_cpu_kernels {
      * llm_fast_dot_scalar; NULL: the scalar one. Read them through llm_cpu_fast_dot, which
      * checks the CPU features they need beyond the path's own (AVX-512 VNNI). */
     llm_fast_dot_fn fast[LLM_DT_SLOTS];
+    /* FAST dots of 16 rows at once on the row-interleaved x16 layout (kernels/cpu/x16.h), bit
+     * for bit the fast dots above; NULL: the type is not repacked for this path. Read them
+     * through llm_cpu_fast_dot16 (same CPU-feature check as llm_cpu_fast_dot). */
+    llm_fast_dot16_fn x16[LLM_DT_SLOTS];
 } llm_cpu_kernels;
 
 const char *llm_isa_name(llm_isa isa);
@@ -55,6 +60,9 @@ const llm_cpu_kernels *llm_cpu_kernels_for(llm_isa isa);
  * answer as an argument, so that tests can check the choice for both kinds of CPU. */
 llm_fast_dot_fn llm_cpu_fast_dot(const llm_cpu_kernels *k, uint32_t type);
 llm_fast_dot_fn llm_cpu_fast_dot_vnni(const llm_cpu_kernels *k, uint32_t type, int has_vnni);
+/* The 16-row kernel of a type on a path, NULL where there is none (no x16 layout for the type on
+ * this path). On an AVX-512 CPU without VNNI the AVX2 table's kernel (NULL where it has none). */
+llm_fast_dot16_fn llm_cpu_fast_dot16(const llm_cpu_kernels *k, uint32_t type);
 /* Whether the CPU (and OS) can run AVX-512 VNNI instructions. */
 int llm_cpu_has_avx512_vnni(void);
 

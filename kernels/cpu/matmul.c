@@ -57,6 +57,11 @@
  *    LLM_GEMM_MIN_TOK): the rows split by thread as above, one fast dot per output
  *    (llm_cpu_fast_dot: AVX-512 VNNI vpdpbusd, else AVX2 vpmaddubsw, NEON). A scalar pool keeps
  *    the f32 path (the scalar fast dot is the tests' oracle, slower than the f32 kernels).
+ *    Where the matrix has an x16 copy (llm_matrix.x16, made at load by lib/model/repack.c) and
+ *    the path a 16-row kernel for its type, the rows go 16 at a time through that kernel (same
+ *    bits; kernels/cpu/x16.h says why it is faster). Measured (tests/kernels/bench_fast.c, one
+ *    thread, one-row dots -> x16): 512 x 2048 in L2, Q4_0 34 -> 85 GMAC/s, Q8_0 35 -> 67;
+ *    16384 x 2048 from memory, Q4_0 18 -> 24-27 GB/s, Q8_0 20 -> 26 (one core's read rate).
  *  - more tokens, where the pool's fast dot is the AVX-512 VNNI one: the int8 prefill
  *    kernels of kernels/cpu/avx512/avx512_fast_gemm.c (tiles of 16 rows unpacked once to bytes in
  *    a transposed layout, 4 tokens per weight load), whose every output is bit for bit the fast
@@ -90,6 +95,7 @@
 #include <string.h>
 
 #include "kernels/cpu/fast.h"
+#include "kernels/cpu/x16.h"
 #include "kernels/kernels.h"
 
 #define LLM_GEMM_MIN_TOK 16
@@ -197,14 +203,9 @@ typedef struct fast_task {
     llm_qx *views;
     llm_fast_dot_fn dot;
     int wide; /* the quantizer may use its AVX-512 build */
-    atomic_llong next_rows; /* run_fast_rows: the next chunk of rows to take */
+    llm_fast_dot16_fn dot16; /* set: the chunks read w->x16 with it */
+    int64_t per_chunk, n_chunks; /* rows (x16: groups of 16 rows) per chunk, and chunks (fast_plan) */
 } fast_task;
-
-/* rows per chunk of run_fast_rows: ~64 KiB of weights, at least 16 rows */
-static int64_t fast_rows_chunk(const llm_matrix *w) {
-    const int64_t rows = w->row_bytes ? (int64_t)(65536 / w->row_bytes) : 16;
-    return rows < 16 ? 16 : rows;
-}
 
 static int quantize_wide(const llm_pool *pool) {
     const llm_isa isa = llm_pool_kernels(pool)->isa;
@@ -218,53 +219,130 @@ static void run_fast_quantize(void *arg, int ith, int nth) {
                     t->views, t->wide);
 }
 
-/* Rows in chunks of ~64 KiB of weights, handed out by an atomic counter: a thread that is slowed
- * down (another program on its core) takes fewer chunks instead of holding everyone at the end of
- * the run. Each output is one dot in a fixed order whoever computes it, so the result does not
- * depend on the thread count or on the hand-out; a row stays in L1 while every token passes.
- * Why one row at a time: kernels reading four rows side by side (sharing the activation loads)
- * ran 1.2-1.5x faster on rows in cache, but from memory the four interleaved streams halved the
- * read rate (tests/kernels/bench_fast.c 16384 x 2048, one thread: Q4_0 18.3 -> 11.7 GB/s, Q8_0
- * 20.7 -> 10.7, Q4_K 14.2 -> 8.2; Llama-1B-shaped decode Q4_0 31.7 -> 19.2 t/s), and decode reads
- * its weights from memory. Software prefetching 8 groups ahead recovered Q4_0 only. */
-static void run_fast_rows(void *arg, int ith, int nth) {
-    (void)ith, (void)nth;
-    fast_task *t = arg;
+/* Cuts a product into chunks of rows, handed out by an atomic counter (run_fast_chunks): a thread
+ * that is slowed down (another program on its core) takes fewer chunks instead of holding
+ * everyone at the end of the run. Each output is one dot in a fixed order whoever computes it, so
+ * the result does not depend on the thread count or on the hand-out; a row stays in L1 while
+ * every token passes.
+ *  - one-row dots: chunks of ~64 KiB of weights (at least 16 rows). Why one row at a time:
+ *    kernels reading four rows side by side (sharing the activation loads) ran 1.2-1.5x faster
+ *    on rows in cache, but from memory the four separate streams halved the read rate
+ *    (tests/kernels/bench_fast.c 16384 x 2048, one thread: Q4_0 18.3 -> 11.7 GB/s, Q8_0 20.7 ->
+ *    10.7, Q4_K 14.2 -> 8.2; Llama-1B-shaped decode Q4_0 31.7 -> 19.2 t/s). The x16 copies
+ *    solve that with one stream for 16 rows.
+ *  - x16 groups: chunks of ~256 KiB, but at least 4 per thread: with 64 KiB chunks the two
+ *    threads' alternating chunks read memory ~7% slower (Llama-1B-shaped Q4_0 decode, 2
+ *    threads: 40.4 vs 42.8 t/s, quiet machine). */
+static void fast_plan(fast_task *t, int nth) {
     const llm_matrix *w = t->w;
-    const int64_t chunk = fast_rows_chunk(w);
+    if (t->dot16) {
+        const size_t gb = llm_x16_group_bytes(w->type, w->cols);
+        const int64_t ng = (w->rows + LLM_X16_ROWS - 1) / LLM_X16_ROWS;
+        int64_t per = (int64_t)((256u << 10) / (gb ? gb : 1));
+        if (per > ng / (4 * nth)) per = ng / (4 * nth);
+        t->per_chunk = per < 1 ? 1 : per;
+        t->n_chunks = (ng + t->per_chunk - 1) / t->per_chunk;
+        return;
+    }
+    const int64_t rows = w->row_bytes ? (int64_t)(65536 / w->row_bytes) : 16;
+    t->per_chunk = rows < 16 ? 16 : rows;
+    t->n_chunks = (w->rows + t->per_chunk - 1) / t->per_chunk;
+}
+
+/* Chunk c of a product (fast_plan). */
+static void fast_chunk(const fast_task *t, int64_t c) {
+    const llm_matrix *w = t->w;
+    if (t->dot16) { /* 16 rows at a time from the x16 copy: the same dots (kernels/cpu/x16.h) */
+        const size_t gb = llm_x16_group_bytes(w->type, w->cols);
+        const int64_t ng = (w->rows + LLM_X16_ROWS - 1) / LLM_X16_ROWS, g0 = c * t->per_chunk;
+        const int64_t g1 = g0 + t->per_chunk < ng ? g0 + t->per_chunk : ng;
+        float o16[LLM_X16_ROWS];
+        for (int64_t g = g0; g < g1; g++) {
+            const void *gp = (const uint8_t *)w->x16 + (size_t)g * gb;
+            const int64_t r0 = g * LLM_X16_ROWS, nr = w->rows - r0 < LLM_X16_ROWS ? w->rows - r0 : LLM_X16_ROWS;
+            for (int64_t k = 0; k < t->n_tok; k++) {
+                float *o = t->out + k * w->rows + r0;
+                if (nr == LLM_X16_ROWS) {
+                    t->dot16(gp, &t->views[k], w->cols, o);
+                } else { /* a last partial group: its zero rows are computed, not stored */
+                    t->dot16(gp, &t->views[k], w->cols, o16);
+                    memcpy(o, o16, (size_t)nr * sizeof *o);
+                }
+            }
+        }
+        return;
+    }
+    const int64_t r0 = c * t->per_chunk, r1 = r0 + t->per_chunk < w->rows ? r0 + t->per_chunk : w->rows;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t k = 0; k < t->n_tok; k++) t->out[k * w->rows + r] = t->dot(row_ptr(w, r), &t->views[k], w->cols);
+}
+
+/* One pool run over the chunks of one or more products (numbered across them in order). */
+typedef struct fast_run {
+    const fast_task *tasks;
+    int n;
+    atomic_llong next;
+} fast_run;
+
+static void run_fast_chunks(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
+    fast_run *r = arg;
     for (;;) {
-        const int64_t r0 = (int64_t)atomic_fetch_add_explicit(&t->next_rows, chunk, memory_order_relaxed);
-        if (r0 >= w->rows) break;
-        const int64_t r1 = r0 + chunk < w->rows ? r0 + chunk : w->rows;
-        for (int64_t r = r0; r < r1; r++)
-            for (int64_t k = 0; k < t->n_tok; k++) t->out[k * w->rows + r] = t->dot(row_ptr(w, r), &t->views[k], w->cols);
+        int64_t c = (int64_t)atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed);
+        int i = 0;
+        while (i < r->n && c >= r->tasks[i].n_chunks) c -= r->tasks[i++].n_chunks;
+        if (i == r->n) break;
+        fast_chunk(&r->tasks[i], c);
     }
 }
 
-/* 1 when done; 0 when the type has no fast kernel or there is no memory (the caller then takes
- * the f32 path). */
-static int matmul_fast(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool) {
-    const llm_qx_kind kind = llm_qx_kind_of(w->type);
-    if (kind == LLM_QX_NONE || w->cols % (kind == LLM_QX_32 ? LLM_QX_B32 : LLM_QX_BK) != 0) return 0;
-    /* Without a SIMD fast kernel (the scalar path) FAST keeps the f32 path: the scalar fast
-     * reference is the tests' oracle, written for clarity, and slower than the f32 reference
-     * kernels (one thread: Q8_0 0.74x, Q5_0 0.49x, Q4_K 1.0x, Q6_K 0.11x of their speed). */
-    if (llm_cpu_fast_dot(llm_pool_kernels(pool), w->type) == llm_fast_dot_scalar(w->type)) return 0;
-    const size_t qbytes = llm_qx_bytes(kind, w->cols, n_tok);
+#define LLM_MATMUL_MULTI_MAX 4
+
+/* The products of nw matrices with the same input x (same cols), each out[i] = ws[i] x, with the
+ * activations quantized once and all rows in one pool run. 1 when done; 0 when a matrix's type
+ * has no fast kernel, the inputs differ in length or block kind, or there is no memory (the caller
+ * then takes the other paths). */
+static int matmul_fast_multi(const llm_matrix *const *ws, int nw, const float *x, int64_t n_tok, float *const *outs,
+                             llm_pool *pool) {
+    if (nw < 1 || nw > LLM_MATMUL_MULTI_MAX) return 0;
+    const llm_qx_kind kind = llm_qx_kind_of(ws[0]->type);
+    const int64_t cols = ws[0]->cols;
+    if (kind == LLM_QX_NONE || cols % (kind == LLM_QX_32 ? LLM_QX_B32 : LLM_QX_BK) != 0) return 0;
+    for (int i = 0; i < nw; i++) {
+        /* Without a SIMD fast kernel (the scalar path) FAST keeps the f32 path: the scalar fast
+         * reference is the tests' oracle, written for clarity, and slower than the f32 reference
+         * kernels (one thread: Q8_0 0.74x, Q5_0 0.49x, Q4_K 1.0x, Q6_K 0.11x of their speed). */
+        if (ws[i]->cols != cols || llm_qx_kind_of(ws[i]->type) != kind || ws[i]->rows <= 0 ||
+            llm_cpu_fast_dot(llm_pool_kernels(pool), ws[i]->type) == llm_fast_dot_scalar(ws[i]->type))
+            return 0;
+    }
+    const size_t qbytes = llm_qx_bytes(kind, cols, n_tok);
     const size_t vbytes = ((size_t)n_tok * sizeof(llm_qx) + 63) & ~(size_t)63;
     void *own = NULL;
     uint8_t *buf = llm_pool_shared(pool, qbytes + vbytes);
     if (!buf) buf = own = aligned_alloc(64, qbytes + vbytes);
     if (!buf) return 0;
-    fast_task t = {w, x, n_tok, out, kind, buf + vbytes, (llm_qx *)(void *)buf,
-                   llm_cpu_fast_dot(llm_pool_kernels(pool), w->type), quantize_wide(pool), 0};
+    fast_task ts[LLM_MATMUL_MULTI_MAX];
+    const int nth = pool ? llm_pool_size(pool) : 1;
+    for (int i = 0; i < nw; i++) {
+        const llm_matrix *w = ws[i];
+        ts[i] = (fast_task){w, x, n_tok, outs[i], kind, buf + vbytes, (llm_qx *)(void *)buf,
+                            llm_cpu_fast_dot(llm_pool_kernels(pool), w->type), quantize_wide(pool),
+                            w->x16 ? llm_cpu_fast_dot16(llm_pool_kernels(pool), w->type) : NULL, 0, 0};
+        fast_plan(&ts[i], nth);
+    }
     if (n_tok == 1)
-        run_fast_quantize(&t, 0, 1);
+        run_fast_quantize(&ts[0], 0, 1);
     else
-        llm_pool_run(pool, run_fast_quantize, &t);
-    llm_pool_run(pool, run_fast_rows, &t);
+        llm_pool_run(pool, run_fast_quantize, &ts[0]);
+    fast_run r = {ts, nw, 0};
+    llm_pool_run(pool, run_fast_chunks, &r);
     free(own);
     return 1;
+}
+
+static int matmul_fast(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool) {
+    return matmul_fast_multi(&w, 1, x, n_tok, &out, pool);
 }
 
 /* ---- FAST prefill of the 32-element types with AVX-512 VNNI (kernels/cpu/avx512/avx512_fast_gemm.c) ---- */
@@ -298,13 +376,28 @@ static size_t fast_gemm_row_bytes(const fast_gemm_task *g) {
     return (b + 63) & ~(size_t)63;
 }
 
+/* scratch of one thread: the unpacked tile, then one row in the file layout */
+static size_t fast_gemm_scratch_bytes(const fast_gemm_task *g) {
+    return LLM_FAST_TILE * fast_gemm_row_bytes(g) + ((g->f.w->row_bytes + 63) & ~(size_t)63);
+}
+
+/* Row r in the file layout: in place, or restored from the x16 copy into buf. */
+static const uint8_t *gemm_row(const llm_matrix *w, int64_t r, uint8_t *buf) {
+    if (!w->x16) return row_ptr(w, r);
+    llm_x16_unpack_row(w->type, w->x16, w->cols, r, buf);
+    return buf;
+}
+
 static void run_fast_gemm(void *arg, int ith, int nth) {
     fast_gemm_task *g = arg;
     const llm_matrix *w = g->f.w;
     const int64_t n_tiles = (w->rows + LLM_FAST_TILE - 1) / LLM_FAST_TILE;
     const int64_t t0 = n_tiles * ith / nth, t1 = n_tiles * (ith + 1) / nth;
     const size_t rbytes = fast_gemm_row_bytes(g);
-    float *scr = g->pool ? llm_pool_scratch(g->pool, ith, LLM_FAST_TILE * rbytes / sizeof(float)) : g->own;
+    float *scr = g->pool ? llm_pool_scratch(g->pool, ith, fast_gemm_scratch_bytes(g) / sizeof(float)) : g->own;
+    /* with an x16 copy, rows are read from it (the file's pages of the matrix may have been
+     * released, lib/model/repack.c), one at a time into this buffer after the tile */
+    uint8_t *rowbuf = (uint8_t *)scr + LLM_FAST_TILE * rbytes;
     if (!scr) { /* no memory for the unpacked tile: the same bits through the dot kernel */
         for (int64_t r = t0 * LLM_FAST_TILE; r < w->rows && r < t1 * LLM_FAST_TILE; r++)
             for (int64_t k = 0; k < g->f.n_tok; k++)
@@ -317,12 +410,13 @@ static void run_fast_gemm(void *arg, int ith, int nth) {
         const int64_t r0 = ti * LLM_FAST_TILE, nr = r0 + LLM_FAST_TILE <= w->rows ? LLM_FAST_TILE : w->rows - r0;
         if (g->f.kind == LLM_QX_K) {
             uint8_t *buf = (uint8_t *)scr;
-            for (int64_t i = 0; i < nr; i++) llm_avx512_fast_unpackk(w->type, row_ptr(w, r0 + i), w->cols, buf + (size_t)i * rbytes);
+            for (int64_t i = 0; i < nr; i++)
+                llm_avx512_fast_unpackk(w->type, gemm_row(w, r0 + i, rowbuf), w->cols, buf + (size_t)i * rbytes);
             llm_avx512_fast_gemmk(w->type, buf, rbytes, nr, w->cols, g->packed, g->f.n_tok, g->f.out + r0, w->rows);
             continue;
         }
         for (int64_t i = 0; i < nr; i++)
-            llm_avx512_fast_unpack32(w->type, row_ptr(w, r0 + i), g->nb, g->nbp, wq + (size_t)(i * g->nbp * 32),
+            llm_avx512_fast_unpack32(w->type, gemm_row(w, r0 + i, rowbuf), g->nb, g->nbp, wq + (size_t)(i * g->nbp * 32),
                                      dw + i * g->nbp, mw + i * g->nbp);
         llm_avx512_fast_gemm32(w->type, wq, dw, mw, nr, g->nb, g->nbp, g->packed, g->f.n_tok, g->f.out + r0, w->rows);
     }
@@ -348,14 +442,14 @@ static int matmul_fast_gemm(const llm_matrix *w, const float *x, int64_t n_tok, 
     if (!buf) return 0;
     fast_gemm_task g;
     memset(&g, 0, sizeof g);
-    g.f = (fast_task){w, x, n_tok, out, kind, buf, (llm_qx *)(void *)(buf + qbytes), dot, quantize_wide(pool), 0};
+    g.f = (fast_task){w, x, n_tok, out, kind, buf, (llm_qx *)(void *)(buf + qbytes), dot, quantize_wide(pool), NULL, 0, 0};
     g.pool = pool;
     g.nb = nb;
     g.nbp = nbp;
     g.packed = (llm_qx *)(void *)(buf + qbytes) + n_tok;
     g.pbuf = buf + qbytes + vbytes;
     g.pbytes = pbytes;
-    if (!pool) g.own = aligned_alloc(64, LLM_FAST_TILE * fast_gemm_row_bytes(&g));
+    if (!pool) g.own = aligned_alloc(64, fast_gemm_scratch_bytes(&g));
     llm_pool_run(pool, run_fast_pack, &g);
     llm_pool_run(pool, run_fast_gemm, &g);
     free(g.own);
@@ -399,4 +493,13 @@ void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, 
     }
     llm_pool_run(pool, run_tiles, &t);
     free(t.own_scratch);
+}
+
+void llm_matmul_multi(const llm_matrix *const *ws, int nw, const float *x, int64_t n_tok, float *const *outs,
+                      llm_pool *pool) {
+    if (nw <= 0 || n_tok <= 0) return;
+    /* one quantization and one pool run for all, where every product would take the few-token
+     * FAST path anyway (same dots, same bits) */
+    if (llm_pool_fast(pool) && n_tok < LLM_FAST_GEMM_MIN_TOK && matmul_fast_multi(ws, nw, x, n_tok, outs, pool)) return;
+    for (int i = 0; i < nw; i++) llm_matmul(ws[i], x, n_tok, outs[i], pool);
 }

@@ -65,11 +65,6 @@ static llm_status open_device(llm_context *c, const llm_model *model, llm_err *e
     return LLM_OK;
 }
 
-static int online_cores(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : (n > 512 ? 512 : (int)n);
-}
-
 llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context **out) {
     if (o && o->h.magic != LLM_MAGIC_OPTIONS) return LLM_ERR_INVALID_ARGUMENT;
     llm_handle_header *eh = o ? &o->h : NULL;
@@ -100,7 +95,7 @@ llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context *
         isa = (llm_isa)f;
     }
     int32_t n_threads = (int32_t)llm_options_value(o, LLM_OPT_THREADS);
-    if (n_threads == 0) n_threads = online_cores();
+    if (n_threads == 0) n_threads = llm_online_cores();
 
     llm_context *c = calloc(1, sizeof *c);
     if (!c) return llm_fail(eh, LLM_ERR_OUT_OF_MEMORY, "out of memory allocating the context");

@@ -48,6 +48,36 @@ static void model_destroy(llm_model *m) {
     free(m);
 }
 
+/* The instruction-set path contexts will take: the best this CPU runs, or a valid LLM_CPU_ISA
+ * (the context refuses an invalid one; then nothing is lost here but the copies' memory). */
+static llm_isa model_isa(void) {
+    const char *forced = getenv("LLM_CPU_ISA");
+    const int f = forced && *forced ? llm_isa_parse(forced) : -1;
+    return f >= 0 && llm_isa_runnable((llm_isa)f) ? (llm_isa)f : llm_isa_best();
+}
+
+/* The x16 copies for the FAST decode kernels (lib/model/repack.c). Without memory for them the
+ * model still loads, with the plain kernels. */
+static llm_status repack(llm_model *m, llm_err *err) {
+    llm_err rerr;
+    llm_err_clear(&rerr);
+    const int64_t t0 = llm_now_ns();
+    const llm_status st = llm_arch_repack(m->arch, model_isa(), m->source.is_mapped, llm_online_cores(), &rerr);
+    if (st == LLM_ERR_OUT_OF_MEMORY) {
+        llm_log(m, LLM_LOG_WARN, "%s; decoding with the plain kernels", rerr.msg);
+        return LLM_OK;
+    }
+    if (st != LLM_OK) {
+        *err = rerr;
+        return st;
+    }
+    const uint64_t b = llm_arch_repacked_bytes(m->arch);
+    if (b)
+        llm_log(m, LLM_LOG_INFO, "repacked %.1f MiB of weights for the %s kernels in %.0f ms", (double)b / 1048576.0,
+                llm_isa_name(model_isa()), (double)(llm_now_ns() - t0) / 1e6);
+    return LLM_OK;
+}
+
 /* Takes ownership of src (closed on failure). */
 static llm_status finish_load(gguf_source *src, llm_options *o, llm_model **out) {
     llm_err err;
@@ -83,6 +113,7 @@ static llm_status finish_load(gguf_source *src, llm_options *o, llm_model **out)
     if (st == LLM_OK && !report(o, 0.92f))
         st = llm_err_set(&err, LLM_ERR_ABORTED, "model load aborted by the progress callback");
     if (st == LLM_OK) st = llm_arch_load(m->gguf, &m->arch, &err);
+    if (st == LLM_OK && llm_options_value(o, LLM_OPT_REPACK)) st = repack(m, &err);
     if (st == LLM_OK && !report(o, 0.95f))
         st = llm_err_set(&err, LLM_ERR_ABORTED, "model load aborted by the progress callback");
     if (st == LLM_OK) st = llm_tokenizer_new(m->gguf, &m->tok, &err);
@@ -175,6 +206,8 @@ static int valid(const llm_model *m) { return m && m->h.magic == LLM_MAGIC_MODEL
 const char *llm_model_architecture(const llm_model *m) { return valid(m) ? m->arch_name : ""; }
 const char *llm_model_name(const llm_model *m) { return valid(m) ? m->name : ""; }
 uint64_t llm_model_n_params(const llm_model *m) { return valid(m) ? llm_arch_n_params(m->arch) : 0; }
+
+uint64_t llm_model_repacked_bytes(const llm_model *m) { return valid(m) ? llm_arch_repacked_bytes(m->arch) : 0; }
 
 uint64_t llm_model_size_bytes(const llm_model *m) {
     if (!valid(m)) return 0;

@@ -30,6 +30,7 @@ static const option_spec k_specs[] = {
     {LLM_OPT_MAX_TOKENS, 1, 0, 1 << 24, 0, "max_tokens"},
     {LLM_OPT_ALL_LOGITS, 1, 0, 1, 0, "all_logits"},
     {LLM_OPT_USE_MMAP, 1, 0, 1, 1, "use_mmap"},
+    {LLM_OPT_REPACK, 1, 0, 1, 1, "repack"},
 };
 
 static const option_spec *find_spec(llm_option key) {

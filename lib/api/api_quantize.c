@@ -218,11 +218,6 @@ static llm_status write_file(qjob *j, const llm_quant_target *target) {
     return LLM_OK;
 }
 
-static int online_cores(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (n > 256 ? 256 : (int)n) : 1;
-}
-
 static llm_status fail(llm_options *o, llm_status code, const char *msg) {
     if (o) llm_fail(&o->h, code, "%s", msg);
     qlog(o, LLM_LOG_ERROR, "%s", msg);
@@ -252,7 +247,7 @@ llm_status llm_quantize(const char *in_path, const char *out_path, const char *t
     j.in = in;
     if (st == LLM_OK) {
         int n_threads = (int)llm_options_value(o, LLM_OPT_THREADS);
-        if (n_threads <= 0) n_threads = online_cores();
+        if (n_threads <= 0) n_threads = llm_online_cores();
         if (n_threads > 64) n_threads = 64;
         if (!(j.pool = llm_pool_new(n_threads)))
             st = llm_err_set(&j.err, LLM_ERR_OUT_OF_MEMORY, "cannot start %d worker threads", n_threads);

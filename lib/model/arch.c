@@ -259,6 +259,11 @@ llm_matrix llm_matrix_rows(const llm_matrix *m, int64_t row0, int64_t rows) {
     llm_matrix v = *m;
     v.data = (const uint8_t *)m->data + (size_t)row0 * m->row_bytes;
     v.rows = rows;
+    /* the x16 copy serves a view that starts on a group boundary (its last group may hold rows
+     * past the view: they are computed and not stored) */
+    v.x16 = m->x16 && row0 % LLM_X16_ROWS == 0
+                ? (const uint8_t *)m->x16 + (size_t)(row0 / LLM_X16_ROWS) * llm_x16_group_bytes(m->type, m->cols)
+                : NULL;
     return v;
 }
 
@@ -368,6 +373,7 @@ void llm_arch_free(llm_arch_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    free(m->x16_buf);
     free(m->layers);
     free(m);
 }

@@ -6,8 +6,8 @@
  * depend on the number of threads.
  *
  * The pass is resumable (llm_forward_begin / llm_forward_advance, model.h): it is a sequence of
- * work units (embeddings; per layer: attention inputs, attention and its output, FFN gate, FFN
- * up, FFN down; the logits, by row ranges for one row) whose activations live in the session's
+ * work units (embeddings; per layer: attention inputs, attention and its output, FFN gate and
+ * up, FFN activation, FFN down; the logits, by row ranges for one row) whose activations live in the session's
  * scratch and whose position is the cursor kv->fw. llm_forward runs them all in one call; a
  * real-time caller runs a few per frame. Cutting the pass into units changes no arithmetic.
  *
@@ -139,9 +139,9 @@ static void attention_in(const llm_arch_model *m, const fwd_where *w, int32_t il
     const int64_t k_row = (int64_t)hp->n_head_kv * hp->head_dim_k, v_row = (int64_t)hp->n_head_kv * hp->head_dim_v;
 
     llm_rmsnorm_rows(b->h, b->x, L->attn_norm, n, e, hp->rms_eps, pool);
-    llm_matmul(&L->wq, b->h, n, b->q, pool);
-    llm_matmul(&L->wk, b->h, n, b->k, pool);
-    llm_matmul(&L->wv, b->h, n, b->v, pool);
+    const llm_matrix *qkv[3] = {&L->wq, &L->wk, &L->wv};
+    float *const qkv_out[3] = {b->q, b->k, b->v};
+    llm_matmul_multi(qkv, 3, b->h, n, qkv_out, pool);
     add_bias(b->q, L->bq, n, q_dim);
     add_bias(b->k, L->bk, n, k_row);
     add_bias(b->v, L->bv, n, v_row);
@@ -194,21 +194,22 @@ static void attention_out(const llm_arch_model *m, const fwd_where *w, int32_t i
     residual_add(m, b, L->post_attn_norm, n);
 }
 
-/* FFN, first unit: norm and gate product. */
+/* FFN, first unit: norm, gate and up products (one input: llm_matmul_multi). */
 static void ffn_gate(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n, llm_pool *pool) {
     const llm_hparams *hp = &m->hp;
     const llm_layer *L = &m->layers[il];
     const int64_t e = hp->n_embd;
 
     llm_rmsnorm_rows(b->h, b->x, L->ffn_norm, n, e, hp->rms_eps, pool);
-    llm_matmul(&L->w_gate, b->h, n, b->gate, pool);
+    const llm_matrix *gu[2] = {&L->w_gate, &L->w_up};
+    float *const gu_out[2] = {b->gate, b->up};
+    llm_matmul_multi(gu, 2, b->h, n, gu_out, pool);
 }
 
-/* FFN, second unit: up product and activation (into gate). */
-static void ffn_up(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n, llm_pool *pool) {
+/* FFN, second unit: the activation (into gate). */
+static void ffn_activation(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n, llm_pool *pool) {
     const llm_hparams *hp = &m->hp;
-    const llm_layer *L = &m->layers[il];
-    llm_matmul(&L->w_up, b->h, n, b->up, pool);
+    (void)il;
     const int64_t nf = (int64_t)n * hp->n_ff;
     llm_glu(m->act == LLM_ACT_GELU_TANH, b->gate, b->up, nf, pool);
 }
@@ -227,7 +228,7 @@ static void layer_unit(const llm_arch_model *m, llm_fwd_stage stage, const fwd_w
     case LLM_FWD_ATTN_IN: attention_in(m, w, il, b, n, pool); break;
     case LLM_FWD_ATTN_OUT: attention_out(m, w, il, b, n, pool); break;
     case LLM_FWD_FFN_GATE: ffn_gate(m, il, b, n, pool); break;
-    case LLM_FWD_FFN_UP: ffn_up(m, il, b, n, pool); break;
+    case LLM_FWD_FFN_UP: ffn_activation(m, il, b, n, pool); break;
     case LLM_FWD_FFN_DOWN: ffn_down(m, il, b, n, pool); break;
     default: break;
     }
@@ -253,9 +254,7 @@ static void output_norm(const llm_arch_model *m, fwd_bufs *b, int32_t t0, int32_
  * of one token's rows gives the same values, while the multi-token path's tiling must not be cut. */
 static void logits_product(const llm_arch_model *m, const float *h, int32_t n, int64_t r0, int64_t r1, float *out,
                            llm_pool *pool) {
-    llm_matrix part = m->output;
-    part.data = (const uint8_t *)m->output.data + (size_t)r0 * m->output.row_bytes;
-    part.rows = r1 - r0;
+    const llm_matrix part = llm_matrix_rows(&m->output, r0, r1 - r0);
     llm_matmul(&part, h, n, out, pool);
     if (m->final_softcap > 0.0f) softcap(out, (int64_t)n * part.rows, m->final_softcap);
 }
@@ -329,7 +328,8 @@ static void run_unit(const llm_arch_model *m, llm_kv_state *kv, llm_fwd_cursor *
         if (c->out && c->out_row == 0) output_norm(m, b, c->first_out, n_out, pool);
         if (c->out && n_out == 1) {
             /* one row of logits, by row ranges */
-            const int64_t r0 = c->out_row, step = max_rows;
+            /* (whole groups of 16 rows, so that the x16 copy of the head serves every range) */
+            const int64_t r0 = c->out_row, step = max_rows > LLM_X16_ROWS ? max_rows / LLM_X16_ROWS * LLM_X16_ROWS : LLM_X16_ROWS;
             const int64_t r1 = m->output.rows - r0 < step ? m->output.rows : r0 + step;
             logits_product(m, h, 1, r0, r1, c->out + r0, pool);
             c->out_row = r1;

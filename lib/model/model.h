@@ -44,6 +44,14 @@ llm_status llm_arch_load(const gguf_file *f, llm_arch_model **out, llm_err *err)
 void llm_arch_free(llm_arch_model *m);
 const llm_hparams *llm_arch_hparams(const llm_arch_model *m);
 uint64_t llm_arch_n_params(const llm_arch_model *m);
+/* Copies the matrices whose type has a 16-row FAST kernel on path isa into the x16 layout
+ * (lib/model/repack.c), on up to n_threads threads; release_mapped: the file is mapped, and the
+ * mapped pages of the copied matrices may be released. Called once, right after llm_arch_load,
+ * before the model is shared. Out of memory leaves the model as it was (LLM_ERR_OUT_OF_MEMORY:
+ * the caller may go on without the copies). */
+llm_status llm_arch_repack(llm_arch_model *m, llm_isa isa, int release_mapped, int n_threads, llm_err *err);
+/* Bytes of those copies (0: none). */
+uint64_t llm_arch_repacked_bytes(const llm_arch_model *m);
 
 /* Per-session state: KV cache for up to n_ctx positions plus the scratch buffers of a batch. */
 typedef struct llm_kv_state llm_kv_state;

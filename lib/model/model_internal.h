@@ -79,6 +79,9 @@ struct llm_arch_model {
     /* owned copies of every 1-D tensor (converted to f32, aligned), freed with the model */
     float **owned;
     int n_owned, cap_owned;
+    /* the x16 copies of the matrices (lib/model/repack.c), one allocation, or NULL */
+    void *x16_buf;
+    size_t x16_bytes;
 };
 
 /* One entry per architecture. load() fills m->hp (the common part is read by arch.c before)
@@ -180,8 +183,8 @@ typedef enum llm_fwd_stage {
     LLM_FWD_EMBED = 0, /* token embeddings of the chunk */
     LLM_FWD_ATTN_IN,   /* layer il: norm, q/k/v products, q/k norms, rope, cache write */
     LLM_FWD_ATTN_OUT,  /* layer il: attention, output product, residual */
-    LLM_FWD_FFN_GATE,  /* layer il: norm, gate product */
-    LLM_FWD_FFN_UP,    /* layer il: up product, activation */
+    LLM_FWD_FFN_GATE,  /* layer il: norm, gate and up products */
+    LLM_FWD_FFN_UP,    /* layer il: the activation */
     LLM_FWD_FFN_DOWN,  /* layer il: down product, residual */
     LLM_FWD_LOGITS,    /* output norm (first unit) and logits rows [out_row, out_row + rows) */
     LLM_FWD_N_STAGES

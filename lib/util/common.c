@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 llm_status llm_err_set(llm_err *err, llm_status code, const char *fmt, ...) {
     if (err) {
@@ -20,6 +21,11 @@ int64_t llm_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int llm_online_cores(void) {
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > 512 ? 512 : (int)n);
 }
 
 void llm_err_clear(llm_err *err) {

@@ -28,6 +28,8 @@ llm_status llm_err_set(llm_err *err, llm_status code, const char *fmt, ...) LLM_
 
 /* CLOCK_MONOTONIC in nanoseconds (the forward pass's deadlines, the thread pool's spin bound). */
 int64_t llm_now_ns(void);
+/* Cores online (sysconf), clamped to [1, 512]. */
+int llm_online_cores(void);
 void llm_err_clear(llm_err *err);
 
 /* Every public handle starts with this header so llm_last_error() can read any of them. */

@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
     float *x = malloc(sizeof(float) * (size_t)(cols * ntok));
     for (int64_t i = 0; i < cols * ntok; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     float *o1 = malloc(sizeof(float) * (size_t)(rows * ntok)), *o2 = malloc(sizeof(float) * (size_t)(rows * ntok));
-    llm_matrix m = {type, rows, cols, w, rb};
+    llm_matrix m = {type, rows, cols, w, rb, NULL};
     llm_pool *pool = llm_pool_new(nth);
     if (argc > 6) {
         const int isa = llm_isa_parse(argv[6]);

@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
         uint8_t *w = read_file(argv[7], rb * (size_t)rows);
         float *x = read_file(argv[8], sizeof(float) * (size_t)(cols * ntok));
         float *out = malloc(sizeof(float) * (size_t)(rows * ntok));
-        llm_matrix m = {type, rows, cols, w, rb};
+        llm_matrix m = {type, rows, cols, w, rb, NULL};
         /* nth == 0: no pool at all (the NULL-pool path) */
         llm_pool *pool = nth > 0 ? llm_pool_new(nth) : NULL;
         if (nth > 0 && !pool) return 3;

@@ -2,9 +2,11 @@
  * dense sweep of [-87.3, 88.3] and at its range ends (0 below, +inf above, NaN through), SiLU and
  * tanh-GELU within a few ulp of their double-precision values (GELU in units of 0.5 |x| 2^-23:
  * its 1 + tanh sum has an absolute error of a few 2^-24, as with libm's tanhf), and the exported llm_silu / llm_gelu_tanh / llm_softmax equal to
- * the inline forms bit for bit. */
+ * the inline forms bit for bit; llm_glu on every runnable instruction-set path and thread count
+ * equal to the scalar inline forms bit for bit. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/scalar/exp_f32.h"
@@ -79,6 +81,44 @@ int main(void) {
     double sm = 0.0;
     for (int i = 0; i < 5; i++) sm += v[i];
     CHECK(fabs(sm - 1.0) < 1e-6 && v[3] == 0.0f, "softmax sums to %.9g", sm);
+
+    /* llm_glu on every runnable path (the per-path copies of the loop, kernels/cpu/rows.c) and on
+     * the pool (1 and 2 threads): bit for bit the scalar inline forms, including NaN / inf and the
+     * saturated ends; 37 elements (calling thread) and 16384 + 37 (pool, a partial last vector) */
+    const int64_t lens[2] = {37, 16384 + 37};
+    for (int li = 0; li < 2; li++) {
+        const int64_t n = lens[li];
+        float *g = malloc(sizeof(float) * (size_t)n), *u = malloc(sizeof(float) * (size_t)n);
+        float *want = malloc(sizeof(float) * (size_t)n), *got = malloc(sizeof(float) * (size_t)n);
+        if (!g || !u || !want || !got) {
+            CHECK(0, "out of memory");
+            return 1;
+        }
+        for (int gelu = 0; gelu < 2; gelu++) {
+            for (int64_t i = 0; i < n; i++) {
+                state = state * 1664525u + 1013904223u;
+                g[i] = (float)((double)(state >> 8) / 16777216.0 * 60.0 - 30.0);
+                u[i] = (float)((double)(state & 255) / 64.0 - 2.0);
+            }
+            g[0] = NAN, g[1] = INFINITY, g[2] = -INFINITY, g[3] = -200.0f, g[4] = 200.0f, g[5] = -0.0f;
+            for (int64_t i = 0; i < n; i++) want[i] = (gelu ? llm_gelu_tanh_f32(g[i]) : llm_silu_f32(g[i])) * u[i];
+            for (int isa = 0; isa <= LLM_ISA_NEON; isa++)
+                for (int nth = 1; nth <= 2; nth++) {
+                    if (!llm_isa_runnable((llm_isa)isa)) continue;
+                    llm_pool *pool = llm_pool_new(nth);
+                    if (!pool) continue;
+                    llm_pool_set_isa(pool, (llm_isa)isa);
+                    memcpy(got, g, sizeof(float) * (size_t)n);
+                    llm_glu(gelu, got, u, n, pool);
+                    int bad = 0;
+                    for (int64_t i = 0; i < n; i++) bad += isnan(want[i]) ? !isnan(got[i]) : bits(got[i]) != bits(want[i]);
+                    CHECK(bad == 0, "llm_glu (%s) on %s, %d threads, n = %lld: %d elements differ", gelu ? "gelu" : "silu",
+                          llm_isa_name((llm_isa)isa), nth, (long long)n, bad);
+                    llm_pool_free(pool);
+                }
+        }
+        free(g), free(u), free(want), free(got);
+    }
     if (failures) fprintf(stderr, "%d failure(s)\n", failures);
     return failures ? 1 : 0;
 }

@@ -16,7 +16,9 @@
  *     every SIMD path, equal to the scalar fast dot of each row (a scalar pool keeps the f32
  *     path, kernels/cpu/matmul.c); in exact mode the f32 path is unchanged. With n_tok >= 2 (prefill): the int8 prefill kernel, where it applies, gives
  *     the scalar fast dot's bits for every row and token and any thread count; elsewhere FAST
- *     prefill is the f32 path, bit for bit. Built with -DLLM_TEST_ISA_DOTS_ONLY (tests/neon/run_neon_tests.sh) it runs
+ *     prefill is the f32 path, bit for bit.
+ *  5. The x16 row-interleaved copies (test_x16): unpacking restores every row, the 16-row
+ *     kernels and llm_matmul on the copy equal the scalar fast dot bit for bit. Built with -DLLM_TEST_ISA_DOTS_ONLY (tests/neon/run_neon_tests.sh) it runs
  *     1-3 only.
  *   test_fast [SEED] */
 #include <math.h>
@@ -26,6 +28,7 @@
 
 #include "check.h"
 #include "kernels/cpu/fast.h"
+#include "kernels/cpu/x16.h"
 #include "kernels/kern_random.h"
 #include "kernels/kernels.h"
 
@@ -260,7 +263,7 @@ static void test_matmul(uint32_t type) {
     for (int profile = 0; profile < N_PROFILES; profile++) {
         for (int64_t r = 0; r < rows; r++) fill_row(type, w + (size_t)r * rb, cols, profile);
         for (int64_t i = 0; i < cols; i++) x[i] = rnd_x(profile);
-        const llm_matrix m = {type, rows, cols, w, rb};
+        const llm_matrix m = {type, rows, cols, w, rb, NULL};
         const llm_qx v = quantize(kind, x, cols, &qbuf);
         if (!qbuf) {
             CHECK(0, "out of memory");
@@ -334,7 +337,7 @@ static void test_prefill(uint32_t type) {
     for (int profile = 0; profile < N_PROFILES; profile++) {
         for (int64_t r = 0; r < rows; r++) fill_row(type, w + (size_t)r * rb, cols, profile);
         for (int64_t i = 0; i < 7 * cols; i++) x[i] = rnd_x(profile);
-        const llm_matrix m = {type, rows, cols, w, rb};
+        const llm_matrix m = {type, rows, cols, w, rb, NULL};
         for (size_t ni = 0; ni < sizeof ntoks / sizeof ntoks[0]; ni++) {
             const int64_t nt = ntoks[ni];
             int bad = 0;
@@ -364,6 +367,133 @@ done:
 }
 #endif
 
+
+#if !defined(LLM_TEST_ISA_DOTS_ONLY)
+/* The x16 copies (kernels/cpu/x16.h): packing then unpacking gives every row back byte for byte;
+ * the reference 16-row dot, the 16-row kernel and llm_matmul reading the copy (1, 2 and 5 tokens,
+ * 1-3 threads) give the scalar fast dot of each row, bit for bit, on the best path and on every
+ * other path this CPU runs that has a 16-row kernel for the type (so an AVX-512 machine also
+ * checks the AVX2 kernels, which AVX2 CPUs and AVX-512 CPUs without VNNI run). Shapes: 16-row
+ * groups with a partial last one, column counts with a partial 16-block group and an odd number
+ * of blocks (a half-filled last pair). */
+#define NT 5 /* tokens: 1 and 2 take the 16-row dots, 5 the prefill kernel reading rows from the copy */
+static void test_x16(uint32_t type) {
+    const llm_dtype_info *ti = llm_dtype_get(type);
+    const llm_qx_kind kind = llm_qx_kind_of(type);
+    static const int64_t rows_list[] = {16, 37};
+    /* odd and even numbers of the blocks that the layouts pair up (32-element columns; Q6_K's
+     * super-blocks: 9, 1, 2) */
+    const int64_t cols_list[] = {kind == LLM_QX_32 ? 2080 : 2304, kind == LLM_QX_32 ? 96 : 256, kind == LLM_QX_32 ? 64 : 512};
+    if (!llm_x16_group_bytes(type, cols_list[0])) return; /* no x16 layout for the type */
+    llm_pool *pools[3] = {llm_pool_new(1), llm_pool_new(2), llm_pool_new(3)};
+    for (int p = 0; p < 3; p++)
+        if (pools[p]) llm_pool_set_fast(pools[p], 1);
+    /* the paths checked: the best one (whether or not it has a 16-row kernel for the type: the
+     * matmul must still read the copy right), then the others with a 16-row kernel */
+    llm_isa paths[4];
+    int n_paths = 0;
+    paths[n_paths++] = llm_isa_best();
+    static const llm_isa others[] = {LLM_ISA_AVX2, LLM_ISA_AVX512, LLM_ISA_NEON};
+    for (int i = 0; i < (int)(sizeof others / sizeof others[0]); i++)
+        if (llm_isa_runnable(others[i]) && llm_cpu_kernels_for(others[i]) != llm_cpu_kernels_for(paths[0]) &&
+            llm_cpu_fast_dot16(llm_cpu_kernels_for(others[i]), type))
+            paths[n_paths++] = others[i];
+    for (int si = 0; si < 6 * n_paths; si++) {
+        const llm_isa isa = paths[si / 6];
+        for (int p = 0; p < 3; p++) llm_pool_set_isa(pools[p], isa);
+        const llm_fast_dot16_fn k16 = llm_cpu_fast_dot16(llm_cpu_kernels_for(isa), type);
+        const int64_t rows = rows_list[si % 2], cols = cols_list[si % 6 / 2], ng = (rows + 15) / 16;
+        const size_t rb = llm_dtype_row_bytes(type, cols), xb = llm_x16_bytes(type, rows, cols);
+        uint8_t *w = malloc(rb * (size_t)rows), *back = malloc(rb);
+        void *w16 = aligned_alloc(64, (xb + 63) & ~(size_t)63);
+        float *x = malloc(sizeof(float) * (size_t)(NT * cols)), *o = malloc(sizeof(float) * (size_t)(NT * rows));
+        float o16[16], r16[16];
+        void *qbuf[NT] = {NULL};
+        if (!w || !back || !w16 || !x || !o || !pools[0] || !pools[1] || !pools[2] || xb != (size_t)ng * llm_x16_group_bytes(type, cols)) {
+            CHECK(0, "out of memory or bad size");
+            goto next;
+        }
+        /* 32-element types: one more profile, the largest products the 16-row kernels' integer
+         * sums can meet (every quant at its extreme: 15 / 31 nibbles and 5-bit values, -128 or
+         * 127 for Q8_0 by row; every activation +-127, one sign per block), where a narrow sum
+         * (e.g. AVX2's int16 pairs) would saturate */
+        for (int profile = 0; profile < N_PROFILES + (kind == LLM_QX_32); profile++) {
+            const int extreme = profile == N_PROFILES;
+            for (int64_t r = 0; r < rows; r++) {
+                fill_row(type, w + (size_t)r * rb, cols, extreme ? 0 : profile);
+                if (extreme) {
+                    const size_t bsz = ti->type_size;
+                    int off[2];
+                    scale_fields(type, off);
+                    for (size_t j = 0; j < rb; j++) {
+                        const int f = (int)(j % bsz);
+                        if ((off[0] < 0 || f < off[0] || f > off[0] + 1) && (off[1] < 0 || f < off[1] || f > off[1] + 1))
+                            w[(size_t)r * rb + j] = type != LLM_DT_Q8_0 ? 0xff : r % 2 ? 0x7f : 0x80;
+                    }
+                }
+            }
+            for (int64_t i = 0; i < NT * cols; i++) x[i] = extreme ? ((i / 32) % 3 ? 1.0f : -1.0f) : rnd_x(profile);
+            llm_x16_pack(type, w, rb, rows, cols, w16, 0, ng);
+            int bad_rows = 0, bad_ref = 0, bad_k = 0, bad_mm = 0;
+            for (int64_t r = 0; r < rows; r++) {
+                llm_x16_unpack_row(type, w16, cols, r, back);
+                bad_rows += memcmp(back, w + (size_t)r * rb, rb) != 0;
+            }
+            llm_qx v[NT];
+            int oom = 0;
+            for (int t = 0; t < NT; t++) {
+                v[t] = quantize(kind, x + t * cols, cols, &qbuf[t]);
+                oom |= !qbuf[t];
+            }
+            if (oom) {
+                CHECK(0, "out of memory");
+                goto next;
+            }
+            const size_t gb = llm_x16_group_bytes(type, cols);
+            for (int64_t g = 0; g < ng; g++) {
+                const uint8_t *gp = (const uint8_t *)w16 + (size_t)g * gb;
+                llm_x16_dot_ref(type, gp, &v[0], cols, r16);
+                if (k16) k16(gp, &v[0], cols, o16);
+                for (int i = 0; i < 16 && g * 16 + i < rows; i++) {
+                    const float want = llm_fast_dot_scalar(type)(w + (size_t)(g * 16 + i) * rb, &v[0], cols);
+                    bad_ref += !same(r16[i], want);
+                    bad_k += k16 && !same(o16[i], want);
+                }
+            }
+            llm_matrix m = {type, rows, cols, w, rb, w16};
+            const int simd = llm_cpu_fast_dot(llm_pool_kernels(pools[0]), type) != llm_fast_dot_scalar(type);
+            for (int p = 0; simd && p < 3; p++)
+                for (int64_t nt = 1; nt <= NT; nt += 1 + 2 * (nt == 2)) { /* 1, 2: decode; 5: prefill */
+                    llm_matmul(&m, x, nt, o, pools[p]);
+                    for (int64_t t = 0; t < nt; t++)
+                        for (int64_t r = 0; r < rows; r++)
+                            bad_mm += !same(o[t * rows + r], llm_fast_dot_scalar(type)(w + (size_t)r * rb, &v[t], cols));
+                }
+            CHECK(bad_rows == 0, "x16 %s %lldx%lld profile %d: %d rows not restored by unpacking", ti->name,
+                  (long long)rows, (long long)cols, profile, bad_rows);
+            CHECK(bad_ref == 0 && bad_k == 0 && bad_mm == 0,
+                  "x16 %s %lldx%lld profile %d, %s path (16-row kernel %s): reference %d, kernel %d, matmul %d "
+                  "outputs differ from the fast dot",
+                  ti->name, (long long)rows, (long long)cols, profile, llm_isa_name(isa), k16 ? "yes" : "no", bad_ref,
+                  bad_k, bad_mm);
+            g_dots += (int)rows * (1 + (k16 != NULL));
+            for (int t = 0; t < NT; t++) {
+                free(qbuf[t]);
+                qbuf[t] = NULL;
+            }
+        }
+    next:
+        for (int t = 0; t < NT; t++) free(qbuf[t]);
+        free(w);
+        free(back);
+        free(w16);
+        free(x);
+        free(o);
+    }
+    for (int p = 0; p < 3; p++) llm_pool_free(pools[p]);
+}
+#endif
+
 int main(int argc, char **argv) {
     if (argc > 1) g_rng = strtoull(argv[1], NULL, 0) | 1;
     printf("test_fast: seed 0x%llx, best path %s, AVX-512 VNNI %s\n", (unsigned long long)g_rng,
@@ -373,6 +503,7 @@ int main(int argc, char **argv) {
 #if !defined(LLM_TEST_ISA_DOTS_ONLY)
     for (int ti = 0; ti < N_TYPES; ti++) test_matmul(k_types[ti]);
     for (int ti = 0; ti < N_TYPES; ti++) test_prefill(k_types[ti]);
+    for (int ti = 0; ti < N_TYPES; ti++) test_x16(k_types[ti]);
 #endif
     for (int ti = 0; ti < N_TYPES; ti++)
         printf("test_fast: %s: worst float64 error / bound = %.3f\n", llm_dtype_get(k_types[ti])->name, g_worst[k_types[ti]]);

@@ -96,7 +96,7 @@ static void test_matmul(llm_isa isa, const llm_cpu_kernels *k, uint32_t type) {
         for (int profile = 0; profile < N_PROFILES; profile++) {
             for (int64_t r = 0; r < rows; r++) fill_row(type, w + (size_t)r * rb, cols, profile);
             for (int64_t i = 0; i < cols; i++) x[i] = rnd_x(profile);
-            const llm_matrix m = {type, rows, cols, w, rb};
+            const llm_matrix m = {type, rows, cols, w, rb, NULL};
             for (int64_t r = 0; r < rows; r++) o_ref[r] = o_isa[r] = bits_f32(0x7fbadbadu);
             llm_matmul(&m, x, 1, o_ref, ps);
             llm_matmul(&m, x, 1, o_isa, pi);
@@ -137,7 +137,7 @@ static void test_prefill(uint32_t type) {
         for (int64_t r = 0; r < rows; r++) fill_row(type, w + (size_t)r * rb, cols, profile);
         for (int64_t r = 0; r < rows; r++) llm_dequantize_row(type, w + (size_t)r * rb, wf + r * cols, cols);
         for (int64_t i = 0; i < 67 * cols; i++) x[i] = rnd_x(profile);
-        const llm_matrix m = {type, rows, cols, w, rb};
+        const llm_matrix m = {type, rows, cols, w, rb, NULL};
         for (size_t ni = 0; ni < sizeof ntoks / sizeof ntoks[0]; ni++) {
             const int64_t nt = ntoks[ni];
             for (int p = 0; p < 4; p++) {

@@ -71,6 +71,7 @@ class Option(enum.IntEnum):
     MAX_TOKENS = 19
     ALL_LOGITS = 20
     USE_MMAP = 30
+    REPACK = 31
 
 
 #: Options whose value is a float (the rest are integers).
@@ -149,6 +150,7 @@ _PROTOTYPES = {
     "llm_model_name": (c_char_p, [c_void_p]),
     "llm_model_n_params": (c_uint64, [c_void_p]),
     "llm_model_size_bytes": (c_uint64, [c_void_p]),
+    "llm_model_repacked_bytes": (c_uint64, [c_void_p]),
     "llm_model_n_vocab": (c_int32, [c_void_p]),
     "llm_model_n_ctx_train": (c_int32, [c_void_p]),
     "llm_model_n_embd": (c_int32, [c_void_p]),

@@ -82,13 +82,13 @@ class Model:
     """
 
     def __init__(self, path_or_bytes: PathOrBytes, *, n_threads: int = 0, n_ctx: int = 0, use_mmap: bool = True,
-                 log: Optional[LogCallback] = None, progress: Optional[ProgressCallback] = None,
+                 repack: bool = True, log: Optional[LogCallback] = None, progress: Optional[ProgressCallback] = None,
                  model_id: Optional[str] = None) -> None:
         self.n_threads: int = int(n_threads)
         self.n_ctx: int = int(n_ctx)
         self._pool: List["Session"] = []
         self._pool_lock = threading.Lock()
-        opts = Options({_ffi.Option.USE_MMAP: int(bool(use_mmap))})
+        opts = Options({_ffi.Option.USE_MMAP: int(bool(use_mmap)), _ffi.Option.REPACK: int(bool(repack))})
         keep: List[Any] = []
         if log is not None:
             def log_cb(_ud: Any, level: int, msg: Optional[bytes], _log: LogCallback = log) -> None:
@@ -208,6 +208,11 @@ class Model:
     def size_bytes(self) -> int:
         """Bytes of tensor data."""
         return int(_ffi.lib.llm_model_size_bytes(self._ptr))
+
+    @property
+    def repacked_bytes(self) -> int:
+        """Bytes of weights copied into the CPU kernels' layout at load (``repack``; 0 if none)."""
+        return int(_ffi.lib.llm_model_repacked_bytes(self._ptr))
 
     @property
     def n_vocab(self) -> int:

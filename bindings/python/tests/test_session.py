@@ -1,6 +1,7 @@
 """Sessions and generation: feed/generate/step/reset/chat/logits, streaming, stop strings,
 per-call settings, errors, cancel, threads (tiny generated models and the real Gemma 3 270M)."""
 import math
+import os
 import threading
 
 import pytest
@@ -266,3 +267,46 @@ def test_step_batch_matches_separate_steps(tiny):
     assert len(libllm.step_batch(others)) == 2
     for s in others:
         s.close()
+
+
+def _prompt_and_decode_logits(model, prompt_tokens, n_steps):
+    """Logits after feeding the prompt (prefill), then after each of n_steps greedy steps."""
+    s = model.session(temperature=0)
+    s.feed(prompt_tokens)
+    out = [bytes(memoryview(s.logits()))]
+    for _ in range(n_steps):
+        s.step()
+        out.append(bytes(memoryview(s.logits())))
+    s.close()
+    return out
+
+
+def _expects_x16():
+    """Whether the model is repacked: the path it loads for (LLM_CPU_ISA when this CPU runs it,
+    else the best) has 16-row kernels for some of its matrices. The test model has Q5_0 / Q8_0
+    matrices, which have them on every x86-64 SIMD path: AVX2 (AVX2 + FMA + F16C) and AVX-512
+    (its VNNI kernels, or the AVX2 ones on a CPU without VNNI); the scalar path has none."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return {"avx2", "fma", "f16c"} <= flags and os.environ.get("LLM_CPU_ISA", "") != "scalar"
+
+
+def test_repack_changes_nothing_but_memory(gemma_file):
+    """The row-interleaved copies (repack, the default) feed the FAST decode kernels and the
+    prefill kernel; the logits must be bit for bit those of the file layout (repack=False), for a
+    12-token prefill and 6 decode steps, whether the file is mapped or read."""
+    runs = {}
+    for repack, mmap in ((True, True), (False, True), (True, False)):
+        with libllm.Model(gemma_file, n_ctx=128, repack=repack, use_mmap=mmap) as m:
+            if repack and _expects_x16():
+                assert 0 < m.repacked_bytes <= m.size_bytes
+            else:
+                assert m.repacked_bytes == 0
+            runs[(repack, mmap)] = (m.repacked_bytes,
+                                    _prompt_and_decode_logits(m, m.tokenize("The capital of France is a city where"), 6))
+    assert runs[(True, True)][1] == runs[(False, True)][1]
+    assert runs[(True, False)][1] == runs[(False, True)][1]
+    assert runs[(True, True)][0] == runs[(True, False)][0]

@@ -306,6 +306,12 @@ impl Model {
         unsafe { sys::llm_model_size_bytes(self.as_ptr()) }
     }
 
+    /// Bytes of weights copied into the CPU kernels' layout at load (0 when none).
+    pub fn repacked_bytes(&self) -> u64 {
+        // SAFETY: live model.
+        unsafe { sys::llm_model_repacked_bytes(self.as_ptr()) }
+    }
+
     /// Vocabulary size.
     pub fn n_vocab(&self) -> usize {
         // SAFETY: live model.

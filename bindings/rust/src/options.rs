@@ -44,6 +44,8 @@ pub enum OptionKey {
     AllLogits = sys::LLM_OPT_ALL_LOGITS,
     /// int 0/1, map the model file instead of reading it.
     UseMmap = sys::LLM_OPT_USE_MMAP,
+    /// int 0/1, copy the weights into the CPU kernels' layout at load.
+    Repack = sys::LLM_OPT_REPACK,
 }
 
 impl OptionKey {
@@ -206,6 +208,12 @@ impl Options {
     /// Map the model file (default) or read it into memory.
     pub fn use_mmap(self, on: bool) -> Self {
         self.int(OptionKey::UseMmap, on as i64)
+    }
+
+    /// Copy the weights that the CPU's fast decode kernels read into their row-interleaved
+    /// layout at load (default): faster decode, same results, see [`Model::repacked_bytes`](crate::Model::repacked_bytes).
+    pub fn repack(self, on: bool) -> Self {
+        self.int(OptionKey::Repack, on as i64)
     }
 
     /// The CPU backend (the only one of this version) rather than automatic selection.

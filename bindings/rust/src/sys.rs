@@ -89,6 +89,7 @@ constants! {
     LLM_OPT_MAX_TOKENS: llm_option = 19;
     LLM_OPT_ALL_LOGITS: llm_option = 20;
     LLM_OPT_USE_MMAP: llm_option = 30;
+    LLM_OPT_REPACK: llm_option = 31;
 
     LLM_PRECISION_FAST: llm_precision = 0;
     LLM_PRECISION_EXACT: llm_precision = 1;
@@ -167,6 +168,7 @@ extern "C" {
     pub fn llm_model_name(model: *const llm_model) -> *const c_char;
     pub fn llm_model_n_params(model: *const llm_model) -> u64;
     pub fn llm_model_size_bytes(model: *const llm_model) -> u64;
+    pub fn llm_model_repacked_bytes(model: *const llm_model) -> u64;
     pub fn llm_model_n_vocab(model: *const llm_model) -> i32;
     pub fn llm_model_n_ctx_train(model: *const llm_model) -> i32;
     pub fn llm_model_n_embd(model: *const llm_model) -> i32;

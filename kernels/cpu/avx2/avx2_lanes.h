@@ -97,5 +97,11 @@ float llm_avx2_fast_q8_0(const void *row, const struct llm_qx *x, int64_t n);
 float llm_avx2_fast_q4_k(const void *row, const struct llm_qx *x, int64_t n);
 float llm_avx2_fast_q5_k(const void *row, const struct llm_qx *x, int64_t n);
 float llm_avx2_fast_q6_k(const void *row, const struct llm_qx *x, int64_t n);
+/* 16 rows at once on the x16 layout (avx2_fast_x16.c, kernels/cpu/x16.h) */
+void llm_avx2_x16_q4_0(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx2_x16_q4_1(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx2_x16_q5_0(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx2_x16_q5_1(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx2_x16_q8_0(const void *group, const struct llm_qx *x, int64_t n, float *out);
 
 #endif

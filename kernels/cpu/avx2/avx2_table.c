@@ -31,4 +31,12 @@ const llm_cpu_kernels llm_kernels_avx2 = {
         [LLM_DT_Q5_K] = llm_avx2_fast_q5_k,
         [LLM_DT_Q6_K] = llm_avx2_fast_q6_k,
     },
+    {
+        /* the same on the x16 layout, 16 rows at once (avx2_fast_x16.c) */
+        [LLM_DT_Q4_0] = llm_avx2_x16_q4_0,
+        [LLM_DT_Q4_1] = llm_avx2_x16_q4_1,
+        [LLM_DT_Q5_0] = llm_avx2_x16_q5_0,
+        [LLM_DT_Q5_1] = llm_avx2_x16_q5_1,
+        [LLM_DT_Q8_0] = llm_avx2_x16_q8_0,
+    },
 };

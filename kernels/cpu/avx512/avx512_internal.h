@@ -110,5 +110,15 @@ float llm_avx512_fast_q8_0(const void *row, const struct llm_qx *x, int64_t n);
 float llm_avx512_fast_q4_k(const void *row, const struct llm_qx *x, int64_t n);
 float llm_avx512_fast_q5_k(const void *row, const struct llm_qx *x, int64_t n);
 float llm_avx512_fast_q6_k(const void *row, const struct llm_qx *x, int64_t n);
+/* 16 rows at once on the x16 layout (avx512_fast_x16.c, kernels/cpu/x16.h) */
+void llm_avx512_x16_q4_0(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx512_x16_q4_1(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx512_x16_q5_0(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx512_x16_q5_1(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx512_x16_q8_0(const void *group, const struct llm_qx *x, int64_t n, float *out);
+/* the K-quants' x16 layouts (avx512_fast_x16k.c, kernels/cpu/x16_k.c) */
+void llm_avx512_x16_q4_k(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx512_x16_q5_k(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx512_x16_q6_k(const void *group, const struct llm_qx *x, int64_t n, float *out);
 
 #endif

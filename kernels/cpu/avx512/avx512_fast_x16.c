@@ -1,0 +1,98 @@
+/* AVX-512 VNNI FAST dots of 16 rows at once on the x16 layout (kernels/cpu/x16.h) of the
+ * 32-element types: bit for bit the plain fast dot (kernels/cpu/fast.h) of each row.
+ *
+ * Lane r of every register is row r. Per block column b: the integer block sums of the 16 rows
+ * by 2 (nibble types) or 1 (Q8_0) vpdpbusd per 64-byte step, the activation's 4 bytes broadcast
+ * (embedded {1to16} operand); the constant quant offset taken off as offset * (activation block
+ * sum); then v = (float)I * (d_w * d_b) [+ m_w * sx_b] for the 16 rows, added into register
+ * T[b mod 16]: the 16 lane totals of fast.h, one register per lane index, one lane per row. The
+ * final lane combination of fast.h is then 15 vertical adds, and the 16 results one store.
+ * Only called where the CPU has AVX-512 VNNI. */
+#include "kernels/cpu/avx512/avx512_internal.h"
+#include "kernels/cpu/fast.h"
+#include "kernels/cpu/x16.h"
+
+typedef enum { T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0 } x16_type;
+
+#define HAS_M(T) ((T) == T_Q4_1 || (T) == T_Q5_1)
+#define HAS_H(T) ((T) == T_Q5_0 || (T) == T_Q5_1)
+#define STEPS(T) ((T) == T_Q8_0 ? 8 : 4)
+#define H_OFF(T) (64 + (HAS_M(T) ? 64 : 0))
+#define Q_OFF(T) (H_OFF(T) + (HAS_H(T) ? 128 : 0))
+#define PAIR_BYTES(T) (Q_OFF(T) + 2 * STEPS(T) * 64)
+
+static inline __attribute__((always_inline)) __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm512_set1_epi32(v);
+}
+
+/* v of block column b for the 16 rows of the group */
+static inline __attribute__((always_inline)) __m512 column(x16_type T, const uint8_t *g, int64_t b, const llm_qx *x) {
+    const uint8_t *p = g + (size_t)(b >> 1) * PAIR_BYTES(T);
+    const int h = (int)(b & 1);
+    const uint8_t *q = p + Q_OFF(T) + (size_t)h * STEPS(T) * 64;
+    const int8_t *xq = x->q + 32 * b;
+    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+    if (T == T_Q8_0) {
+        for (int k = 0; k < 8; k += 2) {
+            s0 = _mm512_dpbusd_epi32(s0, _mm512_load_si512((const void *)(q + 64 * k)), bcast4(xq + 4 * k));
+            s1 = _mm512_dpbusd_epi32(s1, _mm512_load_si512((const void *)(q + 64 * k + 64)), bcast4(xq + 4 * k + 4));
+        }
+    } else {
+        const __m512i m4 = _mm512_set1_epi8(15);
+        const uint8_t *hm = p + H_OFF(T) + 64 * h;
+        for (int k = 0; k < 4; k++) {
+            const __m512i nib = _mm512_load_si512((const void *)(q + 64 * k));
+            __m512i lo = _mm512_and_si512(nib, m4), hi = _mm512_and_si512(_mm512_srli_epi16(nib, 4), m4);
+            if (HAS_H(T)) {
+                uint64_t ml, mh;
+                memcpy(&ml, hm + 16 * k, 8);
+                memcpy(&mh, hm + 16 * k + 8, 8);
+                const __m512i c16 = _mm512_set1_epi8(16);
+                lo = _mm512_mask_add_epi8(lo, ml, lo, c16); /* (the nibble is < 16: + 16 sets bit 4) */
+                hi = _mm512_mask_add_epi8(hi, mh, hi, c16);
+            }
+            s0 = _mm512_dpbusd_epi32(s0, lo, bcast4(xq + 4 * k));
+            s1 = _mm512_dpbusd_epi32(s1, hi, bcast4(xq + 16 + 4 * k));
+        }
+    }
+    __m512i s = _mm512_add_epi32(s0, s1);
+    const int shift = T == T_Q4_0 ? 3 : T == T_Q5_0 ? 4 : T == T_Q8_0 ? 7 : -1;
+    if (shift >= 0) s = _mm512_sub_epi32(s, _mm512_set1_epi32(x->sum[b] * (1 << shift)));
+    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(const void *)(p + 32 * h)));
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x->d[b])));
+    if (HAS_M(T)) {
+        const __m512 mw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(const void *)(p + 64 + 32 * h)));
+        v = _mm512_add_ps(v, _mm512_mul_ps(mw, _mm512_set1_ps(x->sx[b])));
+    }
+    return v;
+}
+
+static inline __attribute__((always_inline)) void dot16(x16_type T, const void *group, const llm_qx *x, int64_t n,
+                                                        float *out) {
+    const uint8_t *g = group;
+    const int64_t nb = n / 32;
+    __m512 t[16];
+    for (int j = 0; j < 16; j++) t[j] = _mm512_setzero_ps();
+    int64_t b0 = 0;
+    for (; b0 + 16 <= nb; b0 += 16) {
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) t[j] = _mm512_add_ps(t[j], column(T, g, b0 + j, x));
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++)
+        if (b0 + j < nb) t[j] = _mm512_add_ps(t[j], column(T, g, b0 + j, x));
+    /* fast.h's lane combination: u_k = T_k + T_{k+8}; ((u0 + u4) + (u2 + u6)) + ((u1 + u5) + (u3 + u7)) */
+    __m512 u[8];
+    for (int k = 0; k < 8; k++) u[k] = _mm512_add_ps(t[k], t[k + 8]);
+    const __m512 r = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(u[0], u[4]), _mm512_add_ps(u[2], u[6])),
+                                   _mm512_add_ps(_mm512_add_ps(u[1], u[5]), _mm512_add_ps(u[3], u[7])));
+    _mm512_storeu_ps(out, r);
+}
+
+void llm_avx512_x16_q4_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q4_0, g, x, n, out); }
+void llm_avx512_x16_q4_1(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q4_1, g, x, n, out); }
+void llm_avx512_x16_q5_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q5_0, g, x, n, out); }
+void llm_avx512_x16_q5_1(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q5_1, g, x, n, out); }
+void llm_avx512_x16_q8_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q8_0, g, x, n, out); }
