@@ -17,28 +17,26 @@ typedef struct x32_layout {
     int has_m;    /* an f16 min at offset 2 */
     int steps;    /* 64-byte steps per column: 4 (nibbles) or 8 (Q8_0) */
     uint8_t flip; /* xor applied to each stored quant byte (Q8_0: 0x80, int8 -> w + 128) */
+    size_t h_off, q_off, pair_bytes; /* offsets in a pair of columns (x16.h) */
 } x32_layout;
+
+#define X32(T, bsz, qs, qh, flip) \
+    (x32_layout){bsz, qs, qh, LLM_X16_HAS_M(T), LLM_X16_STEPS(T), flip, LLM_X16_H_OFF(T), LLM_X16_Q_OFF(T), LLM_X16_PAIR_BYTES(T)}
 
 static int x32_of(uint32_t type, x32_layout *l) {
     switch (type) {
-    case LLM_DT_Q4_0: *l = (x32_layout){18, 2, 0, 0, 4, 0}; return 1;
-    case LLM_DT_Q4_1: *l = (x32_layout){20, 4, 0, 1, 4, 0}; return 1;
-    case LLM_DT_Q5_0: *l = (x32_layout){22, 6, 2, 0, 4, 0}; return 1;
-    case LLM_DT_Q5_1: *l = (x32_layout){24, 8, 4, 1, 4, 0}; return 1;
-    case LLM_DT_Q8_0: *l = (x32_layout){34, 2, 0, 0, 8, 0x80}; return 1;
+    case LLM_DT_Q4_0: *l = X32(LLM_X16_Q4_0, 18, 2, 0, 0); return 1;
+    case LLM_DT_Q4_1: *l = X32(LLM_X16_Q4_1, 20, 4, 0, 0); return 1;
+    case LLM_DT_Q5_0: *l = X32(LLM_X16_Q5_0, 22, 6, 2, 0); return 1;
+    case LLM_DT_Q5_1: *l = X32(LLM_X16_Q5_1, 24, 8, 4, 0); return 1;
+    case LLM_DT_Q8_0: *l = X32(LLM_X16_Q8_0, 34, 2, 0, 0x80); return 1;
     default: return 0;
     }
 }
 
-/* offsets inside one pair of columns */
-static size_t x32_m_off(void) { return 64; }
-static size_t x32_h_off(const x32_layout *l) { return 64 + (l->has_m ? 64u : 0u); }
-static size_t x32_q_off(const x32_layout *l) { return x32_h_off(l) + (l->qh ? 128u : 0u); }
-static size_t x32_pair_bytes(const x32_layout *l) { return x32_q_off(l) + 2 * (size_t)l->steps * 64; }
-
 static void x32_pack_group(const x32_layout *l, const uint8_t *src, size_t row_bytes, int64_t rows, int64_t nb,
                            uint8_t *g, int64_t g_idx) {
-    const size_t pb = x32_pair_bytes(l);
+    const size_t pb = l->pair_bytes;
     const int64_t np = (nb + 1) / 2;
     memset(g, 0, pb * (size_t)np);
     for (int64_t c = 0; c < nb; c++) {
@@ -49,17 +47,17 @@ static void x32_pack_group(const x32_layout *l, const uint8_t *src, size_t row_b
             if (r >= rows) break; /* zero rows */
             const uint8_t *b = src + (size_t)r * row_bytes + (size_t)c * l->bsz;
             memcpy(p + 32 * h + 2 * i, b, 2);
-            if (l->has_m) memcpy(p + x32_m_off() + 32 * h + 2 * i, b + 2, 2);
+            if (l->has_m) memcpy(p + 64 + 32 * h + 2 * i, b + 2, 2);
             if (l->qh) { /* bits 4k..4k+3 of qh are bits 4i..4i+3 of mask 2k: nibble i % 2 of its byte i / 2 */
                 const uint32_t qh = (uint32_t)b[l->qh] | (uint32_t)b[l->qh + 1] << 8 | (uint32_t)b[l->qh + 2] << 16 |
                                     (uint32_t)b[l->qh + 3] << 24;
-                uint8_t *hm = p + x32_h_off(l) + 64 * h; /* 8 little-endian masks of 64 bits */
+                uint8_t *hm = p + l->h_off + 64 * h; /* 8 little-endian masks of 64 bits */
                 for (int k = 0; k < 4; k++) {
                     hm[16 * k + i / 2] |= (uint8_t)(((qh >> (4 * k)) & 15u) << (4 * (i % 2)));
                     hm[16 * k + 8 + i / 2] |= (uint8_t)(((qh >> (16 + 4 * k)) & 15u) << (4 * (i % 2)));
                 }
             }
-            uint8_t *q = p + x32_q_off(l) + (size_t)h * (size_t)l->steps * 64;
+            uint8_t *q = p + l->q_off + (size_t)h * (size_t)l->steps * 64;
             for (int k = 0; k < l->steps; k++)
                 for (int j = 0; j < 4; j++) q[64 * k + 4 * i + j] = (uint8_t)(b[l->qs + 4 * k + j] ^ l->flip);
         }
@@ -67,15 +65,15 @@ static void x32_pack_group(const x32_layout *l, const uint8_t *src, size_t row_b
 }
 
 static void x32_unpack_row(const x32_layout *l, const uint8_t *g, int64_t nb, int i, uint8_t *row) {
-    const size_t pb = x32_pair_bytes(l);
+    const size_t pb = l->pair_bytes;
     for (int64_t c = 0; c < nb; c++) {
         const uint8_t *p = g + (size_t)(c / 2) * pb;
         const int h = (int)(c & 1);
         uint8_t *b = row + (size_t)c * l->bsz;
         memcpy(b, p + 32 * h + 2 * i, 2);
-        if (l->has_m) memcpy(b + 2, p + x32_m_off() + 32 * h + 2 * i, 2);
+        if (l->has_m) memcpy(b + 2, p + 64 + 32 * h + 2 * i, 2);
         if (l->qh) {
-            const uint8_t *hm = p + x32_h_off(l) + 64 * h;
+            const uint8_t *hm = p + l->h_off + 64 * h;
             uint32_t qh = 0;
             for (int k = 0; k < 4; k++) {
                 qh |= (uint32_t)((hm[16 * k + i / 2] >> (4 * (i % 2))) & 15u) << (4 * k);
@@ -83,7 +81,7 @@ static void x32_unpack_row(const x32_layout *l, const uint8_t *g, int64_t nb, in
             }
             for (int j = 0; j < 4; j++) b[l->qh + j] = (uint8_t)(qh >> (8 * j));
         }
-        const uint8_t *q = p + x32_q_off(l) + (size_t)h * (size_t)l->steps * 64;
+        const uint8_t *q = p + l->q_off + (size_t)h * (size_t)l->steps * 64;
         for (int k = 0; k < l->steps; k++)
             for (int j = 0; j < 4; j++) b[l->qs + 4 * k + j] = (uint8_t)(q[64 * k + 4 * i + j] ^ l->flip);
     }
@@ -96,7 +94,7 @@ size_t llm_x16_group_bytes(uint32_t type, int64_t cols) {
     if (cols <= 0) return 0;
     if (x32_of(type, &l)) {
         if (cols % 32) return 0;
-        return x32_pair_bytes(&l) * (size_t)((cols / 32 + 1) / 2);
+        return l.pair_bytes * (size_t)((cols / 32 + 1) / 2);
     }
     return llm_x16k_group_bytes(type, cols); /* the K-quants (kernels/cpu/x16_k.c), else 0 */
 }

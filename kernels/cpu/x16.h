@@ -37,6 +37,16 @@
 
 #define LLM_X16_ROWS 16
 
+/* The offsets in one pair of block columns of the 32-element types, for code that reads them
+ * (the kernels) and the packing: T one of these. */
+enum { LLM_X16_Q4_0, LLM_X16_Q4_1, LLM_X16_Q5_0, LLM_X16_Q5_1, LLM_X16_Q8_0 };
+#define LLM_X16_HAS_M(T) ((T) == LLM_X16_Q4_1 || (T) == LLM_X16_Q5_1) /* m follows d, at 64 */
+#define LLM_X16_HAS_H(T) ((T) == LLM_X16_Q5_0 || (T) == LLM_X16_Q5_1)
+#define LLM_X16_STEPS(T) ((T) == LLM_X16_Q8_0 ? 8 : 4)
+#define LLM_X16_H_OFF(T) (64 + (LLM_X16_HAS_M(T) ? 64 : 0))
+#define LLM_X16_Q_OFF(T) (LLM_X16_H_OFF(T) + (LLM_X16_HAS_H(T) ? 128 : 0))
+#define LLM_X16_PAIR_BYTES(T) (LLM_X16_Q_OFF(T) + 2 * LLM_X16_STEPS(T) * 64)
+
 /* Bytes of one group of 16 rows of cols elements (a multiple of 64), 0 when the type has no x16
  * layout or cols is not a whole number of its blocks. */
 size_t llm_x16_group_bytes(uint32_t type, int64_t cols);

@@ -35,15 +35,7 @@
 #include "kernels/cpu/fast.h"
 #include "kernels/cpu/x16.h"
 
-typedef enum { T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0 } x16_type;
-
-/* the layout of one pair of block columns (kernels/cpu/x16.h) */
-#define HAS_M(T) ((T) == T_Q4_1 || (T) == T_Q5_1)
-#define HAS_H(T) ((T) == T_Q5_0 || (T) == T_Q5_1)
-#define STEPS(T) ((T) == T_Q8_0 ? 8 : 4)
-#define H_OFF(T) (64 + (HAS_M(T) ? 64 : 0))
-#define Q_OFF(T) (H_OFF(T) + (HAS_H(T) ? 128 : 0))
-#define PAIR_BYTES(T) (Q_OFF(T) + 2 * STEPS(T) * 64)
+typedef int x16_type; /* LLM_X16_Q4_0 .. LLM_X16_Q8_0 (kernels/cpu/x16.h) */
 
 static inline __attribute__((always_inline)) __m256i bcast4(const int8_t *p) {
     int32_t v;
@@ -86,11 +78,11 @@ static inline __attribute__((always_inline)) __m256i fifth_sel(int hi, int hf) {
  * rows 0-7, t[8..16) rows 8-15, of lane b mod 16). */
 static inline __attribute__((always_inline)) void column(x16_type T, const uint8_t *p, int h, int64_t b,
                                                          const llm_qx *x, float *t) {
-    const uint8_t *q = p + Q_OFF(T) + (size_t)h * STEPS(T) * 64;
+    const uint8_t *q = p + LLM_X16_Q_OFF(T) + (size_t)h * LLM_X16_STEPS(T) * 64;
     const int8_t *xq = x->q + 32 * b;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i s[2];
-    if (T == T_Q8_0) {
+    if (T == LLM_X16_Q8_0) {
         /* the activation bytes split once per column into x = 16 xh + xl (xl = x & 15 in 0..15,
          * xh = x >> 4 in -8..7), so that the stored unsigned u = w + 128 can be multiplied as is */
         const __m256i m4 = _mm256_set1_epi8(15), c8 = _mm256_set1_epi8(8);
@@ -117,23 +109,23 @@ static inline __attribute__((always_inline)) void column(x16_type T, const uint8
                 _mm256_slli_epi32(_mm256_madd_epi16(h16[hf], ones), 4));
     } else {
         const __m256i m4 = _mm256_set1_epi8(15);
-        const uint8_t *hm = p + H_OFF(T) + 64 * h;
+        const uint8_t *hm = p + LLM_X16_H_OFF(T) + 64 * h;
         __m256i lo16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
         __m256i hi16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
         for (int k = 0; k < 4; k++) {
             const __m256i xl = bcast4(xq + 4 * k), xh = bcast4(xq + 16 + 4 * k);
             __m256i mb = _mm256_setzero_si256();
-            if (HAS_H(T))
+            if (LLM_X16_HAS_H(T))
                 mb = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)(const void *)(hm + 16 * k)));
             for (int hf = 0; hf < 2; hf++) {
                 const __m256i nib = _mm256_load_si256((const __m256i *)(const void *)(q + 64 * k + 32 * hf));
                 __m256i lo = _mm256_and_si256(nib, m4), hi = _mm256_and_si256(_mm256_srli_epi16(nib, 4), m4);
-                if (HAS_H(T)) {
+                if (LLM_X16_HAS_H(T)) {
                     lo = _mm256_or_si256(lo, fifth_bits(mb, fifth_sel(0, hf)));
                     hi = _mm256_or_si256(hi, fifth_bits(mb, fifth_sel(1, hf)));
                 }
                 const __m256i pl = _mm256_maddubs_epi16(lo, xl), ph = _mm256_maddubs_epi16(hi, xh);
-                if (HAS_H(T)) {
+                if (LLM_X16_HAS_H(T)) {
                     lo16[hf] = _mm256_add_epi16(lo16[hf], pl);
                     hi16[hf] = _mm256_add_epi16(hi16[hf], ph);
                 } else {
@@ -143,17 +135,17 @@ static inline __attribute__((always_inline)) void column(x16_type T, const uint8
         }
         for (int hf = 0; hf < 2; hf++) {
             s[hf] = _mm256_madd_epi16(lo16[hf], ones);
-            if (HAS_H(T)) s[hf] = _mm256_add_epi32(s[hf], _mm256_madd_epi16(hi16[hf], ones));
+            if (LLM_X16_HAS_H(T)) s[hf] = _mm256_add_epi32(s[hf], _mm256_madd_epi16(hi16[hf], ones));
         }
     }
-    const int shift = T == T_Q4_0 ? 3 : T == T_Q5_0 ? 4 : T == T_Q8_0 ? 7 : -1;
+    const int shift = T == LLM_X16_Q4_0 ? 3 : T == LLM_X16_Q5_0 ? 4 : T == LLM_X16_Q8_0 ? 7 : -1;
     const __m256i off = shift >= 0 ? _mm256_set1_epi32(x->sum[b] * (1 << shift)) : _mm256_setzero_si256();
     const __m256 db = _mm256_set1_ps(x->d[b]);
     for (int hf = 0; hf < 2; hf++) {
         const __m256i si = shift >= 0 ? _mm256_sub_epi32(s[hf], off) : s[hf];
         const __m256 dw = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(const void *)(p + 32 * h + 16 * hf)));
         __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(si), _mm256_mul_ps(dw, db));
-        if (HAS_M(T)) {
+        if (LLM_X16_HAS_M(T)) {
             const __m128i mh = _mm_load_si128((const __m128i *)(const void *)(p + 64 + 32 * h + 16 * hf));
             const __m256 mw = _mm256_cvtph_ps(mh);
             v = _mm256_add_ps(v, _mm256_mul_ps(mw, _mm256_set1_ps(x->sx[b])));
@@ -170,7 +162,7 @@ static inline __attribute__((always_inline)) void dot16(x16_type T, const void *
     float tot[16 * 16] __attribute__((aligned(64)));
     memset(tot, 0, sizeof tot);
     for (int64_t b = 0; b < nb; b += 2) {
-        const uint8_t *p = g + (size_t)(b >> 1) * PAIR_BYTES(T);
+        const uint8_t *p = g + (size_t)(b >> 1) * LLM_X16_PAIR_BYTES(T);
         column(T, p, 0, b, x, tot + 16 * (b & 15));
         if (b + 1 < nb) column(T, p, 1, b + 1, x, tot + 16 * ((b + 1) & 15));
     }
@@ -185,8 +177,8 @@ static inline __attribute__((always_inline)) void dot16(x16_type T, const void *
     }
 }
 
-void llm_avx2_x16_q4_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q4_0, g, x, n, out); }
-void llm_avx2_x16_q4_1(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q4_1, g, x, n, out); }
-void llm_avx2_x16_q5_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q5_0, g, x, n, out); }
-void llm_avx2_x16_q5_1(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q5_1, g, x, n, out); }
-void llm_avx2_x16_q8_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q8_0, g, x, n, out); }
+void llm_avx2_x16_q4_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(LLM_X16_Q4_0, g, x, n, out); }
+void llm_avx2_x16_q4_1(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(LLM_X16_Q4_1, g, x, n, out); }
+void llm_avx2_x16_q5_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(LLM_X16_Q5_0, g, x, n, out); }
+void llm_avx2_x16_q5_1(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(LLM_X16_Q5_1, g, x, n, out); }
+void llm_avx2_x16_q8_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(LLM_X16_Q8_0, g, x, n, out); }

@@ -12,14 +12,7 @@
 #include "kernels/cpu/fast.h"
 #include "kernels/cpu/x16.h"
 
-typedef enum { T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0 } x16_type;
-
-#define HAS_M(T) ((T) == T_Q4_1 || (T) == T_Q5_1)
-#define HAS_H(T) ((T) == T_Q5_0 || (T) == T_Q5_1)
-#define STEPS(T) ((T) == T_Q8_0 ? 8 : 4)
-#define H_OFF(T) (64 + (HAS_M(T) ? 64 : 0))
-#define Q_OFF(T) (H_OFF(T) + (HAS_H(T) ? 128 : 0))
-#define PAIR_BYTES(T) (Q_OFF(T) + 2 * STEPS(T) * 64)
+typedef int x16_type; /* LLM_X16_Q4_0 .. LLM_X16_Q8_0 (kernels/cpu/x16.h) */
 
 static inline __attribute__((always_inline)) __m512i bcast4(const int8_t *p) {
     int32_t v;
@@ -29,23 +22,23 @@ static inline __attribute__((always_inline)) __m512i bcast4(const int8_t *p) {
 
 /* v of block column b for the 16 rows of the group */
 static inline __attribute__((always_inline)) __m512 column(x16_type T, const uint8_t *g, int64_t b, const llm_qx *x) {
-    const uint8_t *p = g + (size_t)(b >> 1) * PAIR_BYTES(T);
+    const uint8_t *p = g + (size_t)(b >> 1) * LLM_X16_PAIR_BYTES(T);
     const int h = (int)(b & 1);
-    const uint8_t *q = p + Q_OFF(T) + (size_t)h * STEPS(T) * 64;
+    const uint8_t *q = p + LLM_X16_Q_OFF(T) + (size_t)h * LLM_X16_STEPS(T) * 64;
     const int8_t *xq = x->q + 32 * b;
     __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-    if (T == T_Q8_0) {
+    if (T == LLM_X16_Q8_0) {
         for (int k = 0; k < 8; k += 2) {
             s0 = _mm512_dpbusd_epi32(s0, _mm512_load_si512((const void *)(q + 64 * k)), bcast4(xq + 4 * k));
             s1 = _mm512_dpbusd_epi32(s1, _mm512_load_si512((const void *)(q + 64 * k + 64)), bcast4(xq + 4 * k + 4));
         }
     } else {
         const __m512i m4 = _mm512_set1_epi8(15);
-        const uint8_t *hm = p + H_OFF(T) + 64 * h;
+        const uint8_t *hm = p + LLM_X16_H_OFF(T) + 64 * h;
         for (int k = 0; k < 4; k++) {
             const __m512i nib = _mm512_load_si512((const void *)(q + 64 * k));
             __m512i lo = _mm512_and_si512(nib, m4), hi = _mm512_and_si512(_mm512_srli_epi16(nib, 4), m4);
-            if (HAS_H(T)) {
+            if (LLM_X16_HAS_H(T)) {
                 uint64_t ml, mh;
                 memcpy(&ml, hm + 16 * k, 8);
                 memcpy(&mh, hm + 16 * k + 8, 8);
@@ -58,11 +51,11 @@ static inline __attribute__((always_inline)) __m512 column(x16_type T, const uin
         }
     }
     __m512i s = _mm512_add_epi32(s0, s1);
-    const int shift = T == T_Q4_0 ? 3 : T == T_Q5_0 ? 4 : T == T_Q8_0 ? 7 : -1;
+    const int shift = T == LLM_X16_Q4_0 ? 3 : T == LLM_X16_Q5_0 ? 4 : T == LLM_X16_Q8_0 ? 7 : -1;
     if (shift >= 0) s = _mm512_sub_epi32(s, _mm512_set1_epi32(x->sum[b] * (1 << shift)));
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(const void *)(p + 32 * h)));
     __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x->d[b])));
-    if (HAS_M(T)) {
+    if (LLM_X16_HAS_M(T)) {
         const __m512 mw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(const void *)(p + 64 + 32 * h)));
         v = _mm512_add_ps(v, _mm512_mul_ps(mw, _mm512_set1_ps(x->sx[b])));
     }
@@ -91,8 +84,8 @@ static inline __attribute__((always_inline)) void dot16(x16_type T, const void *
     _mm512_storeu_ps(out, r);
 }
 
-void llm_avx512_x16_q4_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q4_0, g, x, n, out); }
-void llm_avx512_x16_q4_1(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q4_1, g, x, n, out); }
-void llm_avx512_x16_q5_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q5_0, g, x, n, out); }
-void llm_avx512_x16_q5_1(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q5_1, g, x, n, out); }
-void llm_avx512_x16_q8_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(T_Q8_0, g, x, n, out); }
+void llm_avx512_x16_q4_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(LLM_X16_Q4_0, g, x, n, out); }
+void llm_avx512_x16_q4_1(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(LLM_X16_Q4_1, g, x, n, out); }
+void llm_avx512_x16_q5_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(LLM_X16_Q5_0, g, x, n, out); }
+void llm_avx512_x16_q5_1(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(LLM_X16_Q5_1, g, x, n, out); }
+void llm_avx512_x16_q8_0(const void *g, const llm_qx *x, int64_t n, float *out) { dot16(LLM_X16_Q8_0, g, x, n, out); }
