@@ -60,8 +60,12 @@
  *    Where the matrix has an x16 copy (llm_matrix.x16, made at load by lib/model/repack.c) and
  *    the path a 16-row kernel for its type, the rows go 16 at a time through that kernel (same
  *    bits; kernels/cpu/x16.h says why it is faster). Measured (tests/kernels/bench_fast.c, one
- *    thread, one-row dots -> x16): 512 x 2048 in L2, Q4_0 34 -> 85 GMAC/s, Q8_0 35 -> 67;
- *    16384 x 2048 from memory, Q4_0 18 -> 24-27 GB/s, Q8_0 20 -> 26 (one core's read rate).
+ *    thread, one-row dots -> x16), AVX-512 VNNI: 512 x 2048 in L2, Q4_0 34 -> 85 GMAC/s, Q8_0
+ *    35 -> 67, Q4_K 28 -> 104, Q5_K 24 -> 68, Q6_K 28 -> 77; 16384 x 2048 from memory, every
+ *    type 11-20 -> 22-27 GB/s (one core's read rate: a plain read loop gets 22-24). AVX2 (in L2
+ *    / from memory, GMAC/s): Q4_0 27 -> 57 / 28 -> 48, Q5_0 19 -> 34 / 19 -> 32, Q8_0 30 -> 38
+ *    / 21 -> 25. Llama-1B-shaped decode, 2 threads: Q4_0 31.0 -> 42.2 t/s, Q8_0 19.8 -> 30.6,
+ *    Q4_K_M 26.9 -> 38.2 (AVX-512); Q4_0 29.8 -> 37.6 on the AVX2 path.
  *  - more tokens, where the pool's fast dot is the AVX-512 VNNI one: the int8 prefill
  *    kernels of kernels/cpu/avx512/avx512_fast_gemm.c (tiles of 16 rows unpacked once to bytes in
  *    a transposed layout, 4 tokens per weight load), whose every output is bit for bit the fast
