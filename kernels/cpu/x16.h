@@ -26,7 +26,8 @@
  * every vector load of the kernels is aligned. K-quants (Q4_K, Q5_K, Q6_K): see kernels/cpu/x16_k.c.
  *
  * The scalar code here (pack, unpack, the reference dot) is portable; the kernels that read the
- * layout are per instruction set (kernels/cpu/avx512/avx512_fast_x16.c, avx512_fast_x16k.c). */
+ * layout are per instruction set (kernels/cpu/avx512/avx512_fast_x16.c, avx512_fast_x16k.c,
+ * kernels/cpu/avx2/avx2_fast_x16.c, avx2_fast_x16k.c). */
 #ifndef LLM_KERNELS_CPU_X16_H
 #define LLM_KERNELS_CPU_X16_H
 

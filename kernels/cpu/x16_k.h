@@ -1,5 +1,6 @@
 /* The x16 layouts of the K-quants (Q4_K, Q5_K, Q6_K): internal to kernels/cpu/x16.c, which
- * dispatches to these, and to the kernels that read them (kernels/cpu/avx512/avx512_fast_x16k.c).
+ * dispatches to these, and to the kernels that read them (kernels/cpu/avx512/avx512_fast_x16k.c,
+ * kernels/cpu/avx2/avx2_fast_x16k.c).
  * The layouts themselves are described in kernels/cpu/x16_k.c. */
 #ifndef LLM_KERNELS_CPU_X16_K_H
 #define LLM_KERNELS_CPU_X16_K_H

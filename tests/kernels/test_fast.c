@@ -413,11 +413,12 @@ static void test_x16(uint32_t type) {
             CHECK(0, "out of memory or bad size");
             goto next;
         }
-        /* 32-element types: one more profile, the largest products the 16-row kernels' integer
-         * sums can meet (every quant at its extreme: 15 / 31 nibbles and 5-bit values, -128 or
-         * 127 for Q8_0 by row; every activation +-127, one sign per block), where a narrow sum
-         * (e.g. AVX2's int16 pairs) would saturate */
-        for (int profile = 0; profile < N_PROFILES + (kind == LLM_QX_32); profile++) {
+        /* one more profile, the largest products the 16-row kernels' integer sums can meet (every
+         * quant at its extreme: 15 / 31 nibbles and 5-bit values, -128 or 127 for Q8_0 by row,
+         * Q4_K / Q5_K scales and mins 63, Q6_K quants 63 or 0 and scales 127 or -127 by row; every
+         * activation +-127, one sign per 32 elements), where a narrow sum (e.g. AVX2's int16
+         * pairs) would saturate */
+        for (int profile = 0; profile < N_PROFILES + 1; profile++) {
             const int extreme = profile == N_PROFILES;
             for (int64_t r = 0; r < rows; r++) {
                 fill_row(type, w + (size_t)r * rb, cols, extreme ? 0 : profile);
@@ -429,6 +430,8 @@ static void test_x16(uint32_t type) {
                         const int f = (int)(j % bsz);
                         if ((off[0] < 0 || f < off[0] || f > off[0] + 1) && (off[1] < 0 || f < off[1] || f > off[1] + 1))
                             w[(size_t)r * rb + j] = type != LLM_DT_Q8_0 ? 0xff : r % 2 ? 0x7f : 0x80;
+                        if (type == LLM_DT_Q6_K && f < 208) /* ql, qh: all 6 bits; then the int8 scales */
+                            w[(size_t)r * rb + j] = f < 192 ? (r / 2 % 2 ? 0x00 : 0xff) : r % 2 ? 0x81 : 0x7f;
                     }
                 }
             }

@@ -103,5 +103,9 @@ void llm_avx2_x16_q4_1(const void *group, const struct llm_qx *x, int64_t n, flo
 void llm_avx2_x16_q5_0(const void *group, const struct llm_qx *x, int64_t n, float *out);
 void llm_avx2_x16_q5_1(const void *group, const struct llm_qx *x, int64_t n, float *out);
 void llm_avx2_x16_q8_0(const void *group, const struct llm_qx *x, int64_t n, float *out);
+/* the K-quants on their x16 layouts (avx2_fast_x16k.c, kernels/cpu/x16_k.c) */
+void llm_avx2_x16_q4_k(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx2_x16_q5_k(const void *group, const struct llm_qx *x, int64_t n, float *out);
+void llm_avx2_x16_q6_k(const void *group, const struct llm_qx *x, int64_t n, float *out);
 
 #endif

@@ -38,5 +38,8 @@ const llm_cpu_kernels llm_kernels_avx2 = {
         [LLM_DT_Q5_0] = llm_avx2_x16_q5_0,
         [LLM_DT_Q5_1] = llm_avx2_x16_q5_1,
         [LLM_DT_Q8_0] = llm_avx2_x16_q8_0,
+        [LLM_DT_Q4_K] = llm_avx2_x16_q4_k, /* avx2_fast_x16k.c */
+        [LLM_DT_Q5_K] = llm_avx2_x16_q5_k,
+        [LLM_DT_Q6_K] = llm_avx2_x16_q6_k,
     },
 };
