@@ -106,7 +106,17 @@ llm_fast_dot16_fn llm_cpu_fast_dot16(const llm_cpu_kernels *k, uint32_t type) {
     return k->x16[type];
 }
 
-const llm_cpu_kernels llm_kernels_scalar = {LLM_ISA_SCALAR, "scalar", {0}, {0}, {0}};
+llm_fast_dot16n_fn llm_cpu_fast_dot16n(const llm_cpu_kernels *k, uint32_t type) {
+    if (!k || type >= LLM_DT_SLOTS || !llm_cpu_fast_dot16(k, type)) return NULL;
+#if defined(__x86_64__)
+    /* where the AVX-512 table's x16 kernels are not usable (no VNNI), llm_cpu_fast_dot16 gave
+     * the AVX2 one: take the AVX2 table's multi-token kernel with it */
+    if (k == &llm_kernels_avx512 && llm_cpu_fast_dot16(k, type) != k->x16[type]) k = &llm_kernels_avx2;
+#endif
+    return k->x16n[type];
+}
+
+const llm_cpu_kernels llm_kernels_scalar = {LLM_ISA_SCALAR, "scalar", {0}, {0}, {0}, {0}};
 
 const llm_cpu_kernels *llm_cpu_kernels_for(llm_isa isa) {
     switch (isa) {

@@ -41,6 +41,8 @@ typedef struct llm_cpu_kernels {
      * for bit the fast dots above; NULL: the type is not repacked for this path. Read them
      * through llm_cpu_fast_dot16 (same CPU-feature check as llm_cpu_fast_dot). */
     llm_fast_dot16_fn x16[LLM_DT_SLOTS];
+    /* the same for up to LLM_X16_MAX_TOK tokens at once (NULL: token by token with x16) */
+    llm_fast_dot16n_fn x16n[LLM_DT_SLOTS];
 } llm_cpu_kernels;
 
 const char *llm_isa_name(llm_isa isa);
@@ -63,6 +65,9 @@ llm_fast_dot_fn llm_cpu_fast_dot_vnni(const llm_cpu_kernels *k, uint32_t type, i
 /* The 16-row kernel of a type on a path, NULL where there is none (no x16 layout for the type on
  * this path). On an AVX-512 CPU without VNNI the AVX2 table's kernel (NULL where it has none). */
 llm_fast_dot16_fn llm_cpu_fast_dot16(const llm_cpu_kernels *k, uint32_t type);
+/* The multi-token 16-row kernel of a type on a path, NULL where there is none (then
+ * llm_cpu_fast_dot16 serves token by token). */
+llm_fast_dot16n_fn llm_cpu_fast_dot16n(const llm_cpu_kernels *k, uint32_t type);
 /* Whether the CPU (and OS) can run AVX-512 VNNI instructions. */
 int llm_cpu_has_avx512_vnni(void);
 

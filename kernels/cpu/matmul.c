@@ -208,6 +208,7 @@ typedef struct fast_task {
     llm_fast_dot_fn dot;
     int wide; /* the quantizer may use its AVX-512 build */
     llm_fast_dot16_fn dot16; /* set: the chunks read w->x16 with it */
+    llm_fast_dot16n_fn dot16n; /* with dot16: several tokens at once, where the path has it */
     int64_t per_chunk, n_chunks; /* rows (x16: groups of 16 rows) per chunk, and chunks (fast_plan) */
 } fast_task;
 
@@ -260,18 +261,22 @@ static void fast_chunk(const fast_task *t, int64_t c) {
         const size_t gb = llm_x16_group_bytes(w->type, w->cols);
         const int64_t ng = (w->rows + LLM_X16_ROWS - 1) / LLM_X16_ROWS, g0 = c * t->per_chunk;
         const int64_t g1 = g0 + t->per_chunk < ng ? g0 + t->per_chunk : ng;
-        float o16[LLM_X16_ROWS];
+        float part[LLM_X16_MAX_TOK * LLM_X16_ROWS]; /* a last partial group: its zero rows are computed, not stored */
         for (int64_t g = g0; g < g1; g++) {
             const void *gp = (const uint8_t *)w->x16 + (size_t)g * gb;
             const int64_t r0 = g * LLM_X16_ROWS, nr = w->rows - r0 < LLM_X16_ROWS ? w->rows - r0 : LLM_X16_ROWS;
-            for (int64_t k = 0; k < t->n_tok; k++) {
-                float *o = t->out + k * w->rows + r0;
-                if (nr == LLM_X16_ROWS) {
-                    t->dot16(gp, &t->views[k], w->cols, o);
-                } else { /* a last partial group: its zero rows are computed, not stored */
-                    t->dot16(gp, &t->views[k], w->cols, o16);
-                    memcpy(o, o16, (size_t)nr * sizeof *o);
-                }
+            for (int64_t k = 0; k < t->n_tok;) { /* up to LLM_X16_MAX_TOK tokens per call where the path can */
+                const int64_t left = t->n_tok - k;
+                const int nk = t->dot16n && left > 1 ? (int)(left < LLM_X16_MAX_TOK ? left : LLM_X16_MAX_TOK) : 1;
+                float *dst = nr == LLM_X16_ROWS ? t->out + k * w->rows + r0 : part;
+                if (nk > 1)
+                    t->dot16n(gp, &t->views[k], nk, w->cols, dst, nr == LLM_X16_ROWS ? w->rows : LLM_X16_ROWS);
+                else
+                    t->dot16(gp, &t->views[k], w->cols, dst);
+                if (nr != LLM_X16_ROWS)
+                    for (int j = 0; j < nk; j++)
+                        memcpy(t->out + (k + j) * w->rows + r0, part + j * LLM_X16_ROWS, (size_t)nr * sizeof(float));
+                k += nk;
             }
         }
         return;
@@ -332,7 +337,8 @@ static int matmul_fast_multi(const llm_matrix *const *ws, int nw, const float *x
         const llm_matrix *w = ws[i];
         ts[i] = (fast_task){w, x, n_tok, outs[i], kind, buf + vbytes, (llm_qx *)(void *)buf,
                             llm_cpu_fast_dot(llm_pool_kernels(pool), w->type), quantize_wide(pool),
-                            w->x16 ? llm_cpu_fast_dot16(llm_pool_kernels(pool), w->type) : NULL, 0, 0};
+                            w->x16 ? llm_cpu_fast_dot16(llm_pool_kernels(pool), w->type) : NULL,
+                            w->x16 ? llm_cpu_fast_dot16n(llm_pool_kernels(pool), w->type) : NULL, 0, 0};
         fast_plan(&ts[i], nth);
     }
     if (n_tok == 1)
@@ -446,7 +452,7 @@ static int matmul_fast_gemm(const llm_matrix *w, const float *x, int64_t n_tok, 
     if (!buf) return 0;
     fast_gemm_task g;
     memset(&g, 0, sizeof g);
-    g.f = (fast_task){w, x, n_tok, out, kind, buf, (llm_qx *)(void *)(buf + qbytes), dot, quantize_wide(pool), NULL, 0, 0};
+    g.f = (fast_task){w, x, n_tok, out, kind, buf, (llm_qx *)(void *)(buf + qbytes), dot, quantize_wide(pool), NULL, NULL, 0, 0};
     g.pool = pool;
     g.nb = nb;
     g.nbp = nbp;
@@ -472,6 +478,19 @@ static int matmul_fast_gemm(const llm_matrix *w, const float *x, int64_t n_tok, 
  * 41.1 / 38.2; Q4_K 2: 11.5 / 29.1, 3: 23.0 / 20.1, 4: 27.9 / 16.2; Q6_K 2: 23.9 / 29.3, 3: 33.6 /
  * 17.0. */
 #define LLM_FAST_GEMM_MIN_TOK 3
+/* With an x16 copy the int8 GEMM has to restore each row from it first (llm_x16_unpack_row),
+ * and the 16-row kernels (token by token, with the group in L1) win up to many more tokens.
+ * Measured (tests/kernels/bench_fast.c, 4096 x 2048, one thread, GMAC/s, 16-row kernels / GEMM
+ * on restored rows): Q4_0 64 tokens 96.7 / 83.5, 128: 98.4 / 108.0; Q8_0 128: 99.3 / 101.9;
+ * Q4_K 128: 110.2 / 96.4, 256: 106.3 / 101.9, 512: 103.6 / ~105; Q6_K 256: 89.2 / 76.6. */
+#define LLM_FAST_GEMM_MIN_TOK_X16_32 96
+#define LLM_FAST_GEMM_MIN_TOK_X16_K 384
+
+static int64_t fast_gemm_min_tok(const llm_matrix *w, const llm_pool *pool) {
+    if (w->x16 && llm_cpu_fast_dot16(llm_pool_kernels(pool), w->type))
+        return llm_qx_kind_of(w->type) == LLM_QX_K ? LLM_FAST_GEMM_MIN_TOK_X16_K : LLM_FAST_GEMM_MIN_TOK_X16_32;
+    return LLM_FAST_GEMM_MIN_TOK;
+}
 
 void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool) {
     if (!w || n_tok <= 0 || w->rows <= 0) return;
@@ -480,8 +499,8 @@ void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, 
         return;
     }
     if (llm_pool_fast(pool)) {
-        if (n_tok >= LLM_FAST_GEMM_MIN_TOK && matmul_fast_gemm(w, x, n_tok, out, pool)) return;
-        if (n_tok < LLM_GEMM_MIN_TOK && matmul_fast(w, x, n_tok, out, pool)) return;
+        if (n_tok >= fast_gemm_min_tok(w, pool) && matmul_fast_gemm(w, x, n_tok, out, pool)) return;
+        if ((n_tok < LLM_GEMM_MIN_TOK || n_tok < fast_gemm_min_tok(w, pool)) && matmul_fast(w, x, n_tok, out, pool)) return;
     }
     matmul_task t = {w, x, n_tok, out, pool, NULL, 0, 0};
     if (n_tok < LLM_GEMM_MIN_TOK) {
@@ -504,6 +523,8 @@ void llm_matmul_multi(const llm_matrix *const *ws, int nw, const float *x, int64
     if (nw <= 0 || n_tok <= 0) return;
     /* one quantization and one pool run for all, where every product would take the few-token
      * FAST path anyway (same dots, same bits) */
-    if (llm_pool_fast(pool) && n_tok < LLM_FAST_GEMM_MIN_TOK && matmul_fast_multi(ws, nw, x, n_tok, outs, pool)) return;
+    int few = llm_pool_fast(pool);
+    for (int i = 0; few && i < nw; i++) few = n_tok < fast_gemm_min_tok(ws[i], pool);
+    if (few && matmul_fast_multi(ws, nw, x, n_tok, outs, pool)) return;
     for (int i = 0; i < nw; i++) llm_matmul(ws[i], x, n_tok, outs[i], pool);
 }

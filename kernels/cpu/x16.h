@@ -64,6 +64,13 @@ void llm_x16_unpack_row(uint32_t type, const void *packed, int64_t cols, int64_t
 /* out[0..16) = the FAST dot (fast.h) of each row of one group with one token's activations; n =
  * cols. Bit-identical to the type's plain fast dot on the row. */
 typedef void (*llm_fast_dot16_fn)(const void *group, const llm_qx *x, int64_t n, float *out);
+/* The same for n_tok tokens at once (1 <= n_tok <= LLM_X16_MAX_TOK; x[t] is token t's
+ * activations): out[t * out_stride + i] = the dot of row i with token t, bit for bit what the
+ * one-token kernel gives. Several tokens share each load and unpacking of the weights (prefill,
+ * batched decode). */
+#define LLM_X16_MAX_TOK 4
+typedef void (*llm_fast_dot16n_fn)(const void *group, const llm_qx *x, int n_tok, int64_t n, float *out,
+                                   int64_t out_stride);
 /* The reference: each row unpacked and put through the scalar fast dot. */
 void llm_x16_dot_ref(uint32_t type, const void *group, const llm_qx *x, int64_t n, float *out);
 

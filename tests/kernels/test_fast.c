@@ -376,7 +376,9 @@ done:
  * checks the AVX2 kernels, which AVX2 CPUs and AVX-512 CPUs without VNNI run). Shapes: 16-row
  * groups with a partial last one, column counts with a partial 16-block group and an odd number
  * of blocks (a half-filled last pair). */
-#define NT 5 /* tokens: 1 and 2 take the 16-row dots, 5 the prefill kernel reading rows from the copy */
+/* tokens: 1, 2, 5 take the 16-row kernels (one token, several at once); NT (with the first
+ * column count) passes the threshold of the int8 GEMM reading rows back from the copy */
+#define NT 400
 static void test_x16(uint32_t type) {
     const llm_dtype_info *ti = llm_dtype_get(type);
     const llm_qx_kind kind = llm_qx_kind_of(type);
@@ -402,14 +404,16 @@ static void test_x16(uint32_t type) {
         const llm_isa isa = paths[si / 6];
         for (int p = 0; p < 3; p++) llm_pool_set_isa(pools[p], isa);
         const llm_fast_dot16_fn k16 = llm_cpu_fast_dot16(llm_cpu_kernels_for(isa), type);
+        const llm_fast_dot16n_fn k16n = llm_cpu_fast_dot16n(llm_cpu_kernels_for(isa), type);
         const int64_t rows = rows_list[si % 2], cols = cols_list[si % 6 / 2], ng = (rows + 15) / 16;
         const size_t rb = llm_dtype_row_bytes(type, cols), xb = llm_x16_bytes(type, rows, cols);
         uint8_t *w = malloc(rb * (size_t)rows), *back = malloc(rb);
         void *w16 = aligned_alloc(64, (xb + 63) & ~(size_t)63);
         float *x = malloc(sizeof(float) * (size_t)(NT * cols)), *o = malloc(sizeof(float) * (size_t)(NT * rows));
-        float o16[16], r16[16];
+        float o16[16], r16[16], on[LLM_X16_MAX_TOK * 20];
+        float *want = malloc(sizeof(float) * (size_t)(NT * rows));
         void *qbuf[NT] = {NULL};
-        if (!w || !back || !w16 || !x || !o || !pools[0] || !pools[1] || !pools[2] || xb != (size_t)ng * llm_x16_group_bytes(type, cols)) {
+        if (!w || !back || !w16 || !x || !o || !want || !pools[0] || !pools[1] || !pools[2] || xb != (size_t)ng * llm_x16_group_bytes(type, cols)) {
             CHECK(0, "out of memory or bad size");
             goto next;
         }
@@ -437,7 +441,7 @@ static void test_x16(uint32_t type) {
             }
             for (int64_t i = 0; i < NT * cols; i++) x[i] = extreme ? ((i / 32) % 3 ? 1.0f : -1.0f) : rnd_x(profile);
             llm_x16_pack(type, w, rb, rows, cols, w16, 0, ng);
-            int bad_rows = 0, bad_ref = 0, bad_k = 0, bad_mm = 0;
+            int bad_rows = 0, bad_ref = 0, bad_k = 0, bad_kn = 0, bad_mm = 0;
             for (int64_t r = 0; r < rows; r++) {
                 llm_x16_unpack_row(type, w16, cols, r, back);
                 bad_rows += memcmp(back, w + (size_t)r * rb, rb) != 0;
@@ -452,33 +456,48 @@ static void test_x16(uint32_t type) {
                 CHECK(0, "out of memory");
                 goto next;
             }
+            const int64_t nt_max = si % 6 < 2 ? NT : 5;
+            for (int64_t tk = 0; tk < nt_max; tk++)
+                for (int64_t r = 0; r < rows; r++) want[tk * rows + r] = llm_fast_dot_scalar(type)(w + (size_t)r * rb, &v[tk], cols);
             const size_t gb = llm_x16_group_bytes(type, cols);
             for (int64_t g = 0; g < ng; g++) {
                 const uint8_t *gp = (const uint8_t *)w16 + (size_t)g * gb;
                 llm_x16_dot_ref(type, gp, &v[0], cols, r16);
                 if (k16) k16(gp, &v[0], cols, o16);
                 for (int i = 0; i < 16 && g * 16 + i < rows; i++) {
-                    const float want = llm_fast_dot_scalar(type)(w + (size_t)(g * 16 + i) * rb, &v[0], cols);
-                    bad_ref += !same(r16[i], want);
-                    bad_k += k16 && !same(o16[i], want);
+                    bad_ref += !same(r16[i], want[g * 16 + i]);
+                    bad_k += k16 && !same(o16[i], want[g * 16 + i]);
+                }
+                for (int nk = 2; k16n && nk <= LLM_X16_MAX_TOK; nk++) { /* output stride 20: not the row count */
+                    k16n(gp, &v[0], nk, cols, on, 20);
+                    for (int tk = 0; tk < nk; tk++)
+                        for (int i = 0; i < 16 && g * 16 + i < rows; i++) bad_kn += !same(on[tk * 20 + i], want[tk * rows + g * 16 + i]);
                 }
             }
             llm_matrix m = {type, rows, cols, w, rb, w16};
             const int simd = llm_cpu_fast_dot(llm_pool_kernels(pools[0]), type) != llm_fast_dot_scalar(type);
+            /* NT tokens: the int8 GEMM where it exists (AVX-512 VNNI); elsewhere that many tokens take
+             * the f32 path (test_prefill checks it), not the fast dots */
+#if defined(__x86_64__)
+            const int int8_gemm = llm_cpu_fast_dot(llm_pool_kernels(pools[1]), type) == llm_kernels_avx512.fast[type];
+#else
+            const int int8_gemm = 0;
+#endif
             for (int p = 0; simd && p < 3; p++)
-                for (int64_t nt = 1; nt <= NT; nt += 1 + 2 * (nt == 2)) { /* 1, 2: decode; 5: prefill */
+                for (int ni = 0; ni < 4; ni++) {
+                    const int64_t nt = ni < 3 ? 1 + ni + 2 * (ni == 2) : nt_max; /* 1, 2, 5, NT */
+                    if (ni == 3 && (nt_max == 5 || p != 1 || !int8_gemm)) continue;
                     llm_matmul(&m, x, nt, o, pools[p]);
-                    for (int64_t t = 0; t < nt; t++)
-                        for (int64_t r = 0; r < rows; r++)
-                            bad_mm += !same(o[t * rows + r], llm_fast_dot_scalar(type)(w + (size_t)r * rb, &v[t], cols));
+                    for (int64_t tk = 0; tk < nt; tk++)
+                        for (int64_t r = 0; r < rows; r++) bad_mm += !same(o[tk * rows + r], want[tk * rows + r]);
                 }
             CHECK(bad_rows == 0, "x16 %s %lldx%lld profile %d: %d rows not restored by unpacking", ti->name,
                   (long long)rows, (long long)cols, profile, bad_rows);
-            CHECK(bad_ref == 0 && bad_k == 0 && bad_mm == 0,
-                  "x16 %s %lldx%lld profile %d, %s path (16-row kernel %s): reference %d, kernel %d, matmul %d "
-                  "outputs differ from the fast dot",
-                  ti->name, (long long)rows, (long long)cols, profile, llm_isa_name(isa), k16 ? "yes" : "no", bad_ref,
-                  bad_k, bad_mm);
+            CHECK(bad_ref == 0 && bad_k == 0 && bad_kn == 0 && bad_mm == 0,
+                  "x16 %s %lldx%lld profile %d, %s path (16-row kernel %s, multi-token %s): reference %d, kernel %d, "
+                  "multi-token kernel %d, matmul %d outputs differ from the fast dot",
+                  ti->name, (long long)rows, (long long)cols, profile, llm_isa_name(isa), k16 ? "yes" : "no",
+                  k16n ? "yes" : "no", bad_ref, bad_k, bad_kn, bad_mm);
             g_dots += (int)rows * (1 + (k16 != NULL));
             for (int t = 0; t < NT; t++) {
                 free(qbuf[t]);
@@ -492,6 +511,7 @@ static void test_x16(uint32_t type) {
         free(w16);
         free(x);
         free(o);
+        free(want);
     }
     for (int p = 0; p < 3; p++) llm_pool_free(pools[p]);
 }

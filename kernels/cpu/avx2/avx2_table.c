@@ -42,4 +42,5 @@ const llm_cpu_kernels llm_kernels_avx2 = {
         [LLM_DT_Q5_K] = llm_avx2_x16_q5_k,
         [LLM_DT_Q6_K] = llm_avx2_x16_q6_k,
     },
+    {0}, /* no multi-token x16 kernels on this path */
 };

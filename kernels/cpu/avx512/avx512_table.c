@@ -41,4 +41,8 @@ const llm_cpu_kernels llm_kernels_avx512 = {LLM_ISA_AVX512,
                                                 [LLM_DT_Q4_K] = llm_avx512_x16_q4_k,
                                                 [LLM_DT_Q5_K] = llm_avx512_x16_q5_k,
                                                 [LLM_DT_Q6_K] = llm_avx512_x16_q6_k,
+                                            },
+                                            {
+                                                /* several tokens at once on the x16 layout */
+                                                [LLM_DT_Q4_0] = NULL,
                                             }};
