@@ -144,7 +144,8 @@ typedef enum llm_option {
     LLM_OPT_USE_MMAP = 30,        /* int 0/1, map the file instead of reading it (default 1) */
     LLM_OPT_REPACK = 31           /* int 0/1, copy the weights that the CPU's FAST decode kernels read
                                    * into their row-interleaved layout at load (default 1): faster
-                                   * decode, same results; llm_model_repacked_bytes says the cost */
+                                   * decode, same results; llm_model_repacked_bytes says the cost;
+                                   * a model used only on a GPU backend does not need it) */
 } llm_option;
 
 /* How the CPU kernels compute products with quantized weights. FAST quantizes the activations

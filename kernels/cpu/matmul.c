@@ -53,13 +53,14 @@
  * each token's activations are quantized once per call to 8-bit blocks and every output is an
  * integer block dot with the float order of kernels/cpu/fast.h (bit-identical on every path and
  * for any thread count; accuracy bound stated there).
- *  - few tokens (below LLM_FAST_GEMM_MIN_TOK where the int8 prefill kernel exists, else below
+ *  - few tokens (below fast_gemm_min_tok where the int8 prefill kernel exists, else below
  *    LLM_GEMM_MIN_TOK): the rows split by thread as above, one fast dot per output
  *    (llm_cpu_fast_dot: AVX-512 VNNI vpdpbusd, else AVX2 vpmaddubsw, NEON). A scalar pool keeps
  *    the f32 path (the scalar fast dot is the tests' oracle, slower than the f32 kernels).
  *    Where the matrix has an x16 copy (llm_matrix.x16, made at load by lib/model/repack.c) and
  *    the path a 16-row kernel for its type, the rows go 16 at a time through that kernel (same
- *    bits; kernels/cpu/x16.h says why it is faster). Measured (tests/kernels/bench_fast.c, one
+ *    bits; kernels/cpu/x16.h says why it is faster), several tokens per call where the path has
+ *    a multi-token kernel, and up to many more tokens (fast_gemm_min_tok). Measured (tests/kernels/bench_fast.c, one
  *    thread, one-row dots -> x16), AVX-512 VNNI: 512 x 2048 in L2, Q4_0 34 -> 85 GMAC/s, Q8_0
  *    35 -> 67, Q4_K 28 -> 104, Q5_K 24 -> 68, Q6_K 28 -> 77; 16384 x 2048 from memory, every
  *    type 11-20 -> 22-27 GB/s (one core's read rate: a plain read loop gets 22-24). AVX2 (in L2
@@ -478,18 +479,27 @@ static int matmul_fast_gemm(const llm_matrix *w, const float *x, int64_t n_tok, 
  * 41.1 / 38.2; Q4_K 2: 11.5 / 29.1, 3: 23.0 / 20.1, 4: 27.9 / 16.2; Q6_K 2: 23.9 / 29.3, 3: 33.6 /
  * 17.0. */
 #define LLM_FAST_GEMM_MIN_TOK 3
-/* With an x16 copy the int8 GEMM has to restore each row from it first (llm_x16_unpack_row),
- * and the 16-row kernels (token by token, with the group in L1) win up to many more tokens.
- * Measured (tests/kernels/bench_fast.c, 4096 x 2048, one thread, GMAC/s, 16-row kernels / GEMM
- * on restored rows): Q4_0 64 tokens 96.7 / 83.5, 128: 98.4 / 108.0; Q8_0 128: 99.3 / 101.9;
- * Q4_K 128: 110.2 / 96.4, 256: 106.3 / 101.9, 512: 103.6 / ~105; Q6_K 256: 89.2 / 76.6. */
-#define LLM_FAST_GEMM_MIN_TOK_X16_32 96
-#define LLM_FAST_GEMM_MIN_TOK_X16_K 384
+/* With an x16 copy the 16-row kernels (several tokens per weight load, the group in L1) beat the
+ * int8 GEMM, which has to restore each row from the copy first (llm_x16_unpack_row), up to many
+ * tokens. Measured (tests/kernels/bench_fast.c, 4096 x 2048, one thread, GMAC/s, multi-token
+ * 16-row kernels / GEMM on rows restored from the copy / GEMM on the file's layout):
+ *   Q4_0 256 tokens 124.1 / 122.6 / 136.0, 512: 124.5 / 129.0 / 137.2; Q8_0 256: 126.7 / 119.5,
+ *   512: 124.9 / 127.2; Q5_0 128: 102.6 / 96.9, 256: 100.3 / 113.3; Q5_1 256: 100.2 / 109.5;
+ *   Q4_K 512: 136.3 / 105.5 / 107.0, 1024: 147.4 / 101.4 / 101.1; Q5_K 1024: 121.0 / 94.5;
+ *   Q6_K 1024: 118.4 / 87.9 / 95.4.
+ * So the K-quants take the 16-row kernels for any token count, the 32-element types below the
+ * crossovers. */
+#ifndef LLM_FAST_GEMM_MIN_TOK_X16_Q5
+#define LLM_FAST_GEMM_MIN_TOK_X16_Q5 192 /* Q5_0, Q5_1 */
+#endif
+#ifndef LLM_FAST_GEMM_MIN_TOK_X16_32
+#define LLM_FAST_GEMM_MIN_TOK_X16_32 384 /* Q4_0, Q4_1, Q8_0 */
+#endif
 
 static int64_t fast_gemm_min_tok(const llm_matrix *w, const llm_pool *pool) {
-    if (w->x16 && llm_cpu_fast_dot16(llm_pool_kernels(pool), w->type))
-        return llm_qx_kind_of(w->type) == LLM_QX_K ? LLM_FAST_GEMM_MIN_TOK_X16_K : LLM_FAST_GEMM_MIN_TOK_X16_32;
-    return LLM_FAST_GEMM_MIN_TOK;
+    if (!w->x16 || !llm_cpu_fast_dot16(llm_pool_kernels(pool), w->type)) return LLM_FAST_GEMM_MIN_TOK;
+    if (llm_qx_kind_of(w->type) == LLM_QX_K) return INT64_MAX;
+    return w->type == LLM_DT_Q5_0 || w->type == LLM_DT_Q5_1 ? LLM_FAST_GEMM_MIN_TOK_X16_Q5 : LLM_FAST_GEMM_MIN_TOK_X16_32;
 }
 
 void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, llm_pool *pool) {

@@ -116,9 +116,27 @@ void llm_avx512_x16_q4_1(const void *group, const struct llm_qx *x, int64_t n, f
 void llm_avx512_x16_q5_0(const void *group, const struct llm_qx *x, int64_t n, float *out);
 void llm_avx512_x16_q5_1(const void *group, const struct llm_qx *x, int64_t n, float *out);
 void llm_avx512_x16_q8_0(const void *group, const struct llm_qx *x, int64_t n, float *out);
+/* the same for 1..LLM_X16_MAX_TOK tokens at once, sharing each weight load (avx512_fast_x16.c) */
+void llm_avx512_x16n_q4_0(const void *group, const struct llm_qx *x, int n_tok, int64_t n, float *out,
+                          int64_t out_stride);
+void llm_avx512_x16n_q4_1(const void *group, const struct llm_qx *x, int n_tok, int64_t n, float *out,
+                          int64_t out_stride);
+void llm_avx512_x16n_q5_0(const void *group, const struct llm_qx *x, int n_tok, int64_t n, float *out,
+                          int64_t out_stride);
+void llm_avx512_x16n_q5_1(const void *group, const struct llm_qx *x, int n_tok, int64_t n, float *out,
+                          int64_t out_stride);
+void llm_avx512_x16n_q8_0(const void *group, const struct llm_qx *x, int n_tok, int64_t n, float *out,
+                          int64_t out_stride);
 /* the K-quants' x16 layouts (avx512_fast_x16k.c, kernels/cpu/x16_k.c) */
 void llm_avx512_x16_q4_k(const void *group, const struct llm_qx *x, int64_t n, float *out);
 void llm_avx512_x16_q5_k(const void *group, const struct llm_qx *x, int64_t n, float *out);
 void llm_avx512_x16_q6_k(const void *group, const struct llm_qx *x, int64_t n, float *out);
+/* several tokens at once on the K-quants' x16 layouts (x16.h's llm_fast_dot16n_fn) */
+void llm_avx512_x16n_q4_k(const void *group, const struct llm_qx *x, int n_tok, int64_t n, float *out,
+                          int64_t out_stride);
+void llm_avx512_x16n_q5_k(const void *group, const struct llm_qx *x, int n_tok, int64_t n, float *out,
+                          int64_t out_stride);
+void llm_avx512_x16n_q6_k(const void *group, const struct llm_qx *x, int n_tok, int64_t n, float *out,
+                          int64_t out_stride);
 
 #endif

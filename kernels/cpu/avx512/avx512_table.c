@@ -44,5 +44,12 @@ const llm_cpu_kernels llm_kernels_avx512 = {LLM_ISA_AVX512,
                                             },
                                             {
                                                 /* several tokens at once on the x16 layout */
-                                                [LLM_DT_Q4_0] = NULL,
+                                                [LLM_DT_Q4_0] = llm_avx512_x16n_q4_0,
+                                                [LLM_DT_Q4_1] = llm_avx512_x16n_q4_1,
+                                                [LLM_DT_Q5_0] = llm_avx512_x16n_q5_0,
+                                                [LLM_DT_Q5_1] = llm_avx512_x16n_q5_1,
+                                                [LLM_DT_Q8_0] = llm_avx512_x16n_q8_0,
+                                                [LLM_DT_Q4_K] = llm_avx512_x16n_q4_k,
+                                                [LLM_DT_Q5_K] = llm_avx512_x16n_q5_k,
+                                                [LLM_DT_Q6_K] = llm_avx512_x16n_q6_k,
                                             }};
