@@ -67,8 +67,9 @@
  *    / from memory, GMAC/s): Q4_0 27 -> 57 / 28 -> 48, Q5_0 19 -> 34 / 19 -> 32, Q8_0 30 -> 38
  *    / 21 -> 25. Llama-1B-shaped decode, 2 threads: Q4_0 31.0 -> 42.2 t/s, Q8_0 19.8 -> 30.6,
  *    Q4_K_M 26.9 -> 38.2 (AVX-512); Q4_0 29.8 -> 37.6 on the AVX2 path.
- *  - more tokens, where the pool's fast dot is the AVX-512 VNNI one: the int8 prefill
- *    kernels of kernels/cpu/avx512/avx512_fast_gemm.c (tiles of 16 rows unpacked once to bytes in
+ *  - more tokens (from fast_gemm_min_tok: 3 without an x16 copy; with one, never for the
+ *    K-quants, from 192 / 384 tokens for the 32-element types), where the pool's fast dot is the
+ *    AVX-512 VNNI one: the int8 prefill kernels of kernels/cpu/avx512/avx512_fast_gemm.c (tiles of 16 rows unpacked once to bytes in
  *    a transposed layout, 4 tokens per weight load), whose every output is bit for bit the fast
  *    dot: a prompt gives the same logits however it is cut into calls. Elsewhere FAST batches of
  *    LLM_GEMM_MIN_TOK tokens or more take the BLIS path above.

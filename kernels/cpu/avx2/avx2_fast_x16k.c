@@ -95,6 +95,8 @@ static inline __attribute__((always_inline)) void dot16_k45(int q5, const uint8_
         const __m128i b0 = _mm_loadu_si128((const __m128i *)(const void *)(x->bsum + 16 * s));
         const __m128i b1 = _mm_loadu_si128((const __m128i *)(const void *)(x->bsum + 16 * s + 8));
         const __m128i pj = _mm_hadd_epi16(b0, b1);
+        int32_t pjs[4]; /* its dwords, for the broadcasts below (a variable lane index) */
+        _mm_storeu_si128((__m128i *)(void *)pjs, pj);
         __m256i ai[2], bi[2];
         __m256i sc[2][2]; /* [half][0: sub-blocks 0..3, 1: 4..7], one byte each in row r's dword */
         for (int hf = 0; hf < 2; hf++) {
@@ -110,7 +112,7 @@ static inline __attribute__((always_inline)) void dot16_k45(int q5, const uint8_
             __m256i bm = _mm256_setzero_si256();
             for (int i = 0; i < 4; i++) {
                 const __m256i mw = _mm256_shuffle_epi8(mn[i >> 1], spread_idx(2 * (i & 1), 2 * (i & 1) + 1));
-                const __m256i pp = _mm256_set1_epi32(_mm_extract_epi32(pj, i));
+                const __m256i pp = _mm256_set1_epi32(pjs[i]);
                 bm = _mm256_add_epi32(bm, _mm256_madd_epi16(mw, pp));
             }
             bi[hf] = bm;
