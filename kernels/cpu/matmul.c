@@ -510,8 +510,9 @@ void llm_matmul(const llm_matrix *w, const float *x, int64_t n_tok, float *out, 
         return;
     }
     if (llm_pool_fast(pool)) {
-        if (n_tok >= fast_gemm_min_tok(w, pool) && matmul_fast_gemm(w, x, n_tok, out, pool)) return;
-        if ((n_tok < LLM_GEMM_MIN_TOK || n_tok < fast_gemm_min_tok(w, pool)) && matmul_fast(w, x, n_tok, out, pool)) return;
+        const int64_t gemm_from = fast_gemm_min_tok(w, pool);
+        if (n_tok >= gemm_from && matmul_fast_gemm(w, x, n_tok, out, pool)) return;
+        if ((n_tok < LLM_GEMM_MIN_TOK || n_tok < gemm_from) && matmul_fast(w, x, n_tok, out, pool)) return;
     }
     matmul_task t = {w, x, n_tok, out, pool, NULL, 0, 0};
     if (n_tok < LLM_GEMM_MIN_TOK) {

@@ -65,6 +65,21 @@ static llm_status open_device(llm_context *c, const llm_model *model, llm_err *e
     return LLM_OK;
 }
 
+llm_status llm_cpu_isa_chosen(llm_isa *isa, llm_err *err) {
+    *isa = llm_isa_best();
+    const char *forced = getenv("LLM_CPU_ISA");
+    if (!forced || !*forced) return LLM_OK;
+    const int f = llm_isa_parse(forced);
+    if (f < 0)
+        return llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "LLM_CPU_ISA=%s is not one of scalar, avx2, avx512, amx, neon",
+                           forced);
+    if (!llm_isa_runnable((llm_isa)f))
+        return llm_err_set(err, LLM_ERR_BACKEND, "LLM_CPU_ISA=%s: this CPU cannot run it (best path: %s)", forced,
+                           llm_isa_name(*isa));
+    *isa = (llm_isa)f;
+    return LLM_OK;
+}
+
 llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context **out) {
     if (o && o->h.magic != LLM_MAGIC_OPTIONS) return LLM_ERR_INVALID_ARGUMENT;
     llm_handle_header *eh = o ? &o->h : NULL;
@@ -80,20 +95,9 @@ llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context *
     if (n_ctx == 0) n_ctx = (train > 0 && train < 4096) ? train : 4096;
     if (train > 0 && n_ctx > train)
         llm_log(model, LLM_LOG_WARN, "context size %d exceeds the model's training length %d", (int)n_ctx, (int)train);
-    /* The instruction-set path: the best the CPU runs, or a lower one forced by LLM_CPU_ISA (tests
-     * use it to run every path; results are bit-identical on all of them). */
-    llm_isa isa = llm_isa_best();
-    const char *forced = getenv("LLM_CPU_ISA");
-    if (forced && *forced) {
-        int f = llm_isa_parse(forced);
-        if (f < 0)
-            return llm_fail(eh, LLM_ERR_INVALID_ARGUMENT, "LLM_CPU_ISA=%s is not one of scalar, avx2, avx512, amx, neon",
-                            forced);
-        if (!llm_isa_runnable((llm_isa)f))
-            return llm_fail(eh, LLM_ERR_BACKEND, "LLM_CPU_ISA=%s: this CPU cannot run it (best path: %s)", forced,
-                            llm_isa_name(isa));
-        isa = (llm_isa)f;
-    }
+    llm_isa isa;
+    llm_err isa_err;
+    if (llm_cpu_isa_chosen(&isa, &isa_err) != LLM_OK) return llm_fail(eh, isa_err.code, "%s", isa_err.msg);
     int32_t n_threads = (int32_t)llm_options_value(o, LLM_OPT_THREADS);
     if (n_threads == 0) n_threads = llm_online_cores();
 

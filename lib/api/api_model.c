@@ -48,21 +48,18 @@ static void model_destroy(llm_model *m) {
     free(m);
 }
 
-/* The instruction-set path contexts will take: the best this CPU runs, or a valid LLM_CPU_ISA
- * (the context refuses an invalid one; then nothing is lost here but the copies' memory). */
-static llm_isa model_isa(void) {
-    const char *forced = getenv("LLM_CPU_ISA");
-    const int f = forced && *forced ? llm_isa_parse(forced) : -1;
-    return f >= 0 && llm_isa_runnable((llm_isa)f) ? (llm_isa)f : llm_isa_best();
-}
-
 /* The x16 copies for the FAST decode kernels (lib/model/repack.c). Without memory for them the
  * model still loads, with the plain kernels. */
 static llm_status repack(llm_model *m, llm_err *err) {
     llm_err rerr;
     llm_err_clear(&rerr);
     const int64_t t0 = llm_now_ns();
-    const llm_status st = llm_arch_repack(m->arch, model_isa(), m->source.is_mapped, llm_online_cores(), &rerr);
+    /* for the path contexts will take (with an invalid LLM_CPU_ISA, which every context refuses,
+     * the best one: nothing is lost but the copies' memory) */
+    llm_isa isa;
+    (void)llm_cpu_isa_chosen(&isa, &rerr);
+    llm_err_clear(&rerr);
+    const llm_status st = llm_arch_repack(m->arch, isa, m->source.is_mapped, llm_online_cores(), &rerr);
     if (st == LLM_ERR_OUT_OF_MEMORY) {
         llm_log(m, LLM_LOG_WARN, "%s; decoding with the plain kernels", rerr.msg);
         return LLM_OK;
@@ -74,7 +71,7 @@ static llm_status repack(llm_model *m, llm_err *err) {
     const uint64_t b = llm_arch_repacked_bytes(m->arch);
     if (b)
         llm_log(m, LLM_LOG_INFO, "repacked %.1f MiB of weights for the %s kernels in %.0f ms", (double)b / 1048576.0,
-                llm_isa_name(model_isa()), (double)(llm_now_ns() - t0) / 1e6);
+                llm_isa_name(isa), (double)(llm_now_ns() - t0) / 1e6);
     return LLM_OK;
 }
 

@@ -125,6 +125,12 @@ llm_status llm_copy_out(const char *src, size_t n, char *buffer, size_t capacity
 /* Logging through the model's callback (no-op without one). */
 void llm_log(const llm_model *m, llm_log_level level, const char *fmt, ...) LLM_PRINTF(3, 4);
 
+/* The CPU instruction-set path contexts take: the best this CPU runs, or a lower one forced by
+ * the LLM_CPU_ISA environment variable (tests use it to run every path; results are bit-identical
+ * on all of them). A name that is not a path (LLM_ERR_INVALID_ARGUMENT) or one this CPU cannot run
+ * (LLM_ERR_BACKEND) is an error; *isa is the best path then. */
+llm_status llm_cpu_isa_chosen(llm_isa *isa, llm_err *err);
+
 /* Records the error on a handle header and returns code. */
 llm_status llm_fail(llm_handle_header *h, llm_status code, const char *fmt, ...) LLM_PRINTF(3, 4);
 
