@@ -5,8 +5,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bindings", "python"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bindings", "python", "tests"))
 
 import libllm  # noqa: E402
+from batch_steps import alone_and_batched  # noqa: E402
 
 
 def test_backends_listed():
@@ -28,16 +30,6 @@ def test_session_reports_backend():
         assert session.backend == "cuda"
 
 
-def _steps(session, n):
-    out = []
-    for _ in range(n):
-        st = session.step()
-        out.append((st.token, st.text, st.finish))
-        if st.finished:
-            break
-    return out
-
-
 def test_step_batch_on_the_plugin():
     """libllm.step_batch with sessions on the device plugin (the mock's session_forward_batch):
     the same steps as each session stepped alone."""
@@ -53,18 +45,7 @@ def test_step_batch_on_the_plugin():
                 s.reset()
                 s.feed(p)
 
-        start()
-        alone = [_steps(s, 10) for s in ss]
-        start()
-        together = [[] for _ in ss]
-        live = list(range(len(ss)))
-        for _ in range(10):
-            if not live:
-                break
-            res = libllm.step_batch([ss[i] for i in live])
-            for i, st in zip(live, res):
-                together[i].append((st.token, st.text, st.finish))
-            live = [i for i, st in zip(live, res) if not st.finished]
+        alone, together = alone_and_batched(ss, start, 10)
         assert together == alone
         assert [len(a) for a in alone] == [7, 4, 9]
         for s in ss:

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 import libllm
+from batch_steps import alone_and_batched
 
 
 @pytest.fixture()
@@ -213,16 +214,6 @@ def test_two_threads_sampled_with_seeds_match(tiny):
     assert got == want
 
 
-def _steps(step, n):
-    out = []
-    for _ in range(n):
-        st = step()
-        out.append(st)
-        if st.finished:
-            break
-    return out
-
-
 def test_step_batch_matches_separate_steps(tiny):
     """libllm.step_batch: the same tokens as stepping each session alone, with sessions that
     share one context (a chat session's reply header is evaluated on its own first), finishing
@@ -238,18 +229,7 @@ def test_step_batch_matches_separate_steps(tiny):
         ss[1].feed("a longer prompt than the first one")
         ss[2].chat("user", "hi")
 
-    start()
-    alone = [[(x.token, x.text, x.finish) for x in _steps(s.step, 12)] for s in ss]
-    start()
-    together = [[] for _ in ss]
-    live = list(range(len(ss)))
-    for _ in range(12):
-        if not live:
-            break
-        res = libllm.step_batch([ss[i] for i in live])
-        for i, st in zip(live, res):
-            together[i].append((st.token, st.text, st.finish))
-        live = [i for i, st in zip(live, res) if not st.finished]
+    alone, together = alone_and_batched(ss, start, 12)
     assert together == alone
     assert alone[0][-1][2] == libllm.Finish.LENGTH and len(alone[0]) == 5 and len(alone[1]) == 9
 
