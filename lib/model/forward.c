@@ -207,9 +207,8 @@ static void ffn_gate(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n
 }
 
 /* FFN, second unit: the activation (into gate). */
-static void ffn_activation(const llm_arch_model *m, int32_t il, fwd_bufs *b, int32_t n, llm_pool *pool) {
+static void ffn_activation(const llm_arch_model *m, fwd_bufs *b, int32_t n, llm_pool *pool) {
     const llm_hparams *hp = &m->hp;
-    (void)il;
     const int64_t nf = (int64_t)n * hp->n_ff;
     llm_glu(m->act == LLM_ACT_GELU_TANH, b->gate, b->up, nf, pool);
 }
@@ -228,7 +227,7 @@ static void layer_unit(const llm_arch_model *m, llm_fwd_stage stage, const fwd_w
     case LLM_FWD_ATTN_IN: attention_in(m, w, il, b, n, pool); break;
     case LLM_FWD_ATTN_OUT: attention_out(m, w, il, b, n, pool); break;
     case LLM_FWD_FFN_GATE: ffn_gate(m, il, b, n, pool); break;
-    case LLM_FWD_FFN_UP: ffn_activation(m, il, b, n, pool); break;
+    case LLM_FWD_FFN_ACT: ffn_activation(m, b, n, pool); break;
     case LLM_FWD_FFN_DOWN: ffn_down(m, il, b, n, pool); break;
     default: break;
     }
@@ -313,7 +312,7 @@ static void run_unit(const llm_arch_model *m, llm_kv_state *kv, llm_fwd_cursor *
     case LLM_FWD_ATTN_IN:
     case LLM_FWD_ATTN_OUT:
     case LLM_FWD_FFN_GATE:
-    case LLM_FWD_FFN_UP:
+    case LLM_FWD_FFN_ACT:
         layer_unit(m, c->stage, &w, c->il, b, n, pool);
         c->stage = (llm_fwd_stage)(c->stage + 1);
         break;

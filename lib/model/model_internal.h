@@ -184,7 +184,7 @@ typedef enum llm_fwd_stage {
     LLM_FWD_ATTN_IN,   /* layer il: norm, q/k/v products, q/k norms, rope, cache write */
     LLM_FWD_ATTN_OUT,  /* layer il: attention, output product, residual */
     LLM_FWD_FFN_GATE,  /* layer il: norm, gate and up products */
-    LLM_FWD_FFN_UP,    /* layer il: the activation */
+    LLM_FWD_FFN_ACT,   /* layer il: the activation (gate x up) */
     LLM_FWD_FFN_DOWN,  /* layer il: down product, residual */
     LLM_FWD_LOGITS,    /* output norm (first unit) and logits rows [out_row, out_row + rows) */
     LLM_FWD_N_STAGES
