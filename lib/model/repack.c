@@ -14,7 +14,6 @@
  * from the file), so the resident size stays about the model's size. The packing runs on up to 8
  * threads. */
 #define _DEFAULT_SOURCE
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -43,6 +42,7 @@ typedef struct pack_work {
     int n;
     const size_t *offs; /* byte offset of each matrix's copy in buf */
     const int64_t *first; /* first group of each matrix in the numbering of all groups */
+    int64_t groups;     /* all of them */
     uint8_t *buf;
 } pack_work;
 
@@ -57,15 +57,10 @@ static void pack_range(const pack_work *w, int64_t g0, int64_t g1) {
     }
 }
 
-typedef struct pack_slice {
-    const pack_work *w;
-    int64_t g0, g1;
-} pack_slice;
-
-static void *pack_thread(void *arg) {
-    const pack_slice *s = arg;
-    pack_range(s->w, s->g0, s->g1);
-    return NULL;
+/* One thread's share of the groups (llm_pool_run). */
+static void run_pack(void *arg, int ith, int nth) {
+    const pack_work *w = arg;
+    pack_range(w, w->groups * ith / nth, w->groups * (ith + 1) / nth);
 }
 
 /* Drops the whole pages inside [p, p + n) from this process's mapping of the file. */
@@ -111,20 +106,11 @@ llm_status llm_arch_repack(llm_arch_model *m, llm_isa isa, int release_mapped, i
         free(all), free(offs), free(first);
         return llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "out of memory for the repacked weights (%zu bytes)", total);
     }
-    const pack_work w = {all, n, offs, first, buf};
-    const int nth = n_threads < 1 ? 1 : n_threads > REPACK_MAX_THREADS ? REPACK_MAX_THREADS : n_threads;
-    pack_slice sl[REPACK_MAX_THREADS];
-    pthread_t tids[REPACK_MAX_THREADS];
-    int running[REPACK_MAX_THREADS] = {0};
-    for (int t = 0; t < nth; t++) sl[t] = (pack_slice){&w, groups * t / nth, groups * (t + 1) / nth};
-    for (int t = 1; t < nth; t++) running[t] = pthread_create(&tids[t], NULL, pack_thread, &sl[t]) == 0;
-    pack_range(&w, sl[0].g0, sl[0].g1);
-    for (int t = 1; t < nth; t++) { /* a thread that did not start: its slice here */
-        if (running[t])
-            pthread_join(tids[t], NULL);
-        else
-            pack_range(&w, sl[t].g0, sl[t].g1);
-    }
+    pack_work w = {all, n, offs, first, groups, buf};
+    /* a pool of its own for the load (without one, llm_pool_run packs on this thread) */
+    llm_pool *pool = llm_pool_new(n_threads < 1 ? 1 : n_threads > REPACK_MAX_THREADS ? REPACK_MAX_THREADS : n_threads);
+    llm_pool_run(pool, run_pack, &w);
+    llm_pool_free(pool);
     for (int i = 0; i < n; i++) all[i]->x16 = buf + offs[i];
     if (release_mapped)
         for (int i = 0; i < n; i++) release_pages(all[i]->data, (size_t)all[i]->rows * all[i]->row_bytes);
