@@ -37,12 +37,6 @@
 
 typedef int x16_type; /* LLM_X16_Q4_0 .. LLM_X16_Q8_0 (kernels/cpu/x16.h) */
 
-static inline __attribute__((always_inline)) __m256i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return _mm256_set1_epi32(v);
-}
-
 /* dword i (0..3) of each lane to every dword of the lane */
 static inline __attribute__((always_inline)) __m256i dword_bcast(__m256i v, int i) {
     switch (i) {
@@ -113,7 +107,7 @@ static inline __attribute__((always_inline)) void column(x16_type T, const uint8
         __m256i lo16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
         __m256i hi16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
         for (int k = 0; k < 4; k++) {
-            const __m256i xl = bcast4(xq + 4 * k), xh = bcast4(xq + 16 + 4 * k);
+            const __m256i xl = avx2_bcast4(xq + 4 * k), xh = avx2_bcast4(xq + 16 + 4 * k);
             __m256i mb = _mm256_setzero_si256();
             if (LLM_X16_HAS_H(T))
                 mb = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)(const void *)(hm + 16 * k)));

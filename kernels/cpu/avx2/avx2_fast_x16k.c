@@ -43,12 +43,6 @@
 #include "kernels/cpu/fast.h"
 #include "kernels/cpu/x16_k.h"
 
-static inline __attribute__((always_inline)) __m256i bcast4(const void *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return _mm256_set1_epi32(v);
-}
-
 static inline __attribute__((always_inline)) __m256i load32(const uint8_t *p) {
     return _mm256_load_si256((const __m256i *)(const void *)p);
 }
@@ -125,7 +119,7 @@ static inline __attribute__((always_inline)) void dot16_k45(int q5, const uint8_
                 __m256i lo16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
                 __m256i hi16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
                 for (int k = k0; k < k0 + run; k++) {
-                    const __m256i vl = bcast4(xl + 4 * k), vh = bcast4(xh + 4 * k);
+                    const __m256i vl = avx2_bcast4(xl + 4 * k), vh = avx2_bcast4(xh + 4 * k);
                     __m256i mb = _mm256_setzero_si256();
                     if (q5)
                         mb = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)(const void *)(hm + 16 * k)));
@@ -190,7 +184,7 @@ void llm_avx2_x16_q6_k(const void *group, const llm_qx *x, int64_t n, float *out
         for (int i = 0; i < 16; i++) {
             const uint8_t *q = body + X16K_Q6_Q + 192 * i;
             const int8_t *xi = xq + 16 * i;
-            const __m256i x0 = bcast4(xi), x1 = bcast4(xi + 4), x2 = bcast4(xi + 8), x3 = bcast4(xi + 12);
+            const __m256i x0 = avx2_bcast4(xi), x1 = avx2_bcast4(xi + 4), x2 = avx2_bcast4(xi + 8), x3 = avx2_bcast4(xi + 12);
             const __m256i o = _mm256_set1_epi32(off[i]);
             for (int hf = 0; hf < 2; hf++) {
                 const __m256i s0 = load32(q + 32 * hf), s1 = load32(q + 64 + 32 * hf), s2 = load32(q + 128 + 32 * hf);

@@ -16,6 +16,7 @@
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 /* One group of 32 into the lane totals: w0..w3 are the dequantized values of the elements
  * 0..7, 8..15, 16..23, 24..31 of the group, x its 32 floats. Lane k (0..7) of t0 gets
@@ -64,6 +65,14 @@ static inline void avx2_u8x32_to_f(__m256i q, __m256 f[4]) {
 }
 
 /* Little-endian reads of the block fields (blocks are not aligned). */
+/* The 4 bytes at p as one dword, broadcast to the 8 lanes (an activation's 4 bytes against 8
+ * rows of an x16 step). */
+static inline __m256i avx2_bcast4(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
 static inline uint16_t avx2_rd_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static inline uint32_t avx2_rd_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;

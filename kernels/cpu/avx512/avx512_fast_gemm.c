@@ -120,7 +120,7 @@ static inline __attribute__((always_inline)) void tile_tokens(int NR, int NT, in
                 __m512i xv = _mm512_loadu_si512((const void *)(xp[t].q + off));
                 /* one load per activation vector: without this GCC folds the load into each
                  * vpdpbusd, i.e. NR loads, and loads were the bound */
-                if (NR > 1) __asm__("" : "+v"(xv));
+                if (NR > 1) AVX512_IN_REG(xv);
                 for (int r = 0; r < NR; r++) z[r][t] = _mm512_dpbusd_epi32(z[r][t], wv[r], xv);
             }
         }
@@ -330,7 +330,7 @@ static inline __attribute__((always_inline)) void tilek(int NR, int NT, int q6, 
             for (int r = 0; r < NR; r++) wv[r] = _mm512_loadu_si512((const void *)(wq[r] + base + 64 * st));
             for (int t = 0; t < NT; t++) {
                 __m512i xv = _mm512_loadu_si512((const void *)(xt[t]->q + base + 64 * st));
-                if (NR > 1) __asm__("" : "+v"(xv)); /* one load per activation vector (see tile_tokens) */
+                if (NR > 1) AVX512_IN_REG(xv); /* one load per activation vector (see tile_tokens) */
                 for (int r = 0; r < NR; r++) z[r][t] = _mm512_dpbusd_epi32(z[r][t], wv[r], xv);
             }
         }

@@ -14,12 +14,6 @@
 
 typedef int x16_type; /* LLM_X16_Q4_0 .. LLM_X16_Q8_0 (kernels/cpu/x16.h) */
 
-static inline __attribute__((always_inline)) __m512i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return _mm512_set1_epi32(v);
-}
-
 /* v of block column b for the 16 rows of the group, for each of NT tokens (x[0..NT)): v[t]. The
  * weight loads, the nibble unpacking, the 5th-bit masks and the d_w / m_w conversions are done
  * once and shared by the NT tokens; each token's integer sums and its float steps are exactly
@@ -37,8 +31,8 @@ static inline __attribute__((always_inline)) void column(x16_type T, int NT, con
             const __m512i w1 = _mm512_load_si512((const void *)(q + 64 * k + 64));
             for (int t = 0; t < NT; t++) {
                 const int8_t *xq = x[t].q + 32 * b;
-                s0[t] = _mm512_dpbusd_epi32(s0[t], w0, bcast4(xq + 4 * k));
-                s1[t] = _mm512_dpbusd_epi32(s1[t], w1, bcast4(xq + 4 * k + 4));
+                s0[t] = _mm512_dpbusd_epi32(s0[t], w0, avx512_bcast4(xq + 4 * k));
+                s1[t] = _mm512_dpbusd_epi32(s1[t], w1, avx512_bcast4(xq + 4 * k + 4));
             }
         }
     } else {
@@ -57,8 +51,8 @@ static inline __attribute__((always_inline)) void column(x16_type T, int NT, con
             }
             for (int t = 0; t < NT; t++) {
                 const int8_t *xq = x[t].q + 32 * b;
-                s0[t] = _mm512_dpbusd_epi32(s0[t], lo, bcast4(xq + 4 * k));
-                s1[t] = _mm512_dpbusd_epi32(s1[t], hi, bcast4(xq + 16 + 4 * k));
+                s0[t] = _mm512_dpbusd_epi32(s0[t], lo, avx512_bcast4(xq + 4 * k));
+                s1[t] = _mm512_dpbusd_epi32(s1[t], hi, avx512_bcast4(xq + 16 + 4 * k));
             }
         }
     }

@@ -37,15 +37,8 @@
 #include "kernels/cpu/x16_k.h"
 #include "kernels/cpu/x16.h"
 
-/* the 4 bytes at p as one dword, broadcast to the 16 lanes */
-static inline __attribute__((always_inline)) __m512i bcast4(const void *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return _mm512_set1_epi32(v);
-}
-
 /* acc + vpdpbusd(w, the 4 bytes at p broadcast): the broadcast as the instruction's own {1to16}
- * memory operand. GCC turns bcast4 into a separate vpbroadcastd per product; with several tokens
+ * memory operand. GCC turns avx512_bcast4 into a separate vpbroadcastd per product; with several tokens
  * per weight vector there is one broadcast per vpdpbusd, and folding them measured faster. */
 typedef int32_t __attribute__((may_alias, aligned(1))) x16k_i32u;
 static inline __attribute__((always_inline)) __m512i dpbusd_b4(__m512i acc, __m512i w, const void *p) {
@@ -53,21 +46,15 @@ static inline __attribute__((always_inline)) __m512i dpbusd_b4(__m512i acc, __m5
     __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const x16k_i32u *)p));
     return acc;
 #else
-    return _mm512_dpbusd_epi32(acc, w, bcast4(p));
+    return _mm512_dpbusd_epi32(acc, w, avx512_bcast4(p));
 #endif
 }
 
 /* vpternlog immediate of "c ? a : b", bit by bit (a = 0xf0, b = 0xcc, c = 0xaa) */
 #define SEL_A_IF_C 0xe4
 
-/* Keeps a loaded vector in a register: GCC otherwise folds the load into each of its two or three
- * uses, reading the same 64 bytes two or three times (a zmm load a cycle is all the L1 gives here:
- * with the loads made single, Q6_K went from 178 to 157 cycles per super-block, Q4_K 8% faster). */
-#if defined(__GNUC__)
-#define AVX512_IN_REG(v) __asm__("" : "+v"(v))
-#else
-#define AVX512_IN_REG(v) ((void)0)
-#endif
+/* Loads kept in registers with AVX512_IN_REG (avx512_internal.h): with the loads made single,
+ * Q6_K went from 178 to 157 cycles per super-block, Q4_K 8% faster. */
 
 /* ---- Q4_K, Q5_K ---- */
 
@@ -157,7 +144,7 @@ static inline __attribute__((always_inline)) void dot16_k45(int q5, int nt, cons
             const __m512i mj = _mm512_shuffle_epi8(mn[j >> 2], imn[j & 3]);
 #pragma GCC unroll 4
             for (int t = 0; t < nt; t++)
-                bm[t][j % ch] = _mm512_dpwssd_epi32(bm[t][j % ch], mj, bcast4(x[t].bsum + 16 * s + 2 * j));
+                bm[t][j % ch] = _mm512_dpwssd_epi32(bm[t][j % ch], mj, avx512_bcast4(x[t].bsum + 16 * s + 2 * j));
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(const void *)(sb + X16K_D)));
         const __m512 dmin = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(const void *)(sb + X16K_DMIN)));

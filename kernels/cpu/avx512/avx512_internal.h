@@ -22,6 +22,23 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
+/* Keeps a loaded vector in a register: GCC otherwise folds the load into each of the vector's uses
+ * (a memory operand per instruction), reading the same 64 bytes again for every use, and one zmm
+ * load a cycle is all the L1 gives. An empty asm that "changes" the register stops the folding. */
+#if defined(__GNUC__)
+#define AVX512_IN_REG(v) __asm__("" : "+v"(v))
+#else
+#define AVX512_IN_REG(v) ((void)0)
+#endif
+
+/* The 4 bytes at p as one dword, broadcast to the 16 lanes (an activation's 4 bytes against the
+ * 16 rows of an x16 step; GCC may fold it into the vpdpbusd as a {1to16} operand). */
+static inline __attribute__((always_inline)) __m512i avx512_bcast4(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm512_set1_epi32(v);
+}
+
 /* lane m = c[2m] + c[2m+1] of the 32 dwords c = (a, b): one level of a reduction of block sums
  * (exact integers) */
 static inline __m512i avx512_pair_sum(__m512i a, __m512i b) {
