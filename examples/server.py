@@ -127,7 +127,16 @@ class Handler(BaseHTTPRequestHandler):
                 messages = body.get("messages")
                 if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
                     raise ApiError(400, "messages must be a list of objects", param="messages")
-                result = model.create_chat_completion(messages, stream=stream, **kwargs)
+                tools = body.get("tools")
+                if tools is not None and not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)):
+                    raise ApiError(400, "tools must be a list of objects", param="tools")
+                extra = body.get("chat_template_kwargs")
+                if extra is not None and not isinstance(extra, dict):
+                    raise ApiError(400, "chat_template_kwargs must be an object", param="chat_template_kwargs")
+                if body.get("tool_choice") == "none":
+                    tools = None  # the model is not to call tools: do not show them
+                result = model.create_chat_completion(messages, stream=stream, tools=tools,
+                                                      chat_template_kwargs=extra, **kwargs)
             if stream:
                 self.send_events(result)  # type: ignore[arg-type]
             else:
@@ -137,7 +146,8 @@ class Handler(BaseHTTPRequestHandler):
         except libllm.ContextFullError as e:
             self.send_error_json(ApiError(400, f"the prompt does not fit in the context: {e.message}",
                                           param="messages" if "chat" in path else "prompt"))
-        except (libllm.InvalidUtf8Error, libllm.InvalidArgumentError, libllm.UnsupportedError) as e:
+        except (libllm.InvalidUtf8Error, libllm.InvalidArgumentError, libllm.UnsupportedError,
+                libllm.FormatError) as e:  # FormatError: the chat template rejects the conversation
             self.send_error_json(ApiError(400, str(e)))
         except (ValueError, TypeError) as e:
             self.send_error_json(ApiError(400, str(e)))

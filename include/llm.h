@@ -140,6 +140,12 @@ typedef enum llm_option {
     LLM_OPT_SEED = 18,            /* int, sampler seed (default 0xC0FFEE) */
     LLM_OPT_MAX_TOKENS = 19,      /* int, tokens generated after each feed, 0 = until context is full (default 0) */
     LLM_OPT_ALL_LOGITS = 20,      /* int 0/1, keep logits of every fed position (default 0) */
+    /* chat templates (model load, session creation, llm_chat_apply_template): bounds on what one
+     * render of an untrusted Jinja template may cost; exceeding one fails with LLM_ERR_LIMIT */
+    LLM_OPT_TEMPLATE_MAX_STEPS = 21,  /* int, evaluation steps per render (default 1000000) */
+    LLM_OPT_TEMPLATE_MAX_DEPTH = 22,  /* int, nesting of blocks, expressions and calls (default 64) */
+    LLM_OPT_TEMPLATE_MAX_OUTPUT = 23, /* int, bytes of rendered text (default 4 MiB) */
+    LLM_OPT_TEMPLATE_MAX_MEMORY = 24, /* int, bytes of values one render may allocate (default 64 MiB) */
     /* model */
     LLM_OPT_USE_MMAP = 30,        /* int 0/1, map the file instead of reading it (default 1) */
     LLM_OPT_REPACK = 31           /* int 0/1, copy the weights that the CPU's FAST decode kernels read
@@ -272,12 +278,30 @@ LLM_API llm_status llm_token_to_piece(const llm_model *model, int32_t token, int
 LLM_API llm_status llm_detokenize(const llm_model *model, const int32_t *tokens, size_t n_tokens,
                                   int flags, char *buffer, size_t capacity, size_t *needed);
 
-/* Render a conversation with the model's chat format (from its GGUF metadata). roles[i] is
+/* Render a conversation with the model's chat template (tokenizer.chat_template, a Jinja
+ * template, rendered as Python jinja2 renders it for Hugging Face transformers), or for a file
+ * without one with a built-in format chosen from the architecture and vocabulary. roles[i] is
  * "system", "user" or "assistant". add_generation_prompt appends the assistant turn header. */
 LLM_API llm_status llm_chat_render(const llm_model *model, const char *const *roles,
                                    const char *const *contents, size_t n_messages,
                                    int add_generation_prompt, char *buffer, size_t capacity,
                                    size_t *needed);
+
+/* The chat template engine with every input a template can see. messages_json is a JSON array of
+ * message objects in the OpenAI shape ({"role": "user", "content": "..."}; assistant messages may
+ * carry "tool_calls", tool results have role "tool"; every key is passed through). vars_json
+ * (may be NULL) is a JSON object of further variables, e.g. {"tools": [...], "enable_thinking":
+ * false}; bos_token and eos_token come from the model unless vars_json sets them. template_text
+ * (may be NULL) replaces the model's template; model may be NULL when template_text is given.
+ * options (may be NULL) gives the LLM_OPT_TEMPLATE_* limits and receives the error text:
+ * LLM_ERR_FORMAT for a template that does not parse or fails while rendering (raise_exception,
+ * a type error, ...: the message names the line and column), LLM_ERR_INVALID_ARGUMENT for JSON
+ * that is malformed or of the wrong shape, LLM_ERR_LIMIT, LLM_ERR_NOT_FOUND when the model has no
+ * template. The text is copied like every string out-parameter (*needed = its length). */
+LLM_API llm_status llm_chat_apply_template(const llm_model *model, const char *template_text,
+                                           const char *messages_json, const char *vars_json,
+                                           int add_generation_prompt, llm_options *options, char *buffer,
+                                           size_t capacity, size_t *needed);
 
 /* ---------------------------------------------------------------------------------------------
  * Context: execution resources (threads, scratch, backend) that host sessions.
@@ -371,10 +395,26 @@ LLM_API llm_status llm_session_step_batch(llm_session *const *sessions, size_t n
 LLM_API llm_status llm_session_generate(llm_session *session, llm_text_fn fn, void *user_data,
                                         llm_finish *finish);
 
-/* Chat: append one message (role "system", "user" or "assistant"), rendered with the model's
- * chat format and fed. A following generate/step produces the assistant's reply, which the
- * session records so the next user message continues the conversation. */
+/* Chat: append one message (role "system", "user" or "assistant"). The session keeps the
+ * conversation: it renders all of it with the model's chat template (as llm_chat_apply_template
+ * does) and evaluates only the tokens beyond those its KV cache already holds, so a multi-turn
+ * chat prefills only the new turn (where the template renders an earlier turn differently once a
+ * later one exists, the cache is cut back to where the texts agree). A following generate/step
+ * produces the assistant's reply (after the template's generation prompt), which the session
+ * records as the assistant's message, so the next message continues the conversation. Text fed
+ * with llm_session_feed_* between chat calls is not part of the conversation: the next chat call
+ * replaces it. Files without a template use a built-in format. */
 LLM_API llm_status llm_session_chat(llm_session *session, const char *role, const char *content);
+/* Chat with a whole message as a JSON object in the OpenAI shape, e.g. an assistant message with
+ * "tool_calls" or {"role": "tool", "tool_call_id": "...", "content": "..."}; every key reaches the
+ * template. Needs a model with a chat template (else LLM_ERR_UNSUPPORTED). */
+LLM_API llm_status llm_session_chat_message(llm_session *session, const char *message_json);
+/* Further variables the chat template sees from the next render on: a JSON object such as
+ * {"tools": [...], "enable_thinking": false}; NULL or "" clears them. */
+LLM_API llm_status llm_session_chat_vars(llm_session *session, const char *vars_json);
+/* Tokens the session has put through the model since it was created or reset (prompts, chat
+ * turns and generated tokens), e.g. to see how much of a chat was served from the cache. */
+LLM_API int64_t llm_session_n_evaluated(const llm_session *session);
 
 /* ---------------------------------------------------------------------------------------------
  * Tools.

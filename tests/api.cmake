@@ -26,3 +26,7 @@ set_tests_properties(example_simple PROPERTIES PASS_REGULAR_EXPRESSION "Paris")
 # llm_session_step_timed: same tokens/logits as llm_session_step, per-call times, abandoning.
 llm_add_c_test(test_step_timed SOURCES api/test_step_timed.c LIBS llm ARGS ${LLM_GEMMA3_PATH})
 set_tests_properties(test_step_timed PROPERTIES TIMEOUT 600)
+# A GGUF with a vocabulary and no tensors (the shipped ggml-vocab-*.gguf): loads through the three
+# paths, tokenizes the shipped vectors through llm_tokenize, refuses a context (UNSUPPORTED).
+llm_add_c_test(test_vocab_only SOURCES api/test_vocab_only.c LIBS llm ARGS ${LLM_TESTDATA}/tokenizers/gguf-vocab
+               LABELS tokenizer)

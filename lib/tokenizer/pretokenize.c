@@ -189,6 +189,9 @@ static const tok_pretok k_pretoks[] = {
     /* StarCoder, Refact: Digits(individual), then GPT-2's ByteLevel */
     {"starcoder", {CP(m_digit), CP(pre_gpt2)}, 2, 0, 0, 0},
     {"refact", {CP(m_digit), CP(pre_gpt2)}, 2, 0, 0, 0},
+    /* SmolLM / SmolLM2: the StarCoder tokenizer's chain (tokenizer.json: Sequence of
+     * Digits(individual_digits) and ByteLevel(use_regex, no prefix space)) */
+    {"smollm", {CP(m_digit), CP(pre_gpt2)}, 2, 0, 0, 0},
     /* Falcon: Punctuation(contiguous), ByteLevel with GPT-2's regex, then Digits and
      * Split([0-9]{3}) on the byte symbols */
     {"falcon", {CP(m_punct_run), CP(pre_gpt2), BYTES(m_digits), BYTES(m_three_ascii_digits)}, 4, 0, 0, 0},

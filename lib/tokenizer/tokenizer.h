@@ -1,6 +1,6 @@
 /* Tokenizers built from GGUF metadata (tokenizer.ggml.*): SentencePiece-style ("llama", with
  * byte fallback), byte-level BPE ("gpt2", with the pre-tokenizer named by tokenizer.ggml.pre:
- * gpt-2/default, llama-bpe/llama3, qwen2, deepseek-r1-qwen, mpt, gpt-neox, starcoder, refact,
+ * gpt-2/default, llama-bpe/llama3, qwen2, deepseek-r1-qwen, mpt, gpt-neox, starcoder, refact, smollm,
  * falcon, deepseek-coder, deepseek-llm; see pretokenize.c) and WordPiece ("bert", BERT's
  * normalizer and pre-tokenizer). Immutable after creation; all functions are thread-safe. */
 #ifndef LLM_TOKENIZER_H

@@ -269,3 +269,61 @@ def test_perplexity_errors(model, tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# ---- a vocabulary without weights (ggml-vocab-*.gguf: tokenizer and metadata, no tensors) -------
+
+VOCAB_DIR = TESTDATA / "tokenizers" / "gguf-vocab"
+VOCAB_SEP = "\n__ggml_vocab_test__\n"
+
+
+def vocab_file(name):
+    path = VOCAB_DIR / f"ggml-vocab-{name}.gguf"
+    if not path.exists():
+        pytest.skip(f"{path} is missing")
+    return str(path)
+
+
+def vocab_vectors(name):
+    """The shipped vectors: (string, ids) made without BOS, with special tokens parsed."""
+    raw = (VOCAB_DIR / f"ggml-vocab-{name}.gguf.inp").read_text(encoding="utf-8")
+    strings = raw[: -len(VOCAB_SEP)].split(VOCAB_SEP)
+    lines = (VOCAB_DIR / f"ggml-vocab-{name}.gguf.out").read_text(encoding="utf-8").split("\n")[:-1]
+    return list(zip(strings, [[int(x) for x in line.split()] for line in lines]))
+
+
+@pytest.mark.parametrize("name", ["gpt-2", "llama-spm", "bert-bge"])
+def test_vocab_only_tokenize(name):
+    path = vocab_file(name)
+    # the non-empty vectors (an empty argument is no text: the command reads stdin then)
+    vectors = [(s, ids) for s, ids in vocab_vectors(name) if s and "\0" not in s][:12]
+    for text, want in vectors:
+        r = run_llm("tokenize", "-m", path, "--ids", "--no-bos", "--special", "--", text)
+        assert r.returncode == 0, r.stderr
+        assert [int(x) for x in r.stdout.split()] == want, text
+    r = run_llm("tokenize", "-m", path, "--no-bos", "Hello world")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) >= 2 and "\t'" in r.stdout
+
+
+def test_vocab_only_info():
+    r = run_llm("info", "-m", vocab_file("gpt-2"))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert re.search(r"^architecture:\s+gpt2$", out, re.M)
+    assert re.search(r"^weights:\s+none \(vocabulary only", out, re.M)
+    assert re.search(r"^vocab:\s+50257$", out, re.M)
+    assert not re.search(r"^(parameters|layers|embedding size):", out, re.M)
+    assert "  tokenizer.ggml.model = gpt2" in out
+    assert re.search(r"^  gpt2\.block_count = \d+$", out, re.M)  # the metadata is all there
+    # an architecture libllm does not run: the vocabulary still loads
+    r = run_llm("info", "-m", vocab_file("baichuan"))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^vocab:\s+64000$", r.stdout, re.M)
+
+
+def test_vocab_only_cannot_run():
+    r = run_llm("run", "-m", vocab_file("gpt-2"), "-p", "Hello", "-n", "2")
+    assert r.returncode != 0
+    assert "no weights (vocabulary only)" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "Sanitizer" not in r.stderr

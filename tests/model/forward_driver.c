@@ -2,13 +2,15 @@
  * forward pass over a token list, writing the logits of every position as raw f32.
  *
  *   forward_driver MODEL --tokens 1,2,3 [--threads N] [--ctx N] [--split K] [--out FILE]
- *                  [--check-abort] [--bench N]
+ *                  [--check-abort] [--bench N] [--fast]
  *
  * --split K: the first K tokens in one call (all logits), then the rest one call per token
  * (default K = all: one call). --check-abort: before every call, first make the same call with
  * an abort callback that fires after the first layer and check that it returns LLM_ERR_ABORTED
  * and leaves n_past unchanged. --bench N: after the tokens, decode N tokens greedily and print
- * the speed. Without --tokens it only loads the model and prints its hyper-parameters.
+ * the speed. --fast: FAST precision (8-bit activations for quantized weights, llm_pool_set_fast)
+ * instead of EXACT, the default of llm_pool_new. Without --tokens it only loads the model and
+ * prints its hyper-parameters.
  * Errors: "error: <STATUS> (<code>): <message>" on stderr, exit status 1. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +59,7 @@ static int32_t argmax(const float *x, int32_t n) {
 
 int main(int argc, char **argv) {
     const char *path = NULL, *tokens_arg = NULL, *out_path = NULL;
-    int threads = 1, check_abort = 0, bench = 0;
+    int threads = 1, check_abort = 0, bench = 0, fast = 0;
     long ctx = 0, split = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -69,10 +71,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--out") && next) out_path = argv[++i];
         else if (!strcmp(a, "--bench") && next) bench = atoi(argv[++i]);
         else if (!strcmp(a, "--check-abort")) check_abort = 1;
+        else if (!strcmp(a, "--fast")) fast = 1;
         else if (a[0] != '-' && !path) path = a;
         else {
             fprintf(stderr, "usage: forward_driver MODEL [--tokens a,b,c] [--threads N] [--ctx N] [--split K] "
-                            "[--out FILE] [--check-abort] [--bench N]\n");
+                            "[--out FILE] [--check-abort] [--bench N] [--fast]\n");
             return 2;
         }
     }
@@ -142,6 +145,7 @@ int main(int argc, char **argv) {
             goto done;
         }
         llm_pool_set_isa(pool, (llm_isa)isa);
+        llm_pool_set_fast(pool, fast);
     }
     logits = malloc((size_t)n_tok * (size_t)hp->n_vocab * sizeof *logits);
     if (!pool || !logits) {

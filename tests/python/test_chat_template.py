@@ -1,4 +1,6 @@
-"""The built-in chat formats against the models' own Jinja templates rendered by jinja2."""
+"""Chat rendering against jinja2: models whose file carries a real chat template (rendered by the
+library's Jinja engine), and the built-in templates of files without one (or whose template does
+not parse) against the real template of their family."""
 import json
 import os
 import subprocess
@@ -98,10 +100,7 @@ def test_phi3_matches_phi35_jinja(tmp_path, conv):
         assert m.chat_render(messages) == render_jinja(template, messages, "<s>")
 
 
-# Mistral's template writes the system message in front of the last user message; ours (which a
-# live session can feed message by message) in front of the first. They agree whenever the system
-# message is followed by a single user message, which conversations 0-2 cover.
-@pytest.mark.parametrize("conv", [0, 1, 2])
+@pytest.mark.parametrize("conv", range(len(CONVERSATIONS)))
 def test_mistral_matches_nemo_jinja(tmp_path, conv):
     template = open(os.path.join(TESTDATA, "chat-templates/mistralai-Mistral-Nemo-Instruct-2407.jinja")).read()
     with llmlib.Model(make_tiny_with_template(tmp_path, "mistral", template)) as m:
@@ -109,15 +108,27 @@ def test_mistral_matches_nemo_jinja(tmp_path, conv):
         assert m.chat_render(messages) == render_jinja(template, messages, "<s>", eos="</s>")
 
 
-def test_mistral_system_goes_before_first_user_message(tmp_path):
-    template = open(os.path.join(TESTDATA, "chat-templates/mistralai-Mistral-Nemo-Instruct-2407.jinja")).read()
-    with llmlib.Model(make_tiny_with_template(tmp_path, "mistral", template)) as m:
-        assert m.chat_render(CONVERSATIONS[3]) == (
-            "<s>[INST]Speak French.\n\nBonjour 🙂[/INST] Salut ! </s>[INST]Ça va ?[/INST]")
-
-
-def test_llama2_style_template_is_not_taken_for_mistral(tmp_path):
+def test_llama2_style_template_renders_as_written(tmp_path):
     template = "{% for m in messages %}[INST] <<SYS>>{{ m['content'] }} [/INST]{% endfor %}"
     with llmlib.Model(make_tiny_with_template(tmp_path, "llama2", template)) as m:
-        with pytest.raises(Exception):
-            m.chat_render(CONVERSATIONS[0])
+        assert m.chat_render(CONVERSATIONS[0]) == render_jinja(template, CONVERSATIONS[0], "<s>")
+
+
+def make_tiny_gemma3(tmp_path, template=None):
+    out = str(tmp_path / "gemma3.gguf")
+    tool = os.path.join(os.path.dirname(__file__), "..", "tools", "make_model.py")
+    extra = ["--set", "tokenizer.chat_template=str:" + template] if template is not None else []
+    subprocess.check_call([sys.executable, tool, "--arch", "gemma3", "--type", "F32", "--n-embd", "64",
+                           "--n-ff", "128", "--n-vocab", "300", "--out", out, *extra])
+    return out
+
+
+# A file without a template, or with one that does not parse, gets the built-in template of its
+# family (here from the architecture), which renders what the family's real template renders.
+@pytest.mark.parametrize("template", [None, "{% for m in messages %}{{ m.content }"])
+@pytest.mark.parametrize("conv", range(len(CONVERSATIONS)))
+def test_builtin_gemma_matches_gemma3_jinja(tmp_path, template, conv):
+    cfg = json.load(open(os.path.join(TESTDATA, "tokenizers/hf/gemma3/tokenizer_config.json")))
+    with llmlib.Model(make_tiny_gemma3(tmp_path, template)) as m:
+        messages = CONVERSATIONS[conv]
+        assert m.chat_render(messages) == render_jinja(cfg["chat_template"], messages, "<s>")

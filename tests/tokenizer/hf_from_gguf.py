@@ -46,6 +46,9 @@ PRE = {
         _split(DEEPSEEK_CJK), {"type": "Digits", "individual_digits": False}, BYTE_LEVEL_PLAIN]}),
 }
 PRE["refact"] = PRE["starcoder"]
+# SmolLM / SmolLM2 (llama.cpp's "smollm"): their tokenizer.json has StarCoder's pre-tokenizer,
+# Sequence[Digits(individual_digits=true), ByteLevel(add_prefix_space=false, use_regex=true)]
+PRE["smollm"] = PRE["starcoder"]
 
 
 def _arrays(path):

@@ -70,6 +70,10 @@ class Option(enum.IntEnum):
     SEED = 18
     MAX_TOKENS = 19
     ALL_LOGITS = 20
+    TEMPLATE_MAX_STEPS = 21
+    TEMPLATE_MAX_DEPTH = 22
+    TEMPLATE_MAX_OUTPUT = 23
+    TEMPLATE_MAX_MEMORY = 24
     USE_MMAP = 30
     REPACK = 31
 
@@ -169,6 +173,8 @@ _PROTOTYPES = {
     "llm_detokenize": (c_int, [c_void_p, P(c_int32), c_size_t, c_int, c_void_p, c_size_t, P(c_size_t)]),
     "llm_chat_render": (c_int, [c_void_p, P(c_char_p), P(c_char_p), c_size_t, c_int, c_void_p, c_size_t,
                                 P(c_size_t)]),
+    "llm_chat_apply_template": (c_int, [c_void_p, c_char_p, c_char_p, c_char_p, c_int, c_void_p, c_void_p,
+                                        c_size_t, P(c_size_t)]),
     # backends
     "llm_backend_name": (c_char_p, [c_int]),
     "llm_backend_available": (c_int, [c_int]),
@@ -203,6 +209,9 @@ _PROTOTYPES = {
                                        P(c_int), P(c_int)]),
     "llm_session_generate": (c_int, [c_void_p, TEXT_FN, c_void_p, P(c_int)]),
     "llm_session_chat": (c_int, [c_void_p, c_char_p, c_char_p]),
+    "llm_session_chat_message": (c_int, [c_void_p, c_char_p]),
+    "llm_session_chat_vars": (c_int, [c_void_p, c_char_p]),
+    "llm_session_n_evaluated": (c_int64, [c_void_p]),
     "llm_quantize": (c_int, [c_char_p, c_char_p, c_char_p, c_void_p]),
 }
 
@@ -210,7 +219,8 @@ _PROTOTYPES = {
 #: :func:`has` before using them.
 OPTIONAL = frozenset({"llm_session_step_timed", "llm_session_step_batch", "llm_context_isa", "llm_quantize", "llm_backend_name",
                       "llm_backend_available", "llm_backend_describe", "llm_backend_device_count",
-                      "llm_backend_device_name", "llm_backend_device_memory"})
+                      "llm_backend_device_name", "llm_backend_device_memory", "llm_chat_apply_template",
+                      "llm_session_chat_message", "llm_session_chat_vars", "llm_session_n_evaluated"})
 
 
 def _candidates() -> List[str]:

@@ -99,27 +99,42 @@ def _stream_completion(model: "Model", session: Session, prompt: str, overrides:
         model._release_session(session)
 
 
-def _feed_messages(session: Session, messages: Sequence[Mapping[str, Any]]) -> None:
+def _feed_messages(session: Session, messages: Sequence[Mapping[str, Any]],
+                   tools: Optional[Sequence[Mapping[str, Any]]] = None,
+                   template_vars: Optional[Mapping[str, Any]] = None) -> None:
+    """Hands the conversation to the session's chat template: every message whole (tool calls and
+    tool results included), with the tools and extra template variables."""
     if not messages:
         raise ValueError("messages must not be empty")
+    session.chat_vars(tools=tools, **dict(template_vars or {}))  # none: cleared (pooled sessions)
     for m in messages:
         role, content = m.get("role"), m.get("content")
-        if role not in ("system", "user", "assistant", "developer"):
+        if role not in ("system", "user", "assistant", "developer", "tool"):
             raise ValueError(f"unsupported message role {role!r}")
+        msg = dict(m)
         if isinstance(content, list):  # content parts: keep the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
-        if not isinstance(content, str):
+            msg["content"] = "".join(p.get("text", "") for p in content
+                                     if isinstance(p, Mapping) and p.get("type") == "text")
+        elif content is None and not (role == "assistant" and m.get("tool_calls")):
             raise ValueError("message content must be a string")
-        session.chat("system" if role == "developer" else role, content)
+        elif content is not None and not isinstance(content, str):
+            raise ValueError("message content must be a string")
+        if role == "developer":
+            msg["role"] = "system"
+        session.chat_message(msg)
 
 
 def create_chat_completion(model: "Model", messages: Sequence[Mapping[str, Any]], *, max_tokens: Optional[int],
                            temperature: float, top_p: float, top_k: int, min_p: float, stop: Stops, stream: bool,
                            seed: Optional[int], repeat_penalty: float, frequency_penalty: float,
                            presence_penalty: float, n_ctx: Optional[int],
-                           unsupported: Mapping[str, Any]) -> Union[Result, Iterator[Result]]:
+                           tools: Optional[Sequence[Mapping[str, Any]]] = None,
+                           chat_template_kwargs: Optional[Mapping[str, Any]] = None,
+                           unsupported: Mapping[str, Any] = {}) -> Union[Result, Iterator[Result]]:
     """See Model.create_chat_completion."""
     unsupported = dict(unsupported)
+    if unsupported.pop("tool_choice", None) == "none":
+        tools = None  # the model is not to call tools: do not show them
     mct = unsupported.pop("max_completion_tokens", None)
     if max_tokens is None and mct is not None:
         max_tokens = mct
@@ -130,9 +145,10 @@ def create_chat_completion(model: "Model", messages: Sequence[Mapping[str, Any]]
     meta = {"id": "chatcmpl-" + uuid.uuid4().hex, "created": int(time.time()), "model": model.model_id}
     session = model._acquire_session(n_ctx)
     if stream:
-        return _stream_chat(model, session, messages, overrides, stop, meta, _include_usage(unsupported))
+        return _stream_chat(model, session, messages, overrides, stop, meta, _include_usage(unsupported), tools,
+                            chat_template_kwargs)
     try:
-        _feed_messages(session, messages)
+        _feed_messages(session, messages, tools, chat_template_kwargs)
         text = "".join(t for t, _tok, _fin in session._run(None, True, False, overrides, stop))
         prompt_tokens, completion_tokens = session.last_prompt_tokens, session.last_completion_tokens
         finish = session.finish_reason or "stop"
@@ -145,12 +161,14 @@ def create_chat_completion(model: "Model", messages: Sequence[Mapping[str, Any]]
 
 
 def _stream_chat(model: "Model", session: Session, messages: Sequence[Mapping[str, Any]], overrides: Dict[str, Any],
-                 stop: Stops, meta: Dict[str, Any], include_usage: bool) -> Iterator[Result]:
+                 stop: Stops, meta: Dict[str, Any], include_usage: bool,
+                 tools: Optional[Sequence[Mapping[str, Any]]] = None,
+                 chat_template_kwargs: Optional[Mapping[str, Any]] = None) -> Iterator[Result]:
     def chunk(delta: Dict[str, Any], finish: Optional[str]) -> Result:
         return {**meta, "object": "chat.completion.chunk",
                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
     try:
-        _feed_messages(session, messages)
+        _feed_messages(session, messages, tools, chat_template_kwargs)
         yield chunk({"role": "assistant", "content": ""}, None)
         for text, _tok, fin in session._run(None, True, False, overrides, stop):
             if text:

@@ -341,7 +341,8 @@ class Model:
                                                                                 needed), None, initial=32)
 
     def chat_render(self, messages: Sequence[Mapping[str, str]], add_generation_prompt: bool = True) -> str:
-        """The conversation rendered with the model's chat format (llm_chat_render)."""
+        """The conversation of {"role", "content"} dicts rendered with the model's chat template
+        (llm_chat_render; :meth:`apply_chat_template` takes tools, tool calls and variables)."""
         ptr = self._ptr
         n = len(messages)
         roles = (ctypes.c_char_p * max(n, 1))(*[encode(m["role"]) for m in messages])
@@ -349,6 +350,28 @@ class Model:
         raw = read_string(lambda buf, cap, needed: _ffi.lib.llm_chat_render(ptr, roles, contents, n,
                                                                             int(add_generation_prompt), buf, cap,
                                                                             needed), None, initial=1024)
+        return raw.decode("utf-8", "replace")
+
+    def apply_chat_template(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True,
+                            tools: Optional[Sequence[Mapping[str, Any]]] = None, template: Optional[str] = None,
+                            **variables: Any) -> str:
+        """The conversation rendered with the model's Jinja chat template (or ``template``) as
+        jinja2 renders it for Hugging Face transformers' ``apply_chat_template``: messages in the
+        OpenAI shape (tool calls and tool results included), ``tools`` and any other variable the
+        template reads (e.g. ``enable_thinking=False``). FormatError when the template fails."""
+        import json
+        if tools is not None:
+            variables["tools"] = list(tools)
+        msgs = encode(json.dumps([dict(m) for m in messages], ensure_ascii=False))
+        vars_json = encode(json.dumps(variables, ensure_ascii=False)) if variables else None
+        tmpl = encode(template) if template is not None else None
+        opts = Options()
+        try:
+            raw = read_string(lambda buf, cap, needed: _ffi.lib.llm_chat_apply_template(
+                self._ptr, tmpl, msgs, vars_json, int(add_generation_prompt), opts.ptr, buf, cap, needed),
+                opts.ptr, initial=4096)
+        finally:
+            opts.close()
         return raw.decode("utf-8", "replace")
 
     # -- sessions and completions --------------------------------------------------------------
@@ -409,18 +432,22 @@ class Model:
                                stop: Union[None, str, Sequence[str]] = None, stream: bool = False,
                                seed: Optional[int] = None, repeat_penalty: float = 1.0,
                                frequency_penalty: float = 0.0, presence_penalty: float = 0.0,
-                               n_ctx: Optional[int] = None,
+                               n_ctx: Optional[int] = None, tools: Optional[Sequence[Mapping[str, Any]]] = None,
+                               chat_template_kwargs: Optional[Mapping[str, Any]] = None,
                                **unsupported: Any) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
-        """An OpenAI-style chat completion: each message {"role", "content"} goes through
-        llm_session_chat (the model's own chat format), then the reply is generated. Returns a dict
-        shaped like ``ChatCompletion`` (object "chat.completion"), or with ``stream=True`` an
-        iterator of "chat.completion.chunk" dicts."""
+        """An OpenAI-style chat completion: the messages (OpenAI shape, tool calls and tool results
+        included) are rendered with the model's own Jinja chat template, with ``tools`` (OpenAI
+        tool definitions) and ``chat_template_kwargs`` (further template variables, e.g.
+        ``{"enable_thinking": False}``), then the reply is generated. Returns a dict shaped like
+        ``ChatCompletion`` (object "chat.completion"), or with ``stream=True`` an iterator of
+        "chat.completion.chunk" dicts."""
         from . import completion
         return completion.create_chat_completion(self, messages, max_tokens=max_tokens, temperature=temperature,
                                                  top_p=top_p, top_k=top_k, min_p=min_p, stop=stop, stream=stream,
                                                  seed=seed, repeat_penalty=repeat_penalty,
                                                  frequency_penalty=frequency_penalty,
-                                                 presence_penalty=presence_penalty, n_ctx=n_ctx,
+                                                 presence_penalty=presence_penalty, n_ctx=n_ctx, tools=tools,
+                                                 chat_template_kwargs=chat_template_kwargs,
                                                  unsupported=unsupported)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import array
 import ctypes
+import json
 import threading
 import weakref
 from dataclasses import dataclass
@@ -286,13 +287,38 @@ class Session:
             self._call(lambda ptr: _ffi.lib.llm_session_feed_tokens(ptr, arr, len(ids)))
 
     def chat(self, role: str, content: str) -> None:
-        """Appends one chat message (role "system", "user" or "assistant"), rendered with the
-        model's chat format and fed; a following :meth:`generate` produces the assistant's reply,
-        which the session remembers for the next message. UnsupportedError when the model has no
-        known chat format."""
+        """Appends one chat message (role "system", "user" or "assistant"). The session renders
+        the whole conversation with the model's chat template and evaluates only what its cache
+        lacks; a following :meth:`generate` produces the assistant's reply, which the session
+        remembers for the next message. UnsupportedError when the model has no chat template and
+        no built-in format fits it; FormatError when the template rejects the conversation."""
         self._clear_cancel()
         r, c = encode(role), encode(content)
         self._call(lambda ptr: _ffi.lib.llm_session_chat(ptr, r, c))
+
+    def chat_message(self, message: Mapping[str, Any]) -> None:
+        """Like :meth:`chat` with a whole OpenAI-style message dict, e.g. an assistant message with
+        ``tool_calls`` or ``{"role": "tool", "tool_call_id": ..., "content": ...}``: every key
+        reaches the template."""
+        self._clear_cancel()
+        data = encode(json.dumps(dict(message), ensure_ascii=False))
+        self._call(lambda ptr: _ffi.lib.llm_session_chat_message(ptr, data))
+
+    def chat_vars(self, tools: Optional[Sequence[Mapping[str, Any]]] = None, **variables: Any) -> None:
+        """Sets what the chat template sees besides the messages from the next message on:
+        ``tools`` (OpenAI tool definitions) and any other variable (e.g. ``enable_thinking=False``).
+        Called with nothing, it clears them."""
+        if tools is not None:
+            variables["tools"] = list(tools)
+        data = encode(json.dumps(variables, ensure_ascii=False)) if variables else None
+        self._call(lambda ptr: _ffi.lib.llm_session_chat_vars(ptr, data))
+
+    @property
+    def n_evaluated(self) -> int:
+        """Tokens put through the model since the session was created or reset (prompts, chat
+        turns, generated tokens): how much of a multi-turn chat was not served from the cache."""
+        with self._h.lock:
+            return int(_ffi.lib.llm_session_n_evaluated(self._h.get()))
 
     def _call(self, fn: Any) -> None:
         h = self._h

@@ -468,8 +468,8 @@ impl Model {
             .map_err(|_| Error::new(Status::InvalidUtf8, "detokenized text is not valid UTF-8"))
     }
 
-    /// Renders a conversation with the model's chat format; `add_generation_prompt` appends the
-    /// assistant turn header.
+    /// Renders a conversation with the model's Jinja chat template (a built-in one for files
+    /// without); `add_generation_prompt` appends the assistant turn header.
     pub fn chat_render(&self, messages: &[(Role, &str)], add_generation_prompt: bool) -> Result<String> {
         let contents = messages.iter().map(|(_, c)| cstr_arg(c)).collect::<Result<Vec<_>>>()?;
         let role_ptrs: Vec<*const c_char> = messages.iter().map(|(r, _)| r.as_cstr().as_ptr()).collect();

@@ -496,9 +496,10 @@ impl<'c> Session<'c> {
         Pieces { raw: self.raw, finish: None, failed: false, _session: PhantomData }
     }
 
-    /// Appends one chat message, rendered with the model's chat format, and feeds it. A following
-    /// generation produces the assistant's reply, which the session records so that the next user
-    /// message continues the conversation.
+    /// Appends one chat message; the session renders the conversation with the model's Jinja chat
+    /// template and feeds only what its cache lacks. A following generation produces the
+    /// assistant's reply, which the session records so that the next user message continues the
+    /// conversation.
     pub fn chat(&mut self, role: Role, content: &str) -> Result<()> {
         let content = cstr_arg(content)?;
         // SAFETY: live session; valid strings.
