@@ -339,7 +339,8 @@ enum {
 /* options may be NULL (defaults). On failure llm_last_error(context) tells why. */
 LLM_API llm_status llm_session_new(llm_context *context, const llm_options *options, llm_session **session);
 LLM_API void llm_session_free(llm_session *session); /* accepts NULL */
-/* Forget all tokens (the KV cache) and restart the sampler from its seed. */
+/* Forget all tokens (the KV cache) and the chat conversation (its template variables stay), and
+ * restart the sampler from its seed. */
 LLM_API llm_status llm_session_reset(llm_session *session);
 LLM_API llm_status llm_session_set_int(llm_session *session, llm_option key, int64_t value);
 LLM_API llm_status llm_session_set_float(llm_session *session, llm_option key, double value);

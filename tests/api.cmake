@@ -9,6 +9,8 @@ set(LLM_GEMMA3_PATH "${LLM_GEMMA3_PATH}" CACHE INTERNAL "")
 
 llm_add_c_test(test_api SOURCES api/test_api.c LIBS llm ARGS ${LLM_GEMMA3_PATH})
 set_tests_properties(test_api PROPERTIES TIMEOUT 600)
+# Chat templates through the API: llm_chat_apply_template, session chat feeding only the new turn.
+llm_add_c_test(test_chat_api SOURCES api/test_chat_api.c LIBS llm ARGS ${LLM_GEMMA3_PATH})
 llm_add_c_test(test_threads SOURCES api/test_threads.c LIBS llm Threads::Threads ARGS ${LLM_GEMMA3_PATH})
 llm_add_c_test(test_header_c SOURCES api/test_header_c.c LIBS llm)
 set_source_files_properties(api/test_header_c.c PROPERTIES COMPILE_OPTIONS "-std=c11;-pedantic")

@@ -80,6 +80,7 @@ static void emit(rctx *c, const char *p, size_t n) {
     if (!n) return;
     if (o->top) {
         if (n > c->max_output || o->len + n > c->max_output) rt_fail(c, LLM_ERR_LIMIT, "max_output reached");
+        rt_work(c, n);
         if (llm_buf_append(o->top, p, n) != 0) rt_fail(c, LLM_ERR_OUT_OF_MEMORY, "out of memory");
         o->len += n;
         return;
@@ -221,6 +222,7 @@ tv tv_getitem(rctx *c, const tv *obj, const tv *key) {
     case TV_STR:
         if (as_index(key, &i)) {
             const tstr *s = obj->u.s;
+            rt_work(c, s->len);
             int64_t n = (int64_t)utf8_count(s->p, s->len);
             if (i < 0) i += n;
             if (i < 0 || i >= n) return tv_undef();
@@ -253,6 +255,7 @@ static tv do_slice(rctx *c, const tv *obj, const tv *start, const tv *stop, cons
     if (st == 0) rt_fail(c, LLM_ERR_FORMAT, "ValueError: slice step cannot be zero");
     if ((obj->t != TV_LIST || obj->gen) && obj->t != TV_STR) return tv_undef();
     bool is_str = obj->t == TV_STR;
+    if (is_str) rt_work(c, obj->u.s->len);
     bool ascii = is_str && str_is_ascii(obj->u.s->p, obj->u.s->len);
     int64_t n = is_str ? (int64_t)(ascii ? obj->u.s->len : utf8_count(obj->u.s->p, obj->u.s->len)) : (int64_t)obj->u.l->n;
     /* PySlice_AdjustIndices */
@@ -373,6 +376,7 @@ static tv int_pow(rctx *c, int64_t base, int64_t exp) {
 
 static tv str_concat(rctx *c, const tv *a, const tv *b) {
     size_t n = a->u.s->len + b->u.s->len;
+    rt_work(c, n);
     char *buf = rt_alloc(c, n + 1);
     memcpy(buf, a->u.s->p, a->u.s->len);
     memcpy(buf + a->u.s->len, b->u.s->p, b->u.s->len);
@@ -486,6 +490,7 @@ static bool contains(rctx *c, const tv *item, const tv *container) {
     case TV_STR:
         if (item->t != TV_STR) rt_fail(c, LLM_ERR_FORMAT, "TypeError: 'in <string>' requires string as left operand, not %s", tv_type_name(item));
         if (item->u.s->len == 0) return true;
+        rt_work(c, container->u.s->len);
         return memmem(container->u.s->p, container->u.s->len, item->u.s->p, item->u.s->len) != NULL;
     case TV_LIST:
         for (size_t i = 0; i < container->u.l->n; i++) {

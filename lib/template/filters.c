@@ -124,7 +124,7 @@ static tv list_of(rctx *c, tlist *l) {
 static size_t py_len(rctx *c, const tv *v) {
     switch (v->t) {
     case TV_UNDEF: return 0;
-    case TV_STR: return utf8_count(v->u.s->p, v->u.s->len);
+    case TV_STR: rt_work(c, v->u.s->len); return utf8_count(v->u.s->p, v->u.s->len);
     case TV_LIST:
         if (v->gen == 1 || v->gen == 2) break;
         return v->u.l->n;

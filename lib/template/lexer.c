@@ -412,7 +412,7 @@ bool tmpl_lex(tmpl_arena *a, const char *src, size_t len, size_t max_depth, lex_
             continue;
         }
         if (!emit(&L, kind == '%' ? TK_BLOCK_BEGIN : TK_VAR_BEGIN, p)) return false;
-        size_t e;
+        size_t e = 0;
         if (!lex_tag(&L, q, kind, &e, &line_starting)) return false;
         pos = e;
     }

@@ -466,6 +466,7 @@ static tv str_find(rctx *c, const tstr *h, const tv *sub, bool from_right, bool 
 
 tv call_method(rctx *c, tfunc *f, tv *args, size_t nargs, const char **kwn, tv *kwv, size_t nkw) {
     tv *self = &f->self;
+    if (self->t == TV_STR) rt_work(c, self->u.s->len); /* every string method scans its string */
     tv a[3];
     static const char *const n_chars[] = {"chars"};
     static const char *const n_split[] = {"sep", "maxsplit"};

@@ -210,6 +210,14 @@ typedef struct rctx {
 __attribute__((noreturn, format(printf, 3, 4))) void rt_fail(rctx *c, llm_status st, const char *fmt, ...);
 void *rt_alloc(rctx *c, size_t n); /* fails the render on exhaustion */
 void rt_step(rctx *c);             /* counts one evaluation step */
+/* Counts the work of touching n bytes (one step per 4 KiB), so that repeating an operation on
+ * a big string is bounded by max_steps like any loop. */
+static inline void rt_work(rctx *c, size_t n) {
+    if (n >= 4096) {
+        c->steps += n >> 12;
+        rt_step(c);
+    }
+}
 
 /* ---- value helpers (value.c) */
 static inline tv tv_undef(void) { tv v = {0}; v.t = TV_UNDEF; return v; }

@@ -45,6 +45,7 @@ tv tv_str_ref(rctx *c, const char *p, size_t len) {
 }
 
 tv tv_str(rctx *c, const char *p, size_t len) {
+    rt_work(c, len);
     char *d = rt_alloc(c, len + 1);
     if (len) memcpy(d, p, len);
     d[len] = 0;
@@ -155,7 +156,9 @@ bool tv_eq(rctx *c, const tv *a, const tv *b) {
     if (a->t != b->t) return false;
     switch (a->t) {
     case TV_UNDEF: case TV_NONE: return true;
-    case TV_STR: return a->u.s->len == b->u.s->len && memcmp(a->u.s->p, b->u.s->p, a->u.s->len) == 0;
+    case TV_STR:
+        rt_work(c, a->u.s->len);
+        return a->u.s->len == b->u.s->len && memcmp(a->u.s->p, b->u.s->p, a->u.s->len) == 0;
     case TV_LIST: {
         if (a->tuple != b->tuple || a->u.l->n != b->u.l->n) return false;
         enter_value(c);
@@ -194,7 +197,10 @@ int tv_cmp(rctx *c, const tv *a, const tv *b) {
         int r = num_cmp(a, b);
         return r == 2 ? 0 : r; /* NaN: every comparison false; callers see "equal" only for sorting */
     }
-    if (a->t == TV_STR && b->t == TV_STR) return str_cmp(a->u.s, b->u.s);
+    if (a->t == TV_STR && b->t == TV_STR) {
+        rt_work(c, a->u.s->len);
+        return str_cmp(a->u.s, b->u.s);
+    }
     if (a->t == TV_LIST && b->t == TV_LIST && a->tuple == b->tuple) {
         enter_value(c);
         size_t n = a->u.l->n < b->u.l->n ? a->u.l->n : b->u.l->n;
@@ -221,7 +227,7 @@ static uint64_t hash_bytes(const char *p, size_t n) {
 
 static uint64_t tv_hash(rctx *c, const tv *k) {
     switch (k->t) {
-    case TV_STR: return hash_bytes(k->u.s->p, k->u.s->len);
+    case TV_STR: rt_work(c, k->u.s->len); return hash_bytes(k->u.s->p, k->u.s->len);
     case TV_INT: case TV_BOOL: return (uint64_t)as_i64(k) * 0x9e3779b97f4a7c15ull;
     case TV_FLOAT: {
         double f = k->u.f;
@@ -259,6 +265,7 @@ static void build_index(rctx *c, tdict *d) {
 }
 
 static bool key_eq(rctx *c, const tv *a, const tv *b) {
+    if (a->t == TV_STR && b->t == TV_STR && a->u.s->len == b->u.s->len) rt_work(c, a->u.s->len);
     if (a->t == TV_STR && b->t == TV_STR)
         return a->u.s->len == b->u.s->len && memcmp(a->u.s->p, b->u.s->p, a->u.s->len) == 0;
     return tv_eq(c, a, b);
@@ -333,6 +340,7 @@ tlist *tv_iterate(rctx *c, const tv *v) {
     }
     case TV_STR: {
         const tstr *s = v->u.s;
+        rt_work(c, s->len);
         size_t n = utf8_count(s->p, s->len);
         tv r = tv_list(c, n);
         size_t off = 0;
@@ -354,6 +362,7 @@ void sb_put(rctx *c, sbuf *b, const char *s, size_t n) {
     if (n == 0) return;
     if (b->len + n + 1 > b->cap || b->len + n < b->len) {
         if (n > c->arena.limit || b->len > c->arena.limit) rt_fail(c, LLM_ERR_LIMIT, "max_memory reached");
+        rt_work(c, b->len + n);
         size_t nc = b->cap ? b->cap : 64;
         while (nc < b->len + n + 1) nc *= 2;
         char *np = rt_alloc(c, nc);
