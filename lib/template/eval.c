@@ -222,11 +222,14 @@ tv tv_getitem(rctx *c, const tv *obj, const tv *key) {
     case TV_STR:
         if (as_index(key, &i)) {
             const tstr *s = obj->u.s;
-            rt_work(c, s->len);
-            int64_t n = (int64_t)utf8_count(s->p, s->len);
-            if (i < 0) i += n;
-            if (i < 0 || i >= n) return tv_undef();
-            size_t off = utf8_offset(s->p, s->len, (size_t)i);
+            if (i < 0) {
+                rt_work(c, s->len);
+                i += (int64_t)utf8_count(s->p, s->len);
+                if (i < 0) return tv_undef();
+            }
+            size_t off = utf8_offset(s->p, s->len, (size_t)i); /* scans only up to i */
+            rt_work(c, off);
+            if (off >= s->len) return tv_undef();
             uint32_t cp;
             size_t k = utf8_decode(s->p + off, s->len - off, &cp);
             return tv_str_ref(c, s->p + off, k);
@@ -645,6 +648,7 @@ static tv make_func_macro(rctx *c, const node *m, scope *s, const char *name) {
     f->kind = FN_MACRO;
     f->macro = m;
     f->closure = s;
+    s->captured = true;
     f->name = name;
     tv r = {0};
     r.t = TV_FUNC;
@@ -856,10 +860,13 @@ static int exec_for(rctx *c, const node *n, scope *s) {
     tv loopv = {0};
     loopv.t = TV_LOOP;
     loopv.u.loop = L;
+    scope *is = NULL;
     for (size_t i = 0; i < items->n; i++) {
         rt_step(c);
         L->idx = i;
-        scope *is = scope_new(c, s);
+        /* each iteration starts with a fresh scope (assignments do not carry over) */
+        if (!is || is->captured) is = scope_new(c, s);
+        else is->n = 0;
         assign(c, n->a, &items->v[i], is);
         scope_set(c, is, "loop", &loopv);
         int f = exec_block(c, n->d, is);

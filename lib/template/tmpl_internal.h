@@ -184,6 +184,7 @@ typedef struct sink {
 
 struct scope {
     scope *parent;
+    bool captured; /* a macro closes over it: a loop must not reuse it for the next iteration */
     size_t n, cap;
     const char **names;
     tv *vals;
@@ -210,11 +211,11 @@ typedef struct rctx {
 __attribute__((noreturn, format(printf, 3, 4))) void rt_fail(rctx *c, llm_status st, const char *fmt, ...);
 void *rt_alloc(rctx *c, size_t n); /* fails the render on exhaustion */
 void rt_step(rctx *c);             /* counts one evaluation step */
-/* Counts the work of touching n bytes (one step per 4 KiB), so that repeating an operation on
+/* Counts the work of touching n bytes (one step per KiB), so that repeating an operation on
  * a big string is bounded by max_steps like any loop. */
 static inline void rt_work(rctx *c, size_t n) {
-    if (n >= 4096) {
-        c->steps += n >> 12;
+    if (n >= 1024) {
+        c->steps += n >> 10;
         rt_step(c);
     }
 }

@@ -444,8 +444,15 @@ EXTRA_PROBABILITY = {"functions": 0.9, "datetime": 0.9}
 
 
 def template_extras(source):
-    """The names of EXTRA_VARS the template refers to."""
-    return [name for name in EXTRA_VARS if re.search(r"\b" + name + r"\b", source)]
+    """The names of EXTRA_VARS the template reads as variables (jinja2's own analysis; a word
+    search where jinja2 is absent or cannot parse the template)."""
+    try:
+        from jinja2 import Environment, meta
+
+        used = meta.find_undeclared_variables(Environment(extensions=["jinja2.ext.loopcontrols"]).parse(source))
+        return [name for name in EXTRA_VARS if name in used]
+    except Exception:  # noqa: BLE001
+        return [name for name in EXTRA_VARS if re.search(r"\b" + name + r"\b", source)]
 
 
 def variables(template, conv, index):

