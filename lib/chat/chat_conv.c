@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "chat/json_text.h"
+#include "template/json_read.h"
 
 void llm_chat_conv_free(llm_chat_conv *c) {
     llm_buf_free(&c->messages);
@@ -97,53 +98,79 @@ llm_status llm_chat_conv_render(const llm_chat_conv *c, const llm_tmpl *t, const
     return st;
 }
 
-/* The shape checks run a small template on the JSON: the engine's reader is the one JSON parser
- * of the library, and its messages say where the text is malformed. */
-static llm_status run_on(const char *src, const char *json, size_t len, llm_buf *out, char *msg, size_t msg_cap) {
-    llm_tmpl *t = NULL;
-    llm_status st = llm_tmpl_parse(src, strlen(src), NULL, &t, msg, msg_cap);
-    if (st != LLM_OK) return st == LLM_ERR_OUT_OF_MEMORY ? st : LLM_ERR_INTERNAL;
-    llm_buf vars = {0};
-    int r = llm_buf_append_str(&vars, "{\"x\": ");
-    r |= llm_buf_append(&vars, json, len);
-    r |= llm_buf_append(&vars, "}", 1);
-    st = r ? LLM_ERR_OUT_OF_MEMORY : llm_tmpl_render(t, vars.data, vars.len, NULL, out, msg, msg_cap);
-    /* a malformed value makes the whole object malformed; a failed check raises */
-    if (st == LLM_ERR_FORMAT || st == LLM_ERR_LIMIT || st == LLM_ERR_INVALID_UTF8) st = LLM_ERR_INVALID_ARGUMENT;
-    llm_buf_free(&vars);
-    llm_tmpl_free(t);
+/* The shape checks read the JSON with the template engine's reader, the one JSON parser of the
+ * library (its messages say where the text is malformed). */
+static llm_status parse(const char *json, size_t len, llm_json_doc **doc, const llm_json **root, char *msg,
+                        size_t msg_cap) {
+    llm_status st = llm_json_parse(json, len, 0, 0, doc, root, msg, msg_cap);
+    return st == LLM_ERR_OUT_OF_MEMORY ? st : st == LLM_OK ? LLM_OK : LLM_ERR_INVALID_ARGUMENT;
+}
+
+static const llm_json *member(const llm_json *obj, const char *key) {
+    const size_t n = strlen(key);
+    for (size_t i = 0; i < obj->u.obj.n; i++)
+        if (obj->u.obj.members[i].key_len == n && memcmp(obj->u.obj.members[i].key, key, n) == 0)
+            return obj->u.obj.members[i].value;
+    return NULL;
+}
+
+/* A message: an object whose "role" is a string. */
+static llm_status check_one(const llm_json *m, const char *what, char *msg, size_t msg_cap) {
+    if (m->type != LLM_JSON_OBJECT) {
+        if (msg_cap) snprintf(msg, msg_cap, "%s must be a JSON object", what);
+        return LLM_ERR_INVALID_ARGUMENT;
+    }
+    const llm_json *role = member(m, "role");
+    if (!role || role->type != LLM_JSON_STRING) {
+        if (msg_cap) snprintf(msg, msg_cap, "%s needs a string \"role\"", what);
+        return LLM_ERR_INVALID_ARGUMENT;
+    }
+    return LLM_OK;
+}
+
+llm_status llm_chat_check_message(const char *json, size_t len, char *msg, size_t msg_cap) {
+    llm_json_doc *doc = NULL;
+    const llm_json *root = NULL;
+    llm_status st = parse(json, len, &doc, &root, msg, msg_cap);
+    if (st == LLM_OK) st = check_one(root, "a message", msg, msg_cap);
+    llm_json_doc_free(doc);
     return st;
 }
 
-static llm_status check_with(const char *src, const char *json, size_t len, char *msg, size_t msg_cap) {
-    llm_buf out = {0};
-    llm_status st = run_on(src, json, len, &out, msg, msg_cap);
-    llm_buf_free(&out);
+llm_status llm_chat_check_object(const char *json, size_t len, char *msg, size_t msg_cap) {
+    llm_json_doc *doc = NULL;
+    const llm_json *root = NULL;
+    llm_status st = parse(json, len, &doc, &root, msg, msg_cap);
+    if (st == LLM_OK && root->type != LLM_JSON_OBJECT) {
+        if (msg_cap) snprintf(msg, msg_cap, "expected a JSON object");
+        st = LLM_ERR_INVALID_ARGUMENT;
+    }
+    llm_json_doc_free(doc);
+    return st;
+}
+
+llm_status llm_chat_check_messages(const char *json, size_t len, char *msg, size_t msg_cap) {
+    llm_json_doc *doc = NULL;
+    const llm_json *root = NULL;
+    llm_status st = parse(json, len, &doc, &root, msg, msg_cap);
+    if (st == LLM_OK && root->type != LLM_JSON_ARRAY) {
+        if (msg_cap) snprintf(msg, msg_cap, "messages must be a JSON array");
+        st = LLM_ERR_INVALID_ARGUMENT;
+    }
+    for (size_t i = 0; st == LLM_OK && i < root->u.arr.n; i++) st = check_one(root->u.arr.items[i], "each message", msg, msg_cap);
+    llm_json_doc_free(doc);
     return st;
 }
 
 llm_status llm_chat_message_role(const char *json, size_t len, llm_buf *role) {
-    return run_on("{{ x.role }}", json, len, role, NULL, 0);
-}
-
-llm_status llm_chat_check_message(const char *json, size_t len, char *msg, size_t msg_cap) {
-    return check_with("{% if x is not mapping %}{{ raise_exception('a message must be a JSON object') }}"
-                      "{% elif x.role is not string %}{{ raise_exception('a message needs a string \"role\"') }}"
-                      "{% endif %}",
-                      json, len, msg, msg_cap);
-}
-
-llm_status llm_chat_check_object(const char *json, size_t len, char *msg, size_t msg_cap) {
-    return check_with("{% if x is not mapping %}{{ raise_exception('expected a JSON object') }}{% endif %}", json,
-                      len, msg, msg_cap);
-}
-
-llm_status llm_chat_check_messages(const char *json, size_t len, char *msg, size_t msg_cap) {
-    return check_with("{% if x is string or x is mapping or x is not iterable %}"
-                      "{{ raise_exception('messages must be a JSON array') }}{% endif %}"
-                      "{% for m in x %}{% if m is not mapping %}"
-                      "{{ raise_exception('each message must be a JSON object') }}"
-                      "{% elif m.role is not string %}{{ raise_exception('each message needs a string \"role\"') }}"
-                      "{% endif %}{% endfor %}",
-                      json, len, msg, msg_cap);
+    llm_json_doc *doc = NULL;
+    const llm_json *root = NULL;
+    llm_status st = parse(json, len, &doc, &root, NULL, 0);
+    if (st == LLM_OK) st = check_one(root, "a message", NULL, 0);
+    if (st == LLM_OK) {
+        const llm_json *r = member(root, "role");
+        if (llm_buf_append(role, r->u.str.s, r->u.str.len)) st = LLM_ERR_OUT_OF_MEMORY;
+    }
+    llm_json_doc_free(doc);
+    return st;
 }

@@ -53,7 +53,7 @@ llm_status llm_chat_conv_render(const llm_chat_conv *c, const llm_tmpl *t, const
 llm_status llm_chat_check_message(const char *json, size_t len, char *msg, size_t msg_cap);
 llm_status llm_chat_check_object(const char *json, size_t len, char *msg, size_t msg_cap);
 llm_status llm_chat_check_messages(const char *json, size_t len, char *msg, size_t msg_cap);
-/* The "role" of a message checked by llm_chat_check_message, appended to *role. */
+/* The "role" of a message (checked as llm_chat_check_message does), appended to *role. */
 llm_status llm_chat_message_role(const char *json, size_t len, llm_buf *role);
 
 #endif
