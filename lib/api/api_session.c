@@ -74,6 +74,7 @@ llm_status llm_session_new(llm_context *ctx, const llm_options *o, llm_session *
     s->n_vocab = llm_arch_hparams(ctx->model->arch)->n_vocab;
     s->pending_token = -1;
     s->chat_text_valid = 1; /* empty text, empty cache */
+    s->chat_reply_start = INT32_MAX;
     llm_tmpl_limits_from_options(o, &s->tmpl_limits);
     for (size_t i = 0; i < sizeof k_session_keys / sizeof k_session_keys[0]; i++)
         apply_option(s, k_session_keys[i], llm_options_value(o, k_session_keys[i]));
@@ -153,6 +154,7 @@ llm_status llm_session_reset(llm_session *s) {
     llm_buf_clear(&s->chat_text);
     llm_buf_clear(&s->chat_reply);
     s->chat_text_valid = 1;
+    s->chat_reply_start = INT32_MAX;
     s->chat_need_reply = s->chat_in_reply = 0;
     llm_err_clear(&s->h.err);
     return LLM_OK;
@@ -437,6 +439,7 @@ static void chat_sync_done(llm_session *s) {
 /* The reply header is in the cache: the assistant's turn is open. */
 static void reply_done(llm_session *s) {
     chat_sync_done(s);
+    s->chat_reply_start = sess_n_past(s);
     s->pending_token = -1;
     reset_generation(s);
     s->chat_need_reply = 0;
@@ -879,11 +882,17 @@ static void chat_truncate(llm_session *s, int32_t n_keep) {
 }
 
 /* Renders the conversation and begins evaluating what the cache lacks of it (chat_sync_done
- * records the rendering once it is in). When the cache's
- * text (chat_text) is a prefix of the rendering, only the rest is tokenized and fed (after the
- * pending token). Otherwise (the template rendered an earlier part differently, a stop string cut
- * the reply, text was fed outside the conversation) the whole rendering is tokenized and the
- * cache kept up to the first token that differs. *started as feed_begin. */
+ * records the rendering once it is in). The whole rendering is tokenized, as the model saw such
+ * text in training, and the cache is kept as far as its tokens agree with that:
+ *   - all of them agree (the usual case: the new message follows what is cached): only the rest is
+ *     fed;
+ *   - they part inside the last generated reply, whose text the rendering repeats (the model may
+ *     generate other tokens for a text than the tokenizer gives): the cache stands for that text,
+ *     so the text after it is tokenized and fed on its own, after the pending token;
+ *   - else (the template rendered an earlier part differently once a later message came, a stop
+ *     string cut the reply, text was fed outside the conversation) the cache is cut back to where
+ *     the tokens part, and the rest fed.
+ * *started as feed_begin. */
 static llm_status chat_sync_begin(llm_session *s, int add_generation_prompt, int *started) {
     *started = 0;
     llm_buf r = {0};
@@ -898,29 +907,34 @@ static llm_status chat_sync_begin(llm_session *s, int add_generation_prompt, int
     }
     const char *text = r.data ? r.data : "";
     const size_t len = r.len, have = s->chat_text.len;
-    const int prefix = s->chat_text_valid && have <= len && (have == 0 || memcmp(text, s->chat_text.data, have) == 0);
-    int32_t *ids = NULL;
-    size_t n = 0, keep = 0;
+    int32_t *ids = NULL, *rest = NULL;
+    size_t n = 0, n_rest = 0, keep = 0;
     llm_err err;
     llm_err_clear(&err);
-    if (prefix) {
-        const int bos = have == 0 && sess_n_past(s) == 0 && s->pending_token < 0 && chat_wants_bos(s, text, len);
-        st = llm_tokenizer_encode(s->model->tok, text + have, len - have, bos, 1, &ids, &n, &err);
-    } else {
-        st = llm_tokenizer_encode(s->model->tok, text, len, chat_wants_bos(s, text, len), 1, &ids, &n, &err);
-        if (st == LLM_OK) {
-            abandon(s);
-            s->pending_token = -1; /* its text is either in the rendering again or gone */
-            const int32_t n_past = sess_n_past(s);
-            while (keep < n && keep < (size_t)n_past && ids[keep] == s->history[keep]) keep++;
-            if (keep == n && keep > 0) keep--; /* evaluate the last token again: fresh logits */
+    st = llm_tokenizer_encode(s->model->tok, text, len, chat_wants_bos(s, text, len), 1, &ids, &n, &err);
+    const int32_t n_past = sess_n_past(s);
+    while (st == LLM_OK && keep < n && keep < (size_t)n_past && ids[keep] == s->history[keep]) keep++;
+    const int in_reply = keep < (size_t)n_past && (int32_t)keep >= s->chat_reply_start && s->chat_text_valid &&
+                         have <= len && (have == 0 || memcmp(text, s->chat_text.data, have) == 0);
+    if (st == LLM_OK && in_reply) {
+        st = llm_tokenizer_encode(s->model->tok, text + have, len - have, 0, 1, &rest, &n_rest, &err);
+        if (st == LLM_OK) st = feed_begin(s, rest, n_rest, started);
+        else st = llm_fail(&s->h, st, "%s", err.msg);
+    } else if (st == LLM_OK) {
+        abandon(s);
+        s->pending_token = -1; /* it is in the rendering again, or gone */
+        if (keep == n && keep > 0) keep--; /* evaluate the last token again: fresh logits */
+        if ((int32_t)keep < n_past) {
             chat_truncate(s, (int32_t)keep);
             s->chat_text_valid = 0; /* until the rest is in */
+            s->chat_reply_start = INT32_MAX;
         }
+        st = feed_begin(s, ids + keep, n - keep, started);
+    } else {
+        st = llm_fail(&s->h, st, "%s", err.msg);
     }
-    if (st != LLM_OK) st = llm_fail(&s->h, st, "%s", err.msg);
-    else st = feed_begin(s, ids + keep, n - keep, started);
     free(ids);
+    free(rest);
     llm_buf_free(&s->chat_next);
     if (st == LLM_OK) s->chat_next = r; /* chat_sync_done makes it chat_text */
     else llm_buf_free(&r);

@@ -127,6 +127,7 @@ struct llm_session {
     int chat_need_reply;   /* the last message waits for the assistant's generation prompt */
     int chat_in_reply;     /* generating (or generated) an assistant reply not yet recorded */
     llm_buf chat_reply;    /* the text of that reply, as released to the caller */
+    int32_t chat_reply_start; /* cache position where the last generated reply begins (INT32_MAX: none) */
 };
 
 /* Copies n bytes plus a NUL into buffer when they fit (else LLM_ERR_BUFFER_TOO_SMALL); *needed = n. */

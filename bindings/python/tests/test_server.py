@@ -137,3 +137,44 @@ def test_three_concurrent_clients(server, client):
         t.join(timeout=300)
     assert not errors, errors
     assert got == want
+
+
+def test_tools_reach_the_chat_template(fixtures_dir):
+    """`tools` and `chat_template_kwargs` of a request reach the model's own template: a small
+    random model carrying Qwen 2.5's template (which writes the tools into its system turn) counts
+    more prompt tokens with them, exactly as many as the template's rendering has."""
+    import libllm
+    from conftest import make_model
+    testdata = os.environ.get("LLM_TESTDATA", os.path.join(REPO, "..", "shared", "testdata"))
+    qwen = open(os.path.join(testdata, "chat-templates", "Qwen-Qwen2.5-7B-Instruct.jinja")).read()
+    path = make_model(os.path.join(fixtures_dir, "tiny_qwen_tools.gguf"), "--arch", "llama", "--type", "F32",
+                      "--n-embd", "64", "--n-ff", "128", "--n-vocab", "300", "--ctx", "2048",
+                      "--set", "tokenizer.chat_template=str:" + qwen)
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+                                               "parameters": {"type": "object",
+                                                              "properties": {"city": {"type": "string"}}}}}]
+    msgs = [{"role": "user", "content": "Weather in Paris?"}]
+    with libllm.Model(path) as m:
+        # the tokenizer asks for BOS and the template does not write it: the session adds it
+        want_plain = len(m.tokenize(m.apply_chat_template(msgs), add_bos=True, special=True))
+        want_tools = len(m.tokenize(m.apply_chat_template(msgs, tools=tools), add_bos=True, special=True))
+    assert want_tools > want_plain + 20
+    p = subprocess.Popen([sys.executable, SERVER, "-m", path, "--host", "127.0.0.1", "--port", "0", "--n-ctx", "2048",
+                          "--threads", "1", "--model-id", "tiny"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=child_env())
+    try:
+        url = p.stdout.readline().strip().split()[-1]
+        c = openai.OpenAI(base_url=url + "/v1", api_key="none", timeout=120, max_retries=0)
+        plain = c.chat.completions.create(model="tiny", messages=msgs, max_tokens=1, temperature=0)
+        with_tools = c.chat.completions.create(model="tiny", messages=msgs, max_tokens=1, temperature=0, tools=tools,
+                                               extra_body={"chat_template_kwargs": {"unused": True}})
+        assert plain.usage.prompt_tokens == want_plain
+        assert with_tools.usage.prompt_tokens == want_tools
+        none = c.chat.completions.create(model="tiny", messages=msgs, max_tokens=1, temperature=0, tools=tools,
+                                         tool_choice="none")
+        assert none.usage.prompt_tokens == want_plain  # tool_choice "none": the tools are not shown
+        with pytest.raises(openai.BadRequestError):
+            c.chat.completions.create(model="tiny", messages=msgs, max_tokens=1, extra_body={"tools": "x"})
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=30)
