@@ -35,6 +35,7 @@ set_target_properties(llm_kern_bench_fast PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${
 add_executable(llm_fast_ppl ${CMAKE_CURRENT_SOURCE_DIR}/kernels/fast_ppl.c)
 target_compile_options(llm_fast_ppl PRIVATE ${LLM_WARNINGS})
 target_link_libraries(llm_fast_ppl PRIVATE llm m)
+target_include_directories(llm_fast_ppl PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 set_target_properties(llm_fast_ppl PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 add_test(NAME test_fast_ppl COMMAND llm_fast_ppl WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_fast_ppl PROPERTIES LABELS "e2e;kernels" SKIP_RETURN_CODE 77 TIMEOUT 600)

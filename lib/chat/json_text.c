@@ -1,28 +1,14 @@
 #include "chat/json_text.h"
 
-#include <stdio.h>
+#include "template/json_escape.h"
 
 int llm_json_append_string(llm_buf *out, const char *s, size_t n) {
     int r = llm_buf_append(out, "\"", 1);
     size_t run = 0; /* bytes copied as they are, flushed before each escape */
     for (size_t i = 0; i < n && r == 0; i++) {
         unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char hex[8];
-        switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        default:
-            if (c < 0x20) {
-                snprintf(hex, sizeof hex, "\\u%04x", c);
-                esc = hex;
-            }
-        }
+        char hex[LLM_JSON_ESCAPE_MAX];
+        const char *esc = llm_json_escape_byte(c, false, hex);
         if (!esc) {
             run++;
             continue;

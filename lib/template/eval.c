@@ -59,14 +59,8 @@ static tv lookup_name(rctx *c, scope *s, const char *name) {
     if (v) return *v;
     int g = global_lookup(name, len);
     if (g >= 0) {
-        tfunc *f = rt_alloc(c, sizeof(tfunc));
-        memset(f, 0, sizeof *f);
-        f->kind = FN_GLOBAL;
-        f->id = g;
-        f->name = name;
-        tv r = {0};
-        r.t = TV_FUNC;
-        r.u.fn = f;
+        tv r = tv_func(c, FN_GLOBAL, name);
+        r.u.fn->id = g;
         return r;
     }
     tv u = tv_undef();
@@ -132,15 +126,9 @@ static tv undef_named(rctx *c, const char *p, size_t len) {
 
 /* ---- attribute and item access */
 static tv bound_method(rctx *c, const tv *self, int id, const char *name) {
-    tfunc *f = rt_alloc(c, sizeof(tfunc));
-    memset(f, 0, sizeof *f);
-    f->kind = FN_METHOD;
-    f->id = id;
-    f->self = *self;
-    f->name = name;
-    tv r = {0};
-    r.t = TV_FUNC;
-    r.u.fn = f;
+    tv r = tv_func(c, FN_METHOD, name);
+    r.u.fn->id = id;
+    r.u.fn->self = *self;
     return r;
 }
 
@@ -643,16 +631,10 @@ tv call_value(rctx *c, const tv *fn, tv *args, size_t nargs, const char **kwname
 
 /* ---- expressions */
 static tv make_func_macro(rctx *c, const node *m, scope *s, const char *name) {
-    tfunc *f = rt_alloc(c, sizeof(tfunc));
-    memset(f, 0, sizeof *f);
-    f->kind = FN_MACRO;
-    f->macro = m;
-    f->closure = s;
+    tv r = tv_func(c, FN_MACRO, name);
+    r.u.fn->macro = m;
+    r.u.fn->closure = s;
     s->captured = true;
-    f->name = name;
-    tv r = {0};
-    r.t = TV_FUNC;
-    r.u.fn = f;
     return r;
 }
 

@@ -4,26 +4,34 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "template/json_escape.h"
 #include "template/tmpl_internal.h"
+
+const char *llm_json_escape_byte(unsigned char c, bool ensure_ascii, char *buf) {
+    switch (c) {
+    case '"': return "\\\"";
+    case '\\': return "\\\\";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    case '\b': return "\\b";
+    case '\f': return "\\f";
+    default: break;
+    }
+    if (c < 0x20 || (ensure_ascii && c == 0x7f)) {
+        snprintf(buf, LLM_JSON_ESCAPE_MAX, "\\u%04x", c);
+        return buf;
+    }
+    return NULL;
+}
 
 static void put_json_string(rctx *c, sbuf *b, const char *p, size_t n, bool ensure_ascii) {
     sb_putc(c, b, '"');
     size_t i = 0, run = 0;
     while (i < n) {
         unsigned char ch = (unsigned char)p[i];
-        const char *esc = NULL;
         char tmp[16];
-        if (ch == '"') esc = "\\\"";
-        else if (ch == '\\') esc = "\\\\";
-        else if (ch == '\n') esc = "\\n";
-        else if (ch == '\r') esc = "\\r";
-        else if (ch == '\t') esc = "\\t";
-        else if (ch == '\b') esc = "\\b";
-        else if (ch == '\f') esc = "\\f";
-        else if (ch < 0x20 || (ensure_ascii && ch == 0x7f)) {
-            snprintf(tmp, sizeof tmp, "\\u%04x", ch);
-            esc = tmp;
-        }
+        const char *esc = llm_json_escape_byte(ch, ensure_ascii, tmp);
         if (esc) {
             sb_put(c, b, p + run, i - run);
             sb_puts(c, b, esc);

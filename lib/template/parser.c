@@ -358,17 +358,13 @@ static node *parse_primary(ps *P) {
         size_t total = 0, k = P->i;
         while (P->t[k].type == TK_STRING) total += P->t[k++].len;
         char *buf = palloc(P, total + 1);
-        tstr *s = palloc(P, sizeof(tstr));
+        x->cv = tv_str_in(palloc(P, sizeof(tstr)), buf, total);
         size_t off = 0;
         while (cur(P)->type == TK_STRING) {
             memcpy(buf + off, cur(P)->p, cur(P)->len);
             off += cur(P)->len;
             next(P);
         }
-        s->p = buf;
-        s->len = total;
-        x->cv.t = TV_STR;
-        x->cv.u.s = s;
     } else if (t->type == TK_INT || t->type == TK_FLOAT) {
         x = mk(P, N_CONST, t);
         x->cv = t->type == TK_INT ? tv_int(t->i) : tv_float(t->f);
@@ -444,45 +440,32 @@ static node *binop(ps *P, const token *at, int op, node *l, node *r) {
     return b;
 }
 
-static node *parse_pow(ps *P) {
-    node *x = parse_unary(P, true);
-    while (is_op(cur(P), OP_POW)) {
-        token *at = next(P);
-        x = binop(P, at, 'p', x, parse_unary(P, true));
-    }
-    return x;
-}
+typedef node *(*operand_fn)(ps *P);
 
-static node *parse_math2(ps *P) {
-    node *x = parse_pow(P);
+/* A left-associative chain of binary operators over operand: the operator tokens are the
+ * characters of toks, each giving the N_BINOP op at the same place in ops. */
+static node *parse_binops(ps *P, const char *toks, const char *ops, operand_fn operand) {
+    node *x = operand(P);
     for (;;) {
         token *t = cur(P);
-        int op = is_op(t, '*') ? '*' : is_op(t, '/') ? '/' : is_op(t, OP_FLOORDIV) ? 'f' : is_op(t, '%') ? '%' : 0;
+        int op = 0;
+        for (size_t k = 0; toks[k]; k++) {
+            if (is_op(t, toks[k])) {
+                op = ops[k];
+                break;
+            }
+        }
         if (!op) return x;
         next(P);
-        x = binop(P, t, op, x, parse_pow(P));
+        x = binop(P, t, op, x, operand(P));
     }
 }
 
-static node *parse_concat(ps *P) {
-    node *x = parse_math2(P);
-    while (is_op(cur(P), '~')) {
-        token *at = next(P);
-        x = binop(P, at, '~', x, parse_math2(P));
-    }
-    return x;
-}
-
-static node *parse_math1(ps *P) {
-    node *x = parse_concat(P);
-    for (;;) {
-        token *t = cur(P);
-        int op = is_op(t, '+') ? '+' : is_op(t, '-') ? '-' : 0;
-        if (!op) return x;
-        next(P);
-        x = binop(P, t, op, x, parse_concat(P));
-    }
-}
+static node *parse_unary_with_filter(ps *P) { return parse_unary(P, true); }
+static node *parse_pow(ps *P) { return parse_binops(P, (const char[]){OP_POW, 0}, "p", parse_unary_with_filter); }
+static node *parse_math2(ps *P) { return parse_binops(P, (const char[]){'*', '/', OP_FLOORDIV, '%', 0}, "*/f%", parse_pow); }
+static node *parse_concat(ps *P) { return parse_binops(P, "~", "~", parse_math2); }
+static node *parse_math1(ps *P) { return parse_binops(P, "+-", "+-", parse_concat); }
 
 static node *parse_compare(ps *P) {
     token *at = cur(P);
@@ -535,29 +518,21 @@ static node *parse_not(ps *P) {
     return parse_compare(P);
 }
 
-static node *parse_and(ps *P) {
-    node *x = parse_not(P);
-    while (is_name(cur(P), "and")) {
+/* A left-associative chain of the keyword operator kw (and, or) over operand. */
+static node *parse_keyword_binops(ps *P, const char *kw, node_kind kind, operand_fn operand) {
+    node *x = operand(P);
+    while (is_name(cur(P), kw)) {
         token *at = next(P);
-        node *y = mk(P, N_AND, at);
+        node *y = mk(P, kind, at);
         y->a = x;
-        y->b = parse_not(P);
+        y->b = operand(P);
         x = y;
     }
     return x;
 }
 
-static node *parse_or(ps *P) {
-    node *x = parse_and(P);
-    while (is_name(cur(P), "or")) {
-        token *at = next(P);
-        node *y = mk(P, N_OR, at);
-        y->a = x;
-        y->b = parse_and(P);
-        x = y;
-    }
-    return x;
-}
+static node *parse_and(ps *P) { return parse_keyword_binops(P, "and", N_AND, parse_not); }
+static node *parse_or(ps *P) { return parse_keyword_binops(P, "or", N_OR, parse_and); }
 
 static node *parse_condexpr(ps *P) {
     node *x = parse_or(P);
@@ -685,6 +660,19 @@ static void parse_signature(ps *P, node *m) {
     m->nkw = defs.n;
 }
 
+/* The body of a macro or call block m, up to end: outside any loop, and m->flag records which of
+ * varargs, kwargs and caller it uses (P->seen bits). */
+static void parse_macro_body(ps *P, node *m, const char *const *end) {
+    int saved = P->loop_depth;
+    uint8_t saved_seen = P->seen;
+    P->loop_depth = 0;
+    P->seen = 0;
+    m->d = parse_statements(P, end, true);
+    m->flag = P->seen;
+    P->seen |= saved_seen;
+    P->loop_depth = saved;
+}
+
 static node *parse_statement(ps *P) {
     token *t = cur(P);
     if (t->type != TK_NAME) pfail(P, LLM_ERR_FORMAT, t, "tag name expected");
@@ -751,14 +739,7 @@ static node *parse_statement(ps *P) {
         m->name = tok_str(P, nt);
         parse_signature(P, m);
         static const char *const end_m[] = {"endmacro", NULL};
-        int saved = P->loop_depth;
-        uint8_t saved_seen = P->seen;
-        P->loop_depth = 0;
-        P->seen = 0;
-        m->d = parse_statements(P, end_m, true);
-        m->flag = P->seen;
-        P->seen |= saved_seen;
-        P->loop_depth = saved;
+        parse_macro_body(P, m, end_m);
         return m;
     }
     if (is_name(t, "call")) {
@@ -768,14 +749,7 @@ static node *parse_statement(ps *P) {
         cb->a = parse_expression(P, true);
         if (cb->a->kind != N_CALL) pfail(P, LLM_ERR_FORMAT, t, "expected call");
         static const char *const end_c[] = {"endcall", NULL};
-        int saved = P->loop_depth;
-        uint8_t saved_seen = P->seen;
-        P->loop_depth = 0;
-        P->seen = 0;
-        cb->d = parse_statements(P, end_c, true);
-        cb->flag = P->seen;
-        P->seen |= saved_seen;
-        P->loop_depth = saved;
+        parse_macro_body(P, cb, end_c);
         return cb;
     }
     if (is_name(t, "filter")) {
@@ -827,11 +801,7 @@ static node *subparse(ps *P, const char *const *end_names) {
         if (t->type == TK_EOF) break;
         if (t->type == TK_DATA) {
             node *d = mk(P, N_DATA, t);
-            tstr *s = palloc(P, sizeof(tstr));
-            s->p = t->p;
-            s->len = t->len;
-            d->cv.t = TV_STR;
-            d->cv.u.s = s;
+            d->cv = tv_str_in(palloc(P, sizeof(tstr)), t->p, t->len);
             nl_push(P, &items, d);
             next(P);
         } else if (t->type == TK_VAR_BEGIN) {

@@ -226,11 +226,21 @@ static inline tv tv_none(void) { tv v = {0}; v.t = TV_NONE; return v; }
 static inline tv tv_bool(bool b) { tv v = {0}; v.t = TV_BOOL; v.u.b = b; return v; }
 static inline tv tv_int(int64_t i) { tv v = {0}; v.t = TV_INT; v.u.i = i; return v; }
 static inline tv tv_float(double f) { tv v = {0}; v.t = TV_FLOAT; v.u.f = f; return v; }
+/* the string p[0..len) in the tstr s (however allocated), as a value */
+static inline tv tv_str_in(tstr *s, const char *p, size_t len) {
+    s->p = p;
+    s->len = len;
+    tv v = {0};
+    v.t = TV_STR;
+    v.u.s = s;
+    return v;
+}
 tv tv_str(rctx *c, const char *p, size_t len);   /* copies */
 tv tv_str_ref(rctx *c, const char *p, size_t len); /* refers (p must outlive the render) */
 tv tv_cstr(rctx *c, const char *s);
 tv tv_list(rctx *c, size_t n); /* n items, all undefined */
 tv tv_dict(rctx *c);
+tv tv_func(rctx *c, tfunc_kind kind, const char *name); /* a new tfunc, other fields zero */
 bool tv_truthy(const tv *v);
 bool tv_is_number(const tv *v); /* int, float, bool */
 double tv_as_double(const tv *v);

@@ -35,13 +35,7 @@ void rt_step(rctx *c) {
 }
 
 tv tv_str_ref(rctx *c, const char *p, size_t len) {
-    tstr *s = rt_alloc(c, sizeof(tstr));
-    s->p = p;
-    s->len = len;
-    tv v = {0};
-    v.t = TV_STR;
-    v.u.s = s;
-    return v;
+    return tv_str_in(rt_alloc(c, sizeof(tstr)), p, len);
 }
 
 tv tv_str(rctx *c, const char *p, size_t len) {
@@ -72,6 +66,17 @@ tv tv_dict(rctx *c) {
     tv v = {0};
     v.t = TV_DICT;
     v.u.d = d;
+    return v;
+}
+
+tv tv_func(rctx *c, tfunc_kind kind, const char *name) {
+    tfunc *f = rt_alloc(c, sizeof(tfunc));
+    memset(f, 0, sizeof *f);
+    f->kind = (uint8_t)kind;
+    f->name = name;
+    tv v = {0};
+    v.t = TV_FUNC;
+    v.u.fn = f;
     return v;
 }
 

@@ -13,6 +13,7 @@
 #include <llm.h>
 
 #include "check.h"
+#include "read_file.h"
 
 typedef struct vocab_set {
     const char *file;    /* ggml-vocab-<file>.gguf */
@@ -28,21 +29,6 @@ static const vocab_set k_sets[] = {
     {"starcoder", "starcoder", 1}, {"refact", "refact", 1},         {"mpt", "mpt", 1},
     {"gpt-neox", "mpt", 1},        {"bert-bge", "bert-bge", 0},     {"baichuan", NULL, 0},
 };
-
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        const long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
-            *len = fread(buf, 1, (size_t)n, f);
-            buf[*len] = '\0';
-        }
-    }
-    fclose(f);
-    return buf;
-}
 
 /* ---- the vectors ---- */
 
@@ -71,9 +57,9 @@ static int vectors_load(const char *dir, const char *name, vectors *v) {
     size_t len = 0;
     memset(v, 0, sizeof *v);
     snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf.inp", dir, name);
-    if (!(v->inp = read_all(path, &len))) return -1;
+    if (!(v->inp = test_read_file(path, &len))) return -1;
     snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf.out", dir, name);
-    if (!(v->out = read_all(path, &len))) return -1;
+    if (!(v->out = test_read_file(path, &len))) return -1;
     size_t cap = 0;
     for (const char *p = v->inp; (p = strstr(p, sep)) != NULL; p += sizeof sep - 1) cap++;
     v->text = calloc(cap ? cap : 1, sizeof *v->text);
@@ -230,7 +216,7 @@ int main(int argc, char **argv) {
         char path[4096];
         snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", dir, s->file);
         size_t size = 0;
-        char *data = read_all(path, &size);
+        char *data = test_read_file(path, &size);
         CHECK(data != NULL, "cannot read %s", path);
         if (!data) continue;
         vectors v;

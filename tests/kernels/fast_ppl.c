@@ -14,20 +14,7 @@
 
 #include <llm.h>
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        const long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
-            *len = fread(buf, 1, (size_t)n, f);
-            buf[*len] = '\0';
-        }
-    }
-    fclose(f);
-    return buf;
-}
+#include "read_file.h"
 
 static double nll_of(const float *logits, int32_t n_vocab, int32_t target) {
     double mx = -INFINITY, sum = 0.0;
@@ -90,7 +77,7 @@ int main(int argc, char **argv) {
         return 77;
     }
     size_t len = 0, n = 0;
-    char *text = read_file(text_path, &len);
+    char *text = test_read_file(text_path, &len);
     llm_model *m = NULL;
     if (!text || llm_model_load_file(model, NULL, &m) != LLM_OK) {
         fprintf(stderr, "llm_fast_ppl: cannot read %s or load %s\n", text_path, model);
