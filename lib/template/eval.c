@@ -893,8 +893,8 @@ static int exec_stmt(rctx *c, const node *n, scope *s) {
         assign(c, n->a, &v, s);
         break;
     }
-    case N_SETBLOCK: {
-        tv v = capture(c, n->d, s, NULL);
+    case N_SETBLOCK: { /* the body's own assignments stay in it, as in jinja2 */
+        tv v = capture(c, n->d, scope_new(c, s), NULL);
         if (n->b) {
             tv saved = c->filter_input;
             c->filter_input = v;
@@ -918,7 +918,7 @@ static int exec_stmt(rctx *c, const node *n, scope *s) {
         break;
     }
     case N_FILTERBLOCK: {
-        tv body = capture(c, n->d, s, NULL);
+        tv body = capture(c, n->d, scope_new(c, s), NULL);
         tv saved = c->filter_input;
         c->filter_input = body;
         c->scope = s;

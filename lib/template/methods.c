@@ -684,6 +684,10 @@ tv call_global(rctx *c, tfunc *f, tv *args, size_t nargs, const char **kwn, tv *
         uint64_t count = 0;
         if (step > 0 && start < stop) count = ((uint64_t)stop - (uint64_t)start - 1) / (uint64_t)step + 1;
         else if (step < 0 && start > stop) count = ((uint64_t)start - (uint64_t)stop - 1) / (0 - (uint64_t)step) + 1;
+        /* jinja2's sandbox refuses ranges past its MAX_RANGE, whatever the limits */
+        if (count > TMPL_SANDBOX_MAX_RANGE)
+            rt_fail(c, LLM_ERR_FORMAT, "OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).",
+                    TMPL_SANDBOX_MAX_RANGE);
         if (count > c->max_steps) rt_fail(c, LLM_ERR_LIMIT, "max_steps reached (range of %llu items)", (unsigned long long)count);
         tv r = tv_list(c, (size_t)count);
         int64_t x = start;

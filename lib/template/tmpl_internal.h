@@ -3,6 +3,8 @@
 #ifndef LLM_TEMPLATE_TMPL_INTERNAL_H
 #define LLM_TEMPLATE_TMPL_INTERNAL_H
 
+#define TMPL_SANDBOX_MAX_RANGE 100000 /* jinja2.sandbox.MAX_RANGE */
+
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stddef.h>
