@@ -9,11 +9,12 @@ if(TARGET tmpl_render)
 endif()
 
 if(LLM_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
-  # The engine's sources are compiled into the target so that the coverage instrumentation sees
+  # The engine's sources (and the tokenizer's UTF-8 helpers it uses) are compiled into the target so that the coverage instrumentation sees
   # them. Run: build-fuzz/tests/fuzz_template -dict=tests/fuzz/template.dict CORPUS_DIR
   # (seed corpus: python3 tests/fuzz/make_template_corpus.py CORPUS_DIR).
   file(GLOB LLM_TMPL_FUZZ_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/lib/template/*.c)
   add_executable(fuzz_template ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_template.c ${LLM_TMPL_FUZZ_SOURCES}
+                 ${CMAKE_SOURCE_DIR}/lib/tokenizer/utf8.c
                  ${CMAKE_SOURCE_DIR}/lib/util/buf.c ${CMAKE_SOURCE_DIR}/lib/util/common.c
                  ${CMAKE_SOURCE_DIR}/kernels/dtype.c)
   target_include_directories(fuzz_template PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/lib ${CMAKE_SOURCE_DIR})

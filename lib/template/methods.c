@@ -718,9 +718,19 @@ tv call_global(rctx *c, tfunc *f, tv *args, size_t nargs, const char **kwn, tv *
         bind_args(c, "strftime_now", n_fmt, 1, args, nargs, kwn, kwv, nkw, a);
         if (a[0].t != TV_STR) rt_fail(c, LLM_ERR_FORMAT, "TypeError: strftime() argument 1 must be str, not %s", tv_type_name(&a[0]));
         if (a[0].u.s->len > 1024 || memchr(a[0].u.s->p, 0, a[0].u.s->len)) rt_fail(c, LLM_ERR_FORMAT, "ValueError: bad strftime format");
+        /* Python's datetime.now() is naive: its %z and %Z are empty (C's would name the zone) */
         char fmt[1100];
-        memcpy(fmt, a[0].u.s->p, a[0].u.s->len);
-        fmt[a[0].u.s->len] = 0;
+        size_t k = 0;
+        for (size_t i = 0; i < a[0].u.s->len; i++) {
+            const char ch = a[0].u.s->p[i], nx = i + 1 < a[0].u.s->len ? a[0].u.s->p[i + 1] : 0;
+            if (ch == '%' && (nx == 'z' || nx == 'Z')) {
+                i++;
+                continue;
+            }
+            fmt[k++] = ch;
+            if (ch == '%' && nx) fmt[k++] = a[0].u.s->p[++i]; /* %% and the others as they are */
+        }
+        fmt[k] = 0;
         time_t now = time(NULL);
         struct tm tmv;
         localtime_r(&now, &tmv);

@@ -10,8 +10,9 @@
  * Both parts are copied to exact-size heap buffers (no NUL terminator) so that AddressSanitizer
  * sees any read past their ends. The limits are small so that one input stays fast. Checked
  * besides "no crash, no leak, no UB": the status is one the header allows, the message is
- * NUL-terminated inside its buffer, and a second render of the same parsed template gives the
- * same status and bytes (a parsed template is read-only; renders share it between threads). */
+ * NUL-terminated inside its buffer, a second render of the same parsed template gives the
+ * same status and bytes (a parsed template is read-only; renders share it between threads), the
+ * output stays within max_output, and valid UTF-8 in gives valid UTF-8 out. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,30 @@ static const char DEFAULT_VARS[] =
     "\"eos_token\": \"</s>\"}";
 
 #define MSG_CAP 96
+
+/* 1 when p[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+static int utf8_valid(const unsigned char *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t k;
+        unsigned cp;
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
+        else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
+        else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
+        else return 0;
+        if (n - i <= k) return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if ((p[i + j] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (p[i + j] & 0x3f);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
 
 static void check_message(const char *msg) {
     if (!memchr(msg, 0, MSG_CAP)) abort(); /* not NUL-terminated inside its buffer */
@@ -85,6 +110,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (s1 == LLM_OK && (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len)))) abort();
         }
         if (s1 == LLM_OK && a.len > lim.max_output) abort();
+        /* a template and variables of valid UTF-8 render valid UTF-8 (strings are code points) */
+        if (s1 == LLM_OK && utf8_valid((const unsigned char *)tcopy, tlen) &&
+            utf8_valid((const unsigned char *)vcopy, vlen) && !utf8_valid((const unsigned char *)a.data, a.len))
+            abort();
         llm_buf_free(&a);
         llm_buf_free(&b);
     }

@@ -14,6 +14,7 @@ tests/fuzz/make_template_corpus.py:
 
 Nothing here depends on the clock, the hash seed or the file system order.
 """
+import functools
 import glob
 import importlib.util
 import json
@@ -366,7 +367,7 @@ def _tool_conversation(rng, system, string_args, n_calls, content_kind, good_id=
     return msgs
 
 
-def conversations(seed=20240611, count=36):
+def conversations(seed=20240611, count=48):
     """A deterministic list of dicts: {"messages": [...], optional "tools", "documents", "label"}."""
     rng = random.Random(seed)
     convs = []
@@ -407,6 +408,35 @@ def conversations(seed=20240611, count=36):
     convs.append({"label": "bad tool call id", "tools": TOOLS[:1],
                   "messages": _tool_conversation(rng, None, False, 1, "empty", good_id=False)})
     convs.append({"label": "empty messages", "messages": []})
+    convs.append({"label": "system only", "messages": [{"role": "system", "content": SYSTEMS[4]}]})
+    convs.append({"label": "content parts (multimodal)", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "Describe this 🖼️"}, {"type": "image"},
+                                     {"type": "text", "text": " please"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A cat."}]},
+        {"role": "user", "content": "Thanks"}]})
+    convs.append({"label": "nested and escaped tool arguments", "tools": TOOLS, "messages": [
+        {"role": "user", "content": "Do it"},
+        {"role": "assistant", "content": None, "tool_calls": [_tool_call(rng, "calculate", {
+            "expression": "\"quoted\" \\ back\nslash </s> {{ x }}", "precision": 1e-7, "exact": None,
+            "tags": ["ü", "中", "😀"], "nested": {"a": [1, 2.0, -3.25, {"b": []}], "é": {}}, "big": 9007199254740993},
+            False)]},
+        {"role": "tool", "tool_call_id": "x", "content": "{\"ok\": true, \"v\": [1.5e300, -0.0]}"},
+        {"role": "assistant", "content": "Done."}]})
+    convs.append({"label": "assistant content None without tool calls", "messages": [
+        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": None},
+        {"role": "user", "content": "Hello?"}]})
+    convs.append({"label": "tool result without name", "tools": TOOLS[:1], "messages": [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "abcdefghi", "type": "function", "function": {"name": "get_weather",
+                                                                 "arguments": "{\"location\": \"Oslo\"}"}}]},
+        {"role": "tool", "tool_call_id": "abcdefghi", "content": "-5"}]})
+    convs.append({"label": "numeric content", "messages": [{"role": "user", "content": 42}]})
+    convs.append({"label": "message without content", "messages": [
+        {"role": "user", "content": "Hi"}, {"role": "assistant"}, {"role": "user", "content": "?"}]})
+    convs.append({"label": "roles in other case", "messages": [
+        {"role": "SYSTEM", "content": "sys"}, {"role": "User", "content": "Hi"}]})
+    convs.append({"label": "six turns with system", "messages": _plain(rng, SYSTEMS[5], 6, False)})
     # Random shapes.
     while len(convs) < count:
         kind = rng.random()
@@ -443,6 +473,7 @@ EXTRA_VARS = {
 EXTRA_PROBABILITY = {"functions": 0.9, "datetime": 0.9}
 
 
+@functools.lru_cache(maxsize=None)
 def template_extras(source):
     """The names of EXTRA_VARS the template reads as variables (jinja2's own analysis; a word
     search where jinja2 is absent or cannot parse the template)."""
@@ -450,9 +481,9 @@ def template_extras(source):
         from jinja2 import Environment, meta
 
         used = meta.find_undeclared_variables(Environment(extensions=["jinja2.ext.loopcontrols"]).parse(source))
-        return [name for name in EXTRA_VARS if name in used]
+        return tuple(name for name in EXTRA_VARS if name in used)
     except Exception:  # noqa: BLE001
-        return [name for name in EXTRA_VARS if re.search(r"\b" + name + r"\b", source)]
+        return tuple(name for name in EXTRA_VARS if re.search(r"\b" + name + r"\b", source))
 
 
 def variables(template, conv, index):
