@@ -490,6 +490,41 @@ impl Model {
         .map_err(|st| Error::new(Status::from_raw(st), "chat render"))?;
         String::from_utf8(bytes).map_err(|_| Error::new(Status::InvalidUtf8, "rendered chat is not valid UTF-8"))
     }
+
+    /// Renders a conversation given as a JSON array of OpenAI-style messages with the model's chat
+    /// template (or `template` instead), with further variables from `vars_json` (a JSON object,
+    /// e.g. `{"tools": [...]}`), as Python jinja2 renders it for Hugging Face transformers.
+    pub fn apply_chat_template(
+        &self,
+        messages_json: &str,
+        vars_json: Option<&str>,
+        add_generation_prompt: bool,
+        template: Option<&str>,
+    ) -> Result<String> {
+        let messages = cstr_arg(messages_json)?;
+        let vars = vars_json.map(cstr_arg).transpose()?;
+        let tmpl = template.map(cstr_arg).transpose()?;
+        let vars_ptr = vars.as_ref().map_or(std::ptr::null(), |v| v.as_ptr());
+        let tmpl_ptr = tmpl.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+        let opts = Options::new().to_raw()?; // receives the error text
+        // SAFETY: valid strings (or NULL) that outlive the call; a live options object.
+        let result = fetch_bytes(|buf, cap, needed| unsafe {
+            sys::llm_chat_apply_template(
+                self.as_ptr(),
+                tmpl_ptr,
+                messages.as_ptr(),
+                vars_ptr,
+                add_generation_prompt as c_int,
+                opts.ptr(),
+                buf,
+                cap,
+                needed,
+            )
+        });
+        // SAFETY: the options object is live; check reads its error text.
+        let bytes = result.or_else(|st| unsafe { check(st, opts.handle()) }.map(|_| Vec::new()))?;
+        String::from_utf8(bytes).map_err(|_| Error::new(Status::InvalidUtf8, "rendered chat is not valid UTF-8"))
+    }
 }
 
 impl Drop for Model {

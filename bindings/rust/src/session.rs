@@ -505,6 +505,31 @@ impl<'c> Session<'c> {
         // SAFETY: live session; valid strings.
         self.check(unsafe { sys::llm_session_chat(self.as_ptr(), role.as_cstr().as_ptr(), content.as_ptr()) })
     }
+
+    /// Appends a whole message given as a JSON object in the OpenAI shape (an assistant message
+    /// with `"tool_calls"`, `{"role": "tool", "tool_call_id": ..., "content": ...}`); every key
+    /// reaches the chat template.
+    pub fn chat_message(&mut self, message_json: &str) -> Result<()> {
+        let json = cstr_arg(message_json)?;
+        // SAFETY: live session; valid string.
+        self.check(unsafe { sys::llm_session_chat_message(self.as_ptr(), json.as_ptr()) })
+    }
+
+    /// Sets the variables the chat template sees besides the messages (a JSON object such as
+    /// `{"tools": [...], "enable_thinking": false}`); `None` clears them.
+    pub fn chat_vars(&mut self, vars_json: Option<&str>) -> Result<()> {
+        let json = vars_json.map(cstr_arg).transpose()?;
+        let ptr = json.as_ref().map_or(std::ptr::null(), |j| j.as_ptr());
+        // SAFETY: live session; NULL or a valid string.
+        self.check(unsafe { sys::llm_session_chat_vars(self.as_ptr(), ptr) })
+    }
+
+    /// Tokens put through the model since the session was created or reset (prompts, chat turns,
+    /// generated tokens): how much of a multi-turn chat was not served from the cache.
+    pub fn n_evaluated(&self) -> u64 {
+        // SAFETY: live session, this thread only (`!Sync`).
+        unsafe { sys::llm_session_n_evaluated(self.as_ptr()).max(0) as u64 }
+    }
 }
 
 impl Drop for Session<'_> {

@@ -88,6 +88,10 @@ constants! {
     LLM_OPT_SEED: llm_option = 18;
     LLM_OPT_MAX_TOKENS: llm_option = 19;
     LLM_OPT_ALL_LOGITS: llm_option = 20;
+    LLM_OPT_TEMPLATE_MAX_STEPS: llm_option = 21;
+    LLM_OPT_TEMPLATE_MAX_DEPTH: llm_option = 22;
+    LLM_OPT_TEMPLATE_MAX_OUTPUT: llm_option = 23;
+    LLM_OPT_TEMPLATE_MAX_MEMORY: llm_option = 24;
     LLM_OPT_USE_MMAP: llm_option = 30;
     LLM_OPT_REPACK: llm_option = 31;
 
@@ -225,6 +229,17 @@ extern "C" {
         capacity: usize,
         needed: *mut usize,
     ) -> llm_status;
+    pub fn llm_chat_apply_template(
+        model: *const llm_model,
+        template_text: *const c_char,
+        messages_json: *const c_char,
+        vars_json: *const c_char,
+        add_generation_prompt: c_int,
+        options: *mut llm_options,
+        buffer: *mut c_char,
+        capacity: usize,
+        needed: *mut usize,
+    ) -> llm_status;
 
     // Backends
     pub fn llm_backend_name(backend: llm_backend) -> *const c_char;
@@ -305,6 +320,9 @@ extern "C" {
         finish: *mut llm_finish,
     ) -> llm_status;
     pub fn llm_session_chat(session: *mut llm_session, role: *const c_char, content: *const c_char) -> llm_status;
+    pub fn llm_session_chat_message(session: *mut llm_session, message_json: *const c_char) -> llm_status;
+    pub fn llm_session_chat_vars(session: *mut llm_session, vars_json: *const c_char) -> llm_status;
+    pub fn llm_session_n_evaluated(session: *const llm_session) -> i64;
 
     // Tools
     pub fn llm_quantize(

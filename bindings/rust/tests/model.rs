@@ -146,6 +146,21 @@ fn chat_render() {
 }
 
 #[test]
+fn apply_chat_template() {
+    let Some(model) = load() else { return };
+    let msgs = r#"[{"role": "user", "content": "Hello there"}]"#;
+    let text = model.apply_chat_template(msgs, None, true, None).unwrap();
+    assert_eq!(text, model.chat_render(&[(Role::User, "Hello there")], true).unwrap());
+    let own = model
+        .apply_chat_template(msgs, Some(r#"{"x": [1, 2]}"#), false, Some("{{ messages[0].content }}|{{ x | tojson }}"))
+        .unwrap();
+    assert_eq!(own, "Hello there|[1, 2]");
+    let err = model.apply_chat_template(msgs, None, false, Some("{{ raise_exception('nope') }}")).unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    assert!(model.apply_chat_template("[{", None, false, None).is_err());
+}
+
+#[test]
 fn generation_is_deterministic_and_iterator_equals_closure() {
     let Some(model) = load() else { return };
     let mut ctx = Context::new(&model, &opts()).unwrap();
@@ -313,7 +328,12 @@ fn chat_session() {
     let Some(model) = load() else { return };
     let mut ctx = Context::new(&model, &opts()).unwrap();
     let mut s = ctx.session(&opts()).unwrap();
+    s.chat_vars(Some(r#"{"tools": []}"#)).unwrap();
+    assert!(s.chat_vars(Some("[1]")).is_err());
+    s.chat_vars(None).unwrap();
     s.chat(Role::User, "Say hello.").unwrap();
+    assert_eq!(s.n_evaluated(), s.n_past() as u64);
+    assert!(s.chat_message(r#"{"content": "no role"}"#).is_err());
     let before = s.n_past();
     let (reply, finish) = s.generate_text().unwrap();
     assert!(matches!(finish, Finish::Length | Finish::Eog), "{finish:?}: {reply:?}");
