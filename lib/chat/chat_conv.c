@@ -99,11 +99,15 @@ llm_status llm_chat_conv_render(const llm_chat_conv *c, const llm_tmpl *t, const
 }
 
 /* The shape checks read the JSON with the template engine's reader, the one JSON parser of the
- * library (its messages say where the text is malformed). */
-static llm_status parse(const char *json, size_t len, llm_json_doc **doc, const llm_json **root, char *msg,
-                        size_t msg_cap) {
+ * library (its messages say where the text is malformed), and check the type of the whole:
+ * want_type, described by what for the message when it is another. */
+static llm_status parse(const char *json, size_t len, llm_json_type want_type, const char *what, llm_json_doc **doc,
+                        const llm_json **root, char *msg, size_t msg_cap) {
     llm_status st = llm_json_parse(json, len, 0, 0, doc, root, msg, msg_cap);
-    return st == LLM_ERR_OUT_OF_MEMORY ? st : st == LLM_OK ? LLM_OK : LLM_ERR_INVALID_ARGUMENT;
+    if (st != LLM_OK) return st == LLM_ERR_OUT_OF_MEMORY ? st : LLM_ERR_INVALID_ARGUMENT;
+    if ((*root)->type == want_type) return LLM_OK;
+    if (msg_cap) snprintf(msg, msg_cap, "%s", what);
+    return LLM_ERR_INVALID_ARGUMENT;
 }
 
 static const llm_json *member(const llm_json *obj, const char *key) {
@@ -131,7 +135,7 @@ static llm_status check_one(const llm_json *m, const char *what, char *msg, size
 llm_status llm_chat_check_message(const char *json, size_t len, char *msg, size_t msg_cap) {
     llm_json_doc *doc = NULL;
     const llm_json *root = NULL;
-    llm_status st = parse(json, len, &doc, &root, msg, msg_cap);
+    llm_status st = parse(json, len, LLM_JSON_OBJECT, "a message must be a JSON object", &doc, &root, msg, msg_cap);
     if (st == LLM_OK) st = check_one(root, "a message", msg, msg_cap);
     llm_json_doc_free(doc);
     return st;
@@ -140,11 +144,7 @@ llm_status llm_chat_check_message(const char *json, size_t len, char *msg, size_
 llm_status llm_chat_check_object(const char *json, size_t len, char *msg, size_t msg_cap) {
     llm_json_doc *doc = NULL;
     const llm_json *root = NULL;
-    llm_status st = parse(json, len, &doc, &root, msg, msg_cap);
-    if (st == LLM_OK && root->type != LLM_JSON_OBJECT) {
-        if (msg_cap) snprintf(msg, msg_cap, "expected a JSON object");
-        st = LLM_ERR_INVALID_ARGUMENT;
-    }
+    llm_status st = parse(json, len, LLM_JSON_OBJECT, "expected a JSON object", &doc, &root, msg, msg_cap);
     llm_json_doc_free(doc);
     return st;
 }
@@ -152,11 +152,7 @@ llm_status llm_chat_check_object(const char *json, size_t len, char *msg, size_t
 llm_status llm_chat_check_messages(const char *json, size_t len, char *msg, size_t msg_cap) {
     llm_json_doc *doc = NULL;
     const llm_json *root = NULL;
-    llm_status st = parse(json, len, &doc, &root, msg, msg_cap);
-    if (st == LLM_OK && root->type != LLM_JSON_ARRAY) {
-        if (msg_cap) snprintf(msg, msg_cap, "messages must be a JSON array");
-        st = LLM_ERR_INVALID_ARGUMENT;
-    }
+    llm_status st = parse(json, len, LLM_JSON_ARRAY, "messages must be a JSON array", &doc, &root, msg, msg_cap);
     for (size_t i = 0; st == LLM_OK && i < root->u.arr.n; i++) st = check_one(root->u.arr.items[i], "each message", msg, msg_cap);
     llm_json_doc_free(doc);
     return st;
@@ -165,7 +161,7 @@ llm_status llm_chat_check_messages(const char *json, size_t len, char *msg, size
 llm_status llm_chat_message_role(const char *json, size_t len, llm_buf *role) {
     llm_json_doc *doc = NULL;
     const llm_json *root = NULL;
-    llm_status st = parse(json, len, &doc, &root, NULL, 0);
+    llm_status st = parse(json, len, LLM_JSON_OBJECT, "", &doc, &root, NULL, 0);
     if (st == LLM_OK) st = check_one(root, "a message", NULL, 0);
     if (st == LLM_OK) {
         const llm_json *r = member(root, "role");
