@@ -7,5 +7,5 @@ bash tests/install_deps.sh >/dev/null
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$(command -v python3)" >/dev/null
 cmake --build build -j"$(nproc)" --target llm-cli >/dev/null
 # A 135M model wanders at the library's default temperature (0.8): 0.2 keeps its answers on topic.
-# Arguments come after, so --temp given here wins.
+# The arguments come after it, so a --temp passed to this script wins.
 exec build/llm chat --temp 0.2 "$@"
