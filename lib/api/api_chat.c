@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "api/internal.h"
-#include "chat/json_text.h"
 #include "runtime/textout.h"
 
 static int valid_model(const llm_model *m) { return m && m->h.magic == LLM_MAGIC_MODEL; }
@@ -96,10 +95,8 @@ llm_status llm_chat_apply_template(const llm_model *m, const char *template_text
     llm_status st = llm_chat_check_messages(messages_json, mlen, msg, sizeof msg);
     if (st != LLM_OK) {
         fail_on(o, st, "messages_json", msg);
-    } else if (vlen && (st = llm_chat_check_object(vars_json, vlen, msg, sizeof msg)) != LLM_OK) {
+    } else if (vlen && (st = llm_chat_vars_members(vars_json, vlen, &vb, &vn, msg, sizeof msg)) != LLM_OK) {
         fail_on(o, st, "vars_json", msg);
-    } else if (vlen && llm_json_object_inside(vars_json, vlen, &vb, &vn)) {
-        st = fail_on(o, LLM_ERR_INVALID_ARGUMENT, "vars_json is not a JSON object", NULL);
     }
     llm_buf vars = {0}, out = {0};
     if (st == LLM_OK) {

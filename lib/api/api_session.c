@@ -988,12 +988,10 @@ llm_status llm_session_chat_message(llm_session *s, const char *message_json) {
     if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
     if (!message_json) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "message_json is NULL");
     char msg[LLM_ERRMSG_MAX] = "";
-    llm_status st = llm_chat_check_message(message_json, strlen(message_json), msg, sizeof msg);
-    if (st != LLM_OK) return llm_fail(&s->h, st, "message_json: %s", msg);
     llm_buf role = {0};
-    st = llm_chat_message_role(message_json, strlen(message_json), &role);
+    llm_status st = llm_chat_message_role(message_json, strlen(message_json), &role, msg, sizeof msg);
     if (st == LLM_OK) st = chat_add(s, message_json, role.data ? role.data : "", NULL);
-    else llm_fail(&s->h, st, "out of memory");
+    else llm_fail(&s->h, st, "message_json: %s", msg);
     llm_buf_free(&role);
     return st;
 }

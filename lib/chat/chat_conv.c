@@ -56,10 +56,9 @@ llm_status llm_chat_conv_set_vars(llm_chat_conv *c, const char *vars_json, char 
         llm_buf_clear(&c->vars);
         return LLM_OK;
     }
-    size_t n = strlen(vars_json), b, len;
-    llm_status st = llm_chat_check_object(vars_json, n, msg, msg_cap);
+    size_t b, len;
+    llm_status st = llm_chat_vars_members(vars_json, strlen(vars_json), &b, &len, msg, msg_cap);
     if (st != LLM_OK) return st;
-    if (llm_json_object_inside(vars_json, n, &b, &len)) return LLM_ERR_INVALID_ARGUMENT;
     llm_buf_clear(&c->vars);
     if (llm_buf_append(&c->vars, vars_json + b, len)) return LLM_ERR_OUT_OF_MEMORY;
     return LLM_OK;
@@ -132,20 +131,14 @@ static llm_status check_one(const llm_json *m, const char *what, char *msg, size
     return LLM_OK;
 }
 
-llm_status llm_chat_check_message(const char *json, size_t len, char *msg, size_t msg_cap) {
-    llm_json_doc *doc = NULL;
-    const llm_json *root = NULL;
-    llm_status st = parse(json, len, LLM_JSON_OBJECT, "a message must be a JSON object", &doc, &root, msg, msg_cap);
-    if (st == LLM_OK) st = check_one(root, "a message", msg, msg_cap);
-    llm_json_doc_free(doc);
-    return st;
-}
-
-llm_status llm_chat_check_object(const char *json, size_t len, char *msg, size_t msg_cap) {
+llm_status llm_chat_vars_members(const char *json, size_t len, size_t *begin, size_t *members_len, char *msg,
+                                 size_t msg_cap) {
     llm_json_doc *doc = NULL;
     const llm_json *root = NULL;
     llm_status st = parse(json, len, LLM_JSON_OBJECT, "expected a JSON object", &doc, &root, msg, msg_cap);
     llm_json_doc_free(doc);
+    /* a JSON object's text starts with '{' and ends with '}' once space is trimmed */
+    if (st == LLM_OK && llm_json_object_inside(json, len, begin, members_len)) st = LLM_ERR_INTERNAL;
     return st;
 }
 
@@ -158,14 +151,17 @@ llm_status llm_chat_check_messages(const char *json, size_t len, char *msg, size
     return st;
 }
 
-llm_status llm_chat_message_role(const char *json, size_t len, llm_buf *role) {
+llm_status llm_chat_message_role(const char *json, size_t len, llm_buf *role, char *msg, size_t msg_cap) {
     llm_json_doc *doc = NULL;
     const llm_json *root = NULL;
-    llm_status st = parse(json, len, LLM_JSON_OBJECT, "", &doc, &root, NULL, 0);
-    if (st == LLM_OK) st = check_one(root, "a message", NULL, 0);
+    llm_status st = parse(json, len, LLM_JSON_OBJECT, "a message must be a JSON object", &doc, &root, msg, msg_cap);
+    if (st == LLM_OK) st = check_one(root, "a message", msg, msg_cap);
     if (st == LLM_OK) {
         const llm_json *r = member(root, "role");
-        if (llm_buf_append(role, r->u.str.s, r->u.str.len)) st = LLM_ERR_OUT_OF_MEMORY;
+        if (llm_buf_append(role, r->u.str.s, r->u.str.len)) {
+            if (msg_cap) snprintf(msg, msg_cap, "out of memory");
+            st = LLM_ERR_OUT_OF_MEMORY;
+        }
     }
     llm_json_doc_free(doc);
     return st;

@@ -29,7 +29,7 @@ void llm_chat_conv_clear(llm_chat_conv *c); /* forgets the messages, keeps the v
 
 /* Appends {"role": role, "content": content} (both valid UTF-8). 0, or -1 on out of memory. */
 int llm_chat_conv_add_text(llm_chat_conv *c, const char *role, const char *content, size_t content_len);
-/* Appends a message given as JSON object text (checked by llm_chat_check_message first). */
+/* Appends a message given as JSON object text (checked by llm_chat_message_role first). */
 int llm_chat_conv_add_json(llm_chat_conv *c, const char *json, size_t len);
 /* Removes the last message (undoing an append whose rendering failed); mark is messages.len and
  * n_messages before it. */
@@ -48,12 +48,16 @@ llm_status llm_chat_conv_render(const llm_chat_conv *c, const llm_tmpl *t, const
                                 const llm_tmpl_limits *limits, int add_generation_prompt, llm_buf *out, char *msg,
                                 size_t msg_cap);
 
-/* Checks JSON text: that it is an object with a string "role" (message), an object (vars), or an
- * array of objects (messages). LLM_OK or LLM_ERR_INVALID_ARGUMENT with a message. */
-llm_status llm_chat_check_message(const char *json, size_t len, char *msg, size_t msg_cap);
-llm_status llm_chat_check_object(const char *json, size_t len, char *msg, size_t msg_cap);
+/* Checks that JSON text is an object (template variables) and gives where its members are
+ * (json[*begin .. *begin + *members_len), without the braces), as llm_chat_build_vars takes them.
+ * LLM_OK or LLM_ERR_INVALID_ARGUMENT with a message. */
+llm_status llm_chat_vars_members(const char *json, size_t len, size_t *begin, size_t *members_len, char *msg,
+                                 size_t msg_cap);
+/* Checks that JSON text is an array of objects each with a string "role" (messages). LLM_OK or
+ * LLM_ERR_INVALID_ARGUMENT with a message. */
 llm_status llm_chat_check_messages(const char *json, size_t len, char *msg, size_t msg_cap);
-/* The "role" of a message (checked as llm_chat_check_message does), appended to *role. */
-llm_status llm_chat_message_role(const char *json, size_t len, llm_buf *role);
+/* Checks that JSON text is one message (an object with a string "role") and appends its role to
+ * *role: LLM_OK, LLM_ERR_INVALID_ARGUMENT with a message, or LLM_ERR_OUT_OF_MEMORY. */
+llm_status llm_chat_message_role(const char *json, size_t len, llm_buf *role, char *msg, size_t msg_cap);
 
 #endif

@@ -17,18 +17,6 @@ llm_chat_format llm_chat_guess_format(const llm_tokenizer *tok, const char *arch
     return LLM_CHAT_NONE;
 }
 
-const char *llm_chat_format_name(llm_chat_format fmt) {
-    switch (fmt) {
-    case LLM_CHAT_GEMMA: return "gemma";
-    case LLM_CHAT_LLAMA3: return "llama3";
-    case LLM_CHAT_CHATML: return "chatml";
-    case LLM_CHAT_PHI3: return "phi3";
-    case LLM_CHAT_MISTRAL: return "mistral";
-    case LLM_CHAT_NONE: break;
-    }
-    return "none";
-}
-
 /* The built-in formats, written as templates so that every chat goes through one engine. Each
  * writes its newlines as '\n' inside expressions: no text between tags, so trim_blocks and
  * lstrip_blocks cannot change them. A null content (an assistant turn that only calls tools)

@@ -22,7 +22,6 @@ typedef enum llm_chat_format {
 /* The built-in format for a file without a usable template, from the architecture and the special
  * tokens of the vocabulary (LLM_CHAT_NONE when nothing fits). */
 llm_chat_format llm_chat_guess_format(const llm_tokenizer *tok, const char *arch);
-const char *llm_chat_format_name(llm_chat_format fmt);
 /* Jinja source of a built-in format ("" for LLM_CHAT_NONE). */
 const char *llm_chat_builtin_template(llm_chat_format fmt);
 
