@@ -20,6 +20,15 @@ F, --rope-yarn F (with --orig-ctx, --yarn-beta-fast/slow), --attn-factor (rope.s
 The shape flags are general, so the same tool also produces Llama-3.2-1B-shaped files for
 benchmarks, e.g. --n-embd 2048 --n-layer 16 --n-head 32 --n-head-kv 8 --n-ff 8192
 --n-vocab 128256 --rope-freqs --tied.
+
+--vocab-from VOCAB.gguf replaces the made-up tokenizer with a real one: every tokenizer.* key of
+that (vocab-only) GGUF is copied unchanged and n_vocab is its token count, so benchmarks whose
+cost depends on the vocabulary (sampling, grammar masks, detokenizing) see the real tokens, e.g.
+a Llama 3 vocabulary from tests/tokenizer/make_vocab_gguf.py llama3 VOCAB.gguf:
+
+    make_model.py --arch llama --type Q4_0 --n-embd 2048 --n-layer 16 --n-head 32 --n-head-kv 8
+        --n-ff 8192 --rope-base 500000 --rope-llama3 32,1,4,8192 --tied
+        --vocab-from llama3-vocab.gguf --out llama3vocab-1b-q4_0.gguf
 """
 import argparse
 import sys
@@ -160,6 +169,36 @@ def llama3_divisors(a, head_dim):
     return np.array(out, dtype=np.float32)
 
 
+def vocab_keys(path):
+    """The tokenizer.* key/values of a GGUF as (key, value, type, sub_type) for
+    GGUFWriter.add_key_value, in file order, plus the token count. Strings are kept as their raw
+    bytes so that tokens reach the output byte for byte, whatever they contain."""
+    r = gguf.GGUFReader(path)
+    out, n_tokens = [], None
+    for key, f in r.fields.items():
+        if not key.startswith("tokenizer."):
+            continue
+        vtype = f.types[0]
+        if vtype == gguf.GGUFValueType.ARRAY:
+            sub = f.types[-1]
+            if sub == gguf.GGUFValueType.STRING:
+                val = [bytes(f.parts[i]) for i in f.data]
+            else:
+                val = [f.parts[i].tolist()[0] for i in f.data]
+            if len(f.types) > 2 or not val:
+                sys.exit(f"make_model: {path}: {key}: nested or empty arrays are not copied")
+            out.append((key, val, vtype, sub))
+            if key == gguf.Keys.Tokenizer.LIST:
+                n_tokens = len(val)
+        elif vtype == gguf.GGUFValueType.STRING:
+            out.append((key, bytes(f.parts[f.data[0]]), vtype, None))
+        else:
+            out.append((key, f.parts[f.data[0]].tolist()[0], vtype, None))
+    if n_tokens is None:
+        sys.exit(f"make_model: {path} has no {gguf.Keys.Tokenizer.LIST}")
+    return out, n_tokens
+
+
 def parse_set(spec):
     key, _, tv = spec.partition("=")
     typ, _, val = tv.partition(":")
@@ -181,7 +220,7 @@ def main(argv=None):
     ap.add_argument("--head-dim", type=int, default=None,
                     help="key/value length; written as attention.key_length when it differs from n_embd/n_head (always for gemma3)")
     ap.add_argument("--n-ff", type=int, default=256)
-    ap.add_argument("--n-vocab", type=int, default=512)
+    ap.add_argument("--n-vocab", type=int, default=None, help="default: 512, or the --vocab-from token count")
     ap.add_argument("--ctx", type=int, default=512, help="context_length")
     ap.add_argument("--eps", type=float, default=None)
     ap.add_argument("--rope-base", type=float, default=None)
@@ -207,11 +246,25 @@ def main(argv=None):
     ap.add_argument("--tied", action="store_true", help="no output matrix (the default)")
     ap.add_argument("--std", type=float, default=None, help="weight std (default 1/sqrt(cols))")
     ap.add_argument("--no-tokenizer", action="store_true")
+    ap.add_argument("--vocab-from", default=None, metavar="VOCAB.gguf",
+                    help="copy every tokenizer.* key of this GGUF (n_vocab: its token count)")
     ap.add_argument("--arch-name", default=None, help="value of general.architecture (default --arch)")
     ap.add_argument("--drop", action="append", default=[], help="omit this tensor")
     ap.add_argument("--shape", action="append", default=[], help="TENSOR=ne0,ne1: write a wrong shape")
     ap.add_argument("--set", action="append", default=[], help="KEY=TYPE:VALUE, TYPE in u32,i32,u64,f32,str,bool")
     a = ap.parse_args(argv)
+
+    vocab = None
+    if a.vocab_from is not None:
+        if a.no_tokenizer:
+            sys.exit("make_model: --vocab-from and --no-tokenizer contradict each other")
+        vocab, n_tok = vocab_keys(a.vocab_from)
+        # the embedding rows must match the token list, or loaders reject the file
+        if a.n_vocab is not None and a.n_vocab != n_tok:
+            sys.exit(f"make_model: --n-vocab {a.n_vocab} but {a.vocab_from} has {n_tok} tokens")
+        a.n_vocab = n_tok
+    elif a.n_vocab is None:
+        a.n_vocab = 512
 
     rng = np.random.default_rng(a.seed)
     arch = a.arch
@@ -278,7 +331,12 @@ def main(argv=None):
     for k, (t, v) in list(overrides.items()):
         put(k, t, None)
 
-    if not a.no_tokenizer:
+    if vocab is not None:
+        set_keys = {parse_set(spec)[0] for spec in a.set}
+        for key, val, vtype, sub in vocab:
+            if key not in set_keys:  # --set already wrote its value for this key
+                w.add_key_value(key, val, vtype, sub_type=sub)
+    elif not a.no_tokenizer:
         toks, scores, types = tokenizer_tokens(a.n_vocab)
         w.add_tokenizer_model("llama")
         w.add_token_list(toks)
