@@ -146,6 +146,9 @@ typedef enum llm_option {
     LLM_OPT_TEMPLATE_MAX_DEPTH = 22,  /* int, nesting of blocks, expressions and calls (default 64) */
     LLM_OPT_TEMPLATE_MAX_OUTPUT = 23, /* int, bytes of rendered text (default 4 MiB) */
     LLM_OPT_TEMPLATE_MAX_MEMORY = 24, /* int, bytes of values one render may allocate (default 64 MiB) */
+    /* session: log-probabilities recorded with each sampled token (llm_session_logprobs) */
+    LLM_OPT_TOP_LOGPROBS = 25,    /* int -1..20: -1 = none (default); 0 = the chosen token's only;
+                                   * N = also the N most likely tokens the constraints allow */
     /* model */
     LLM_OPT_USE_MMAP = 30,        /* int 0/1, map the file instead of reading it (default 1) */
     LLM_OPT_REPACK = 31           /* int 0/1, copy the weights that the CPU's FAST decode kernels read
@@ -328,7 +331,9 @@ typedef enum llm_finish {
     LLM_FINISH_LENGTH = 2,    /* LLM_OPT_MAX_TOKENS reached */
     LLM_FINISH_STOP = 3,      /* a stop string matched (it is not part of the output) */
     LLM_FINISH_CONTEXT = 4,   /* the context is full */
-    LLM_FINISH_ABORTED = 5    /* the callback or the abort function asked to stop */
+    LLM_FINISH_ABORTED = 5,   /* the callback or the abort function asked to stop */
+    LLM_FINISH_GRAMMAR = 6    /* the grammar allows no token of the vocabulary here (the output is
+                               * an unfinished prefix of its language) */
 } llm_finish;
 
 enum {
@@ -416,6 +421,53 @@ LLM_API llm_status llm_session_chat_vars(llm_session *session, const char *vars_
 /* Tokens the session has put through the model since it was created or reset (prompts, chat
  * turns and generated tokens), e.g. to see how much of a chat was served from the cache. */
 LLM_API int64_t llm_session_n_evaluated(const llm_session *session);
+/* Nanoseconds the session has spent choosing tokens since it was created or reset: sampling with
+ * its settings, logit bias, grammar and log-probabilities (not the forward passes), e.g. to see
+ * what a grammar costs per token. */
+LLM_API int64_t llm_session_sampling_ns(const llm_session *session);
+
+/* ---------------------------------------------------------------------------------------------
+ * Constrained output: grammars, JSON Schema, logit bias, log-probabilities.
+ * ------------------------------------------------------------------------------------------ */
+/* Constrains what the session generates to a grammar in GBNF, the notation of llama.cpp's grammar
+ * files (rules `name ::= ...`, literals "...", character classes [a-z] and [^...], grouping,
+ * alternation |, repetition * + ? {m} {m,} {m,n}, # comments). root_rule names the start rule
+ * (NULL: "root"); gbnf NULL or "" removes the constraint. Each generation (the text generated after
+ * a feed or a chat message) is then a string of the language: the sampler only picks tokens that
+ * keep the output a prefix of one (tokens that span several grammar elements or end inside a
+ * UTF-8 sequence included), and an end-of-generation token only where the grammar accepts (where
+ * nothing else can follow, the generation ends there). Sampling settings apply to the tokens the
+ * grammar allows. A grammar that does not parse gives LLM_ERR_FORMAT ("line L, column C: ...")
+ * and leaves the session's constraint unchanged; one larger than the library's bounds
+ * LLM_ERR_LIMIT. */
+LLM_API llm_status llm_session_set_grammar(llm_session *session, const char *gbnf, const char *root_rule);
+/* Constrains the output to JSON valid against a JSON Schema (see llm_json_schema_to_grammar). */
+LLM_API llm_status llm_session_set_json_schema(llm_session *session, const char *schema_json);
+/* Checks a GBNF grammar without a session: LLM_OK, or LLM_ERR_FORMAT / LLM_ERR_LIMIT with the
+ * detail in llm_last_error(options) (options may be NULL). */
+LLM_API llm_status llm_grammar_validate(const char *gbnf, const char *root_rule, llm_options *options);
+/* The GBNF grammar (start rule "root") of the JSON documents valid against a JSON Schema: type
+ * (or a list of types), properties, required, additionalProperties, enum, const, items,
+ * prefixItems, minItems, maxItems, anyOf, oneOf, allOf, $ref into $defs/definitions (recursive
+ * too), minLength, maxLength, pattern, format (date, time, date-time, uuid), minimum, maximum,
+ * exclusiveMinimum, exclusiveMaximum. A keyword that would change which documents are valid and
+ * is not supported gives LLM_ERR_UNSUPPORTED naming it; malformed JSON or a malformed schema
+ * LLM_ERR_INVALID_ARGUMENT (detail in llm_last_error(options); options may be NULL). The text
+ * is copied like every string out-parameter (*needed = its length). */
+LLM_API llm_status llm_json_schema_to_grammar(const char *schema_json, llm_options *options, char *buffer,
+                                              size_t capacity, size_t *needed);
+/* Adds bias[i] to the logit of tokens[i] before sampling (OpenAI's logit_bias; -INFINITY bans a
+ * token). Replaces the previous set; n = 0 clears it. A token out of range gives
+ * LLM_ERR_INVALID_ARGUMENT and changes nothing. */
+LLM_API llm_status llm_session_set_logit_bias(llm_session *session, const int32_t *tokens, const float *bias,
+                                              size_t n);
+/* Log-probabilities recorded with the last sampled token (LLM_OPT_TOP_LOGPROBS >= 0): the natural
+ * log of its probability under the model's distribution (the softmax of the logits with the logit
+ * bias added, before penalties, temperature and truncation), and the most likely tokens the
+ * grammar allows, best first, with theirs. Writes at most capacity alternatives; *n_top gets how
+ * many were recorded. LLM_ERR_STATE when none were recorded. Any pointer may be NULL. */
+LLM_API llm_status llm_session_logprobs(llm_session *session, float *logprob, int32_t *top_tokens,
+                                        float *top_logprobs, size_t capacity, size_t *n_top);
 
 /* ---------------------------------------------------------------------------------------------
  * Tools.

@@ -14,6 +14,15 @@
  *        prompt, then N timed steps each evaluate one token of every session in one forward
  *        pass; t/s = tokens evaluated (S * N, counted from the sessions' positions) / time, the
  *        aggregate throughput a server with S concurrent conversations gets.
+ *   tgN sampled / tgN FILE  (with --grammar FILE or --json-schema FILE) decoding the way an app
+ *        does, with the library's default sampling (temperature 0.8, top-k 40, top-p 0.95, min-p
+ *        0.05, a fixed seed): a fresh session is fed BENCH_SAMPLE_PROMPT (untimed), then
+ *        llm_session_step runs until N tokens are generated; when a generation ends early (an
+ *        end-of-generation token, or the grammar's string is complete) the session is reset and
+ *        fed the prompt again, untimed. "sampled" is unconstrained, "FILE" constrained by that
+ *        grammar or schema: the two rows' t/s compare constrained with unconstrained decode, and
+ *        their "sample us/t" (llm_session_sampling_ns per generated token: the sampler, the
+ *        grammar, everything but the forward pass) say what the grammar itself costs per token.
  * Each test has one untimed warm-up run (page faults of the mapped weights, first touch of the
  * KV cache, worker start-up), then -r timed runs; the mean and the sample standard deviation of
  * the per-run tokens/s are reported.
@@ -36,6 +45,7 @@
 #define BENCH_MAX_LIST 64
 #define BENCH_SEED 0x5EEDu
 #define BENCH_BATCH_PROMPT 8
+#define BENCH_SAMPLE_PROMPT "A person described as a JSON object:\n"
 
 /* ---- options ------------------------------------------------------------------------------- */
 
@@ -52,6 +62,11 @@ typedef struct bench_opts {
     int n_threads;
     int precisions[2]; /* LLM_PRECISION_FAST / LLM_PRECISION_EXACT, in the order given */
     int n_precisions;
+    /* --grammar / --json-schema: constrained decode rows (each with a "sampled" row to compare) */
+    const char *constraint_files[BENCH_MAX_LIST];
+    int constraint_is_schema[BENCH_MAX_LIST];
+    char *constraint_text[BENCH_MAX_LIST]; /* the files' contents, read by cli_bench */
+    int n_constraints;
     int reps;
     int json;
     int bandwidth;
@@ -62,7 +77,7 @@ static void bench_usage(FILE *f) {
     fprintf(f,
             "usage: llm bench [-m MODEL[,MODEL...]] [-p N[,N...]] [-n N[,N...]] [-t N[,N...]]\n"
             "                 [-r REPS] [--precision fast|exact[,...]] [--sessions N[,N...]]\n"
-            "                 [-o md|json] [--bandwidth]\n"
+            "                 [-o md|json] [--bandwidth] [--grammar FILE] [--json-schema FILE]\n"
             "Measures prompt processing (ppN: N tokens fed in one batch) and token generation\n"
             "(tgN: N tokens decoded one at a time) in tokens per second: one warm-up run, then\n"
             "REPS timed runs, reported as mean +- sample standard deviation.\n"
@@ -79,6 +94,11 @@ static void bench_usage(FILE *f) {
             "      --sessions N             also measure batched decode (\"tgN xS\"): S sessions fed the\n"
             "                               same short prompt, stepped together N times with\n"
             "                               llm_session_step_batch; aggregate tokens/s (S * N / time)\n"
+            "      --grammar FILE           also measure constrained decode (\"tgN FILE\") with this GBNF\n"
+            "                               grammar next to unconstrained (\"tgN sampled\"), both with\n"
+            "                               the default sampling and llm_session_step; the \"sample\n"
+            "                               us/t\" column is the time per token spent choosing it\n"
+            "      --json-schema FILE       the same with the grammar of a JSON Schema\n"
             "  -o, --output FORMAT          md (a Markdown table, default) or json\n"
             "      --bandwidth              also measure the memory read bandwidth with each thread\n"
             "                               count and report the decode floor (model bytes /\n"
@@ -170,7 +190,8 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
         static const char *const WITH_VALUE[][2] = {{"-m", "--model"},       {"-p", "--n-prompt"},
                                                     {"-n", "--n-gen"},       {"-t", "--threads"},
                                                     {"-r", "--repetitions"}, {"-o", "--output"},
-                                                    {NULL, "--precision"},   {NULL, "--sessions"}};
+                                                    {NULL, "--precision"},   {NULL, "--sessions"},
+                                                    {NULL, "--grammar"},     {NULL, "--json-schema"}};
         int known = 0;
         for (size_t k = 0; k < sizeof WITH_VALUE / sizeof WITH_VALUE[0]; k++)
             known |= opt_is(name, WITH_VALUE[k][0], WITH_VALUE[k][1]);
@@ -199,6 +220,14 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
             rc = parse_int_list(name, value, 1, o->sessions, &o->n_sessions);
         } else if (opt_is(name, NULL, "--precision")) {
             rc = parse_precisions(name, value, o);
+        } else if (opt_is(name, NULL, "--grammar") || opt_is(name, NULL, "--json-schema")) {
+            if (o->n_constraints >= BENCH_MAX_LIST) {
+                fprintf(stderr, "llm bench: too many --grammar/--json-schema files\n");
+                rc = -1;
+            } else {
+                o->constraint_is_schema[o->n_constraints] = opt_is(name, NULL, "--json-schema");
+                o->constraint_files[o->n_constraints++] = value;
+            }
         } else if (opt_is(name, "-r", "--repetitions")) {
             int list[1], n = 0;
             rc = strchr(value, ',') ? (fprintf(stderr, "llm bench: %s takes one value\n", name), -1)
@@ -391,6 +420,10 @@ typedef struct bench_result {
     int threads;
     int n_prompt, n_gen;
     int n_sessions; /* > 0: batched decode of this many sessions (tgN xS) */
+    int sampled;    /* a tgN sampled / tgN FILE row: constraint (-1: none) */
+    int constraint;
+    const char *constraint_name;
+    double sample_us; /* sampling time per generated token (sampled rows) */
     int reps;
     double *samples_ts; /* reps */
     double *samples_ns;
@@ -464,6 +497,32 @@ static llm_status run_batch_once(llm_session **ss, int n, const int32_t *tokens,
     return st;
 }
 
+/* One run of a sampled decode test (see the top of the file): *seconds gets the time of the
+ * steps, *sample_ns the session's sampling time within them. A generation that ends early is
+ * followed by a newline, fed inside the timing: its forward pass stands in for the one the
+ * first step after a feed does not need (the feed leaves the logits), so every generated token
+ * costs one forward pass whether or not generations restart. */
+static llm_status run_sampled_once(llm_session *s, const llm_model *m, int n_gen, double *seconds,
+                                   int64_t *sample_ns) {
+    *seconds = 0.0;
+    *sample_ns = 0;
+    llm_status st = llm_session_reset(s);
+    if (st == LLM_OK) st = llm_session_feed_text(s, BENCH_SAMPLE_PROMPT, -1, LLM_FEED_ADD_BOS);
+    const int64_t ns0 = llm_session_sampling_ns(s);
+    int done = 0;
+    while (done < n_gen && st == LLM_OK) {
+        int32_t tok = -1;
+        llm_finish fin = LLM_FINISH_NONE;
+        const double t0 = cli_now();
+        st = llm_session_step(s, &tok, NULL, NULL, &fin);
+        if (st == LLM_OK && tok >= 0 && !llm_token_is_eog(m, tok)) done++;
+        if (st == LLM_OK && fin != LLM_FINISH_NONE && done < n_gen) st = llm_session_feed_text(s, "\n", -1, 0);
+        *seconds += cli_now() - t0;
+    }
+    *sample_ns = llm_session_sampling_ns(s) - ns0;
+    return st;
+}
+
 static void stats(bench_result *r) {
     double sum = 0.0;
     for (int i = 0; i < r->reps; i++) sum += r->samples_ts[i];
@@ -504,6 +563,7 @@ static const char *base_name(const char *path) {
 static void test_name(const bench_result *r, char *buf, size_t cap) {
     if (r->n_prompt > 0) snprintf(buf, cap, "pp%d", r->n_prompt);
     else if (r->n_sessions > 0) snprintf(buf, cap, "tg%d x%d", r->n_gen, r->n_sessions);
+    else if (r->sampled) snprintf(buf, cap, "tg%d %s", r->n_gen, r->constraint_name);
     else snprintf(buf, cap, "tg%d", r->n_gen);
 }
 
@@ -515,7 +575,7 @@ static void md_header(void) {
 }
 
 static void md_row(const bench_result *r) {
-    char size[32], params[32], test[32], ts[64];
+    char size[32], params[32], test[300], ts[64];
     human_size(r->size, size, sizeof size);
     human_count(r->params, params, sizeof params);
     test_name(r, test, sizeof test);
@@ -523,6 +583,34 @@ static void md_row(const bench_result *r) {
     printf("| %-32s | %10s | %9s | %6s | %9s | %7d | %6s | %21s |\n", base_name(r->model_path), size, params, r->isa,
            precision_name(r->precision), r->threads, test, ts);
     fflush(stdout);
+}
+
+/* The sampled decode rows side by side: t/s relative to the unconstrained "sampled" row of the
+ * same model, settings and length, and the time per token spent choosing tokens. */
+static void md_sampled(const bench_result *res, int n_res) {
+    int any = 0;
+    for (int i = 0; i < n_res; i++) any |= res[i].sampled;
+    if (!any) return;
+    printf("\nconstrained vs unconstrained decode (default sampling; sample us/t: time per token spent\n"
+           "choosing it: sampler, grammar, everything but the forward pass):\n\n");
+    printf("| %-32s | %7s | %-24s | %12s | %11s | %11s | %14s |\n", "model", "threads", "test", "t/s", "% of sampled",
+           "sample us/t", "grammar us/t");
+    printf("| %.32s | %.6s: | %.24s | %.11s: | %.10s: | %.10s: | %.13s: |\n", "--------------------------------",
+           "-------", "------------------------", "------------", "-----------", "-----------", "--------------");
+    const bench_result *base = NULL;
+    for (int i = 0; i < n_res; i++) {
+        const bench_result *r = &res[i];
+        if (!r->sampled) continue;
+        if (r->constraint < 0) base = r; /* each group starts with its sampled row */
+        char test[300], pct[32] = "", extra[32] = "";
+        test_name(r, test, sizeof test);
+        if (base && r != base) {
+            snprintf(pct, sizeof pct, "%.1f%%", 100.0 * r->avg_ts / base->avg_ts);
+            snprintf(extra, sizeof extra, "%.1f", r->sample_us - base->sample_us);
+        }
+        printf("| %-32s | %7d | %-24s | %12.2f | %11s | %11.1f | %14s |\n", base_name(r->model_path), r->threads, test,
+               r->avg_ts, pct, r->sample_us, extra);
+    }
 }
 
 static void md_bandwidth(const bench_result *res, int n_res, const bw_result *bws, int n_bw) {
@@ -586,6 +674,11 @@ static void json_row(const bench_result *r, int first) {
     printf(",\n    \"n_threads\": %d,\n    \"n_prompt\": %d,\n    \"n_gen\": %d,\n    \"repetitions\": %d,\n",
            r->threads, r->n_prompt, r->n_gen, r->reps);
     if (r->n_sessions > 0) printf("    \"n_sessions\": %d,\n", r->n_sessions);
+    if (r->sampled) {
+        printf("    \"sampled\": true,\n    \"constraint\": ");
+        json_string(r->constraint_name);
+        printf(",\n    \"sample_us_per_token\": %.6g,\n", r->sample_us);
+    }
     printf("    \"avg_ts\": %.6g,\n    \"stddev_ts\": %.6g,\n    \"samples_ns\": ", r->avg_ts, r->stddev_ts);
     json_doubles(r->samples_ns, r->reps);
     printf(",\n    \"samples_ts\": ");
@@ -621,6 +714,116 @@ static void emit(const bench_opts *o, bench_state *bs, const bench_result *r) {
     else md_row(r);
 }
 
+/* A new row of bs (owned by bs from here on: freed there) for model m on context c; NULL after
+ * printing an error. */
+static bench_result *add_result(const bench_opts *o, bench_state *bs, const char *path, const llm_model *m,
+                                const llm_context *c, int precision) {
+    if (bs->n_res == bs->cap_res) {
+        int cap = bs->cap_res ? bs->cap_res * 2 : 16;
+        bench_result *nr = realloc(bs->res, (size_t)cap * sizeof *nr);
+        if (!nr) {
+            fprintf(stderr, "llm bench: out of memory\n");
+            return NULL;
+        }
+        bs->res = nr;
+        bs->cap_res = cap;
+    }
+    bench_result *r = &bs->res[bs->n_res];
+    memset(r, 0, sizeof *r);
+    r->samples_ts = calloc((size_t)o->reps, sizeof *r->samples_ts);
+    r->samples_ns = calloc((size_t)o->reps, sizeof *r->samples_ns);
+    if (!r->samples_ts || !r->samples_ns) {
+        free(r->samples_ts);
+        free(r->samples_ns);
+        fprintf(stderr, "llm bench: out of memory\n");
+        return NULL;
+    }
+    r->model_path = path;
+    snprintf(r->model_name, sizeof r->model_name, "%s", llm_model_name(m));
+    snprintf(r->arch, sizeof r->arch, "%s", llm_model_architecture(m));
+    r->size = llm_model_size_bytes(m);
+    r->params = llm_model_n_params(m);
+    snprintf(r->isa, sizeof r->isa, "%s", llm_context_isa(c));
+    snprintf(r->backend, sizeof r->backend, "%s", llm_context_backend_name(c));
+    r->threads = llm_context_n_threads(c);
+    r->precision = precision;
+    r->reps = o->reps;
+    r->bw_gbs = bandwidth_for(bs, r->threads);
+    r->constraint = -1;
+    bs->n_res++;
+    return r;
+}
+
+/* The sampled decode tests of one generation length: a "sampled" row and one per --grammar /
+ * --json-schema file, each on its own session (so each grammar's caches persist between runs,
+ * as in an app that keeps a session's grammar), their runs interleaved so that the machine's
+ * drift affects every row alike. Returns 0, or -1 after printing why. */
+static int bench_sampled(const bench_opts *o, bench_state *bs, const char *path, const llm_model *m, llm_context *c,
+                         int precision, int n_gen, int *printed_header) {
+    const int n_rows = 1 + o->n_constraints;
+    llm_session *ss[BENCH_MAX_LIST + 1] = {0};
+    int first = bs->n_res, rc = -1;
+    llm_status st = LLM_OK;
+    for (int k = 0; k < n_rows; k++) {
+        st = llm_session_new(c, NULL, &ss[k]); /* the library's default sampling */
+        if (st != LLM_OK) {
+            cli_report("cannot create a session", st, c);
+            goto done;
+        }
+        if (k > 0) {
+            const char *text = o->constraint_text[k - 1];
+            st = o->constraint_is_schema[k - 1] ? llm_session_set_json_schema(ss[k], text)
+                                                : llm_session_set_grammar(ss[k], text, NULL);
+            if (st != LLM_OK) {
+                char what[4200];
+                snprintf(what, sizeof what, "%s", o->constraint_files[k - 1]);
+                cli_report(what, st, ss[k]);
+                goto done;
+            }
+        }
+        bench_result *r = add_result(o, bs, path, m, c, precision);
+        if (!r) goto done;
+        r->n_gen = n_gen;
+        r->sampled = 1;
+        r->constraint = k - 1;
+        r->constraint_name = k ? base_name(o->constraint_files[k - 1]) : "sampled";
+    }
+    double sample_ns_sum[BENCH_MAX_LIST + 1] = {0};
+    for (int i = -1; i < o->reps; i++)
+        for (int k = 0; k < n_rows; k++) {
+            bench_result *r = &bs->res[first + k];
+            double secs = 0.0;
+            int64_t sns = 0;
+            st = run_sampled_once(ss[k], m, n_gen, &secs, &sns);
+            if (st != LLM_OK) {
+                char what[300];
+                snprintf(what, sizeof what, "%s: test tg%d %s failed", base_name(path), n_gen, r->constraint_name);
+                cli_report(what, st, ss[k]);
+                goto done;
+            }
+            if (i < 0) continue;
+            if (secs <= 0) secs = 1e-9;
+            r->samples_ns[i] = secs * 1e9;
+            r->samples_ts[i] = n_gen / secs;
+            sample_ns_sum[k] += (double)sns;
+        }
+    for (int k = 0; k < n_rows; k++) {
+        bench_result *r = &bs->res[first + k];
+        r->sample_us = sample_ns_sum[k] / 1e3 / ((double)o->reps * n_gen);
+        stats(r);
+        if (!o->json && !*printed_header) {
+            md_header();
+            *printed_header = 1;
+        }
+        emit(o, bs, r);
+    }
+    rc = 0;
+done:
+    if (rc) bs->n_res = first; /* rows not measured are dropped */
+    for (int k = 0; k < n_rows; k++) llm_session_free(ss[k]);
+    return rc;
+}
+
 /* Runs every test of one model with one thread count. Returns 0, or -1 after printing why. */
 static int bench_model_threads(const bench_opts *o, const char *path, const llm_model *m, int threads,
                                int precision, bench_state *bs, int *printed_header) {
@@ -631,6 +834,8 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
     for (int i = 0; i < o->n_sessions; i++) max_s = o->sessions[i] > max_s ? o->sessions[i] : max_s;
     int n_ctx = max_p + max_n + 1;
     if (max_s > 0 && BENCH_BATCH_PROMPT + max_n + 2 > n_ctx) n_ctx = BENCH_BATCH_PROMPT + max_n + 2;
+    /* sampled tests: the prompt, the tokens, and two per restarted generation at most */
+    if (o->n_constraints > 0 && 3 * max_n + 64 > n_ctx) n_ctx = 3 * max_n + 64;
 
     static int verbose_flag = 1;
     llm_options *opt = llm_options_new();
@@ -641,7 +846,8 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
     llm_options_set_log(opt, log_cb, o->verbose ? &verbose_flag : NULL);
     llm_status st = llm_options_set_int(opt, LLM_OPT_THREADS, threads);
     if (st == LLM_OK) st = llm_options_set_int(opt, LLM_OPT_CONTEXT_SIZE, n_ctx);
-    if (st == LLM_OK && max_s > 0) st = llm_options_set_int(opt, LLM_OPT_MAX_SESSIONS, max_s + 1);
+    if (st == LLM_OK && (max_s > 0 || o->n_constraints > 0))
+        st = llm_options_set_int(opt, LLM_OPT_MAX_SESSIONS, max_s + 2 + o->n_constraints);
     if (st == LLM_OK) st = llm_options_set_float(opt, LLM_OPT_TEMPERATURE, 0.0);
     if (st == LLM_OK) st = llm_options_set_int(opt, LLM_OPT_PRECISION, precision);
     if (st != LLM_OK) {
@@ -691,41 +897,11 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
         int n_gen = k < o->n_prompts ? 0 : k < n_single ? o->gens[k - o->n_prompts] : o->gens[(k - n_single) / o->n_sessions];
         int n_sess = k < n_single ? 0 : o->sessions[(k - n_single) % o->n_sessions];
         if (n_prompt == 0 && n_gen == 0) continue;
-        if (bs->n_res == bs->cap_res) {
-            int cap = bs->cap_res ? bs->cap_res * 2 : 16;
-            bench_result *nr = realloc(bs->res, (size_t)cap * sizeof *nr);
-            if (!nr) {
-                fprintf(stderr, "llm bench: out of memory\n");
-                goto done;
-            }
-            bs->res = nr;
-            bs->cap_res = cap;
-        }
-        bench_result *r = &bs->res[bs->n_res];
-        memset(r, 0, sizeof *r);
-        r->samples_ts = calloc((size_t)o->reps, sizeof *r->samples_ts);
-        r->samples_ns = calloc((size_t)o->reps, sizeof *r->samples_ns);
-        if (!r->samples_ts || !r->samples_ns) {
-            free(r->samples_ts);
-            free(r->samples_ns);
-            fprintf(stderr, "llm bench: out of memory\n");
-            goto done;
-        }
-        r->model_path = path;
-        snprintf(r->model_name, sizeof r->model_name, "%s", llm_model_name(m));
-        snprintf(r->arch, sizeof r->arch, "%s", llm_model_architecture(m));
-        r->size = llm_model_size_bytes(m);
-        r->params = llm_model_n_params(m);
-        snprintf(r->isa, sizeof r->isa, "%s", llm_context_isa(c));
-        snprintf(r->backend, sizeof r->backend, "%s", llm_context_backend_name(c));
-        r->threads = llm_context_n_threads(c);
-        r->precision = precision;
+        bench_result *r = add_result(o, bs, path, m, c, precision);
+        if (!r) goto done;
         r->n_prompt = n_prompt;
         r->n_gen = n_gen;
         r->n_sessions = n_sess;
-        r->reps = o->reps;
-        r->bw_gbs = bandwidth_for(bs, r->threads);
-        bs->n_res++; /* owned by bs from here on (freed there) */
 
         double secs = 0.0;
         long done_tok = 0;
@@ -755,6 +931,8 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
         }
         emit(o, bs, r);
     }
+    for (int k = 0; k < o->n_gens && o->n_constraints > 0; k++)
+        if (o->gens[k] > 0 && bench_sampled(o, bs, path, m, c, precision, o->gens[k], printed_header) != 0) goto done;
     rc = 0;
 done:
     free(tokens);
@@ -775,12 +953,23 @@ int cli_bench(int argc, char **argv) {
     }
     if (pr < 0) return CLI_ERR_USAGE;
 
+    for (int i = 0; i < o.n_constraints; i++) {
+        o.constraint_text[i] = cli_read_file(o.constraint_files[i], NULL);
+        if (!o.constraint_text[i]) {
+            for (int j = 0; j < i; j++) free(o.constraint_text[j]);
+            return CLI_ERR_RUNTIME;
+        }
+    }
+
     char default_path[4096];
     if (o.n_models == 0) {
         cli_args none;
         memset(&none, 0, sizeof none);
         const char *p = cli_model_path(&none, default_path, sizeof default_path);
-        if (!p) return CLI_ERR_RUNTIME;
+        if (!p) {
+            for (int i = 0; i < o.n_constraints; i++) free(o.constraint_text[i]);
+            return CLI_ERR_RUNTIME;
+        }
         o.models[o.n_models++] = default_path;
     }
 
@@ -830,6 +1019,7 @@ int cli_bench(int argc, char **argv) {
     }
     if (o.json && bs.n_res > 0) printf("\n]\n");
     else if (o.json && rc == CLI_OK) printf("[]\n");
+    if (!o.json) md_sampled(bs.res, bs.n_res);
     if (!o.json && o.bandwidth && bs.n_bw > 0 && bs.n_res > 0) md_bandwidth(bs.res, bs.n_res, bs.bws, bs.n_bw);
     fflush(stdout);
     for (int i = 0; i < bs.n_res; i++) {
@@ -837,5 +1027,6 @@ int cli_bench(int argc, char **argv) {
         free(bs.res[i].samples_ns);
     }
     free(bs.res);
+    for (int i = 0; i < o.n_constraints; i++) free(o.constraint_text[i]);
     return rc;
 }

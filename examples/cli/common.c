@@ -51,7 +51,8 @@ static int parse_double(const char *opt, const char *s, double *out) {
 typedef enum opt_id {
     O_MODEL, O_PROMPT, O_FILE, O_SYSTEM, O_THREADS, O_CTX, O_NPREDICT, O_CHUNKS, O_TEMP, O_SEED,
     O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_FREQ, O_PRESENCE, O_LASTN, O_IDS, O_NOBOS, O_SPECIAL,
-    O_VERBOSE, O_PRECISION, O_NOSPECIAL, O_TEMPLATE, O_MESSAGES, O_TOOLS, O_VAR, O_GENPROMPT
+    O_VERBOSE, O_PRECISION, O_NOSPECIAL, O_TEMPLATE, O_MESSAGES, O_TOOLS, O_VAR, O_GENPROMPT,
+    O_GRAMMAR, O_SCHEMA
 } opt_id;
 
 typedef struct opt_def {
@@ -86,6 +87,8 @@ static const opt_def OPTS[] = {
     {O_FREQ, NULL, "--frequency-penalty", 1, CLI_G_SAMPLING, "F", "frequency penalty (default 0)"},
     {O_PRESENCE, NULL, "--presence-penalty", 1, CLI_G_SAMPLING, "P", "presence penalty (default 0)"},
     {O_LASTN, NULL, "--repeat-last-n", 1, CLI_G_SAMPLING, "N", "tokens the penalties look back at (default 64)"},
+    {O_GRAMMAR, NULL, "--grammar", 1, CLI_G_SAMPLING, "FILE", "constrain the output to a GBNF grammar (start rule root)"},
+    {O_SCHEMA, NULL, "--json-schema", 1, CLI_G_SAMPLING, "FILE", "constrain the output to JSON valid against a JSON Schema"},
     {O_IDS, NULL, "--ids", 0, CLI_G_TOKENIZE, NULL, "print only the ids, space-separated"},
     {O_NOBOS, NULL, "--no-bos", 0, CLI_G_TOKENIZE, NULL, "do not add BOS"},
     {O_SPECIAL, NULL, "--special", 0, CLI_G_SPECIAL, NULL, "parse special tokens written in the text"},
@@ -202,6 +205,8 @@ int cli_parse(int argc, char **argv, unsigned groups, cli_args *a) {
         case O_MESSAGES: a->messages_file = value; break;
         case O_TOOLS: a->tools_file = value; break;
         case O_GENPROMPT: a->add_generation_prompt = 1; break;
+        case O_GRAMMAR: a->grammar_file = value; break;
+        case O_SCHEMA: a->schema_file = value; break;
         case O_VAR:
             if (a->n_vars >= CLI_MAX_POSITIONAL) {
                 fprintf(stderr, "llm %s: too many --var options\n", argv[0]);
@@ -379,6 +384,23 @@ llm_model *cli_load_model(const cli_args *args, llm_options *options) {
     return m;
 }
 
+/* --grammar / --json-schema: read the file and constrain the session. 0, or -1 after printing. */
+static int set_constraint(const cli_args *args, llm_session *s) {
+    const char *path = args->grammar_file ? args->grammar_file : args->schema_file;
+    if (!path) return 0;
+    char *text = cli_read_file(path, NULL);
+    if (!text) return -1;
+    llm_status st = args->grammar_file ? llm_session_set_grammar(s, text, NULL) : llm_session_set_json_schema(s, text);
+    free(text);
+    if (st != LLM_OK) {
+        char what[4200];
+        snprintf(what, sizeof what, "%s", path);
+        cli_report(what, st, s);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_open(const cli_args *args, int want_session, cli_env *env) {
     memset(env, 0, sizeof *env);
     env->options = cli_make_options(args);
@@ -396,6 +418,7 @@ int cli_open(const cli_args *args, int want_session, cli_env *env) {
             cli_report("cannot create a session", st, env->context);
             goto fail;
         }
+        if (set_constraint(args, env->session)) goto fail;
     }
     return 0;
 fail:

@@ -34,6 +34,7 @@ typedef struct cli_args {
     const char *prompt; /* -p */
     const char *file;   /* -f */
     const char *system; /* --system */
+    const char *grammar_file, *schema_file; /* --grammar, --json-schema */
     int threads;        /* -t, 0: library default */
     int ctx;            /* -c/--ctx, 0: library default (perplexity: 512) */
     int precision;      /* --precision: 0 library default, else 1 + llm_precision */

@@ -13,7 +13,8 @@ static void run_usage(FILE *f) {
                "Prints the continuation of TEXT as it is generated (default -n %d), then\n"
                "token counts and speeds on stderr. Special-token text in TEXT (e.g. <|im_start|>)\n"
                "becomes those tokens, so a prompt formatted for a chat model can be pasted;\n"
-               "--no-special takes it as plain text.\n\n",
+               "--no-special takes it as plain text. With --grammar or --json-schema the output\n"
+               "is a string of that grammar (without -n: generated until it is complete).\n\n",
             RUN_DEFAULT_N);
     cli_print_options(f, RUN_GROUPS);
 }
@@ -31,7 +32,13 @@ int cli_run(int argc, char **argv) {
         run_usage(stderr);
         return CLI_ERR_USAGE;
     }
-    if (!a.has_n_predict) {
+    if (a.grammar_file && a.schema_file) {
+        fprintf(stderr, "llm run: give --grammar or --json-schema, not both\n");
+        return CLI_ERR_USAGE;
+    }
+    /* a constrained output is wanted whole: without -n it runs until the grammar's string is
+     * complete (or the context is full), not to the default length */
+    if (!a.has_n_predict && !a.grammar_file && !a.schema_file) {
         a.n_predict = RUN_DEFAULT_N;
         a.has_n_predict = 1;
     }
@@ -70,14 +77,19 @@ int cli_run(int argc, char **argv) {
             fwrite(text, 1, len, stdout);
             fflush(stdout);
         }
-        if (a.n_predict > 0 && n_gen >= a.n_predict && finish == LLM_FINISH_NONE) break;
+        if (a.n_predict > 0 && n_gen >= a.n_predict && finish == LLM_FINISH_NONE) {
+            finish = LLM_FINISH_LENGTH;
+            break;
+        }
     }
     double t2 = cli_now();
     fputc('\n', stdout);
     fflush(stdout);
 
     double pre = t1 - t0, dec = t2 - t1;
-    static const char *reasons[] = {"none", "end of text", "length", "stop string", "context full", "aborted"};
+    static const char *reasons[] = {"none",         "end of text", "length (-n)",
+                                    "stop string",  "context full", "aborted",
+                                    "the grammar allows no token here"};
     fprintf(stderr,
             "prompt: %d tokens, generated: %d tokens, prefill: %.2f t/s, decode: %.2f t/s (%s)\n",
             (int)n_prompt, n_gen, pre > 0 ? n_prompt / pre : 0.0, dec > 0 ? n_gen / dec : 0.0,

@@ -39,6 +39,7 @@ static llm_status prefault(const gguf_source *src, llm_options *o, llm_err *err)
 static void model_destroy(llm_model *m) {
     if (!m) return;
     llm_tmpl_free(m->chat_tmpl);
+    llm_token_trie_free(m->trie);
     llm_tokenizer_free(m->tok);
     llm_arch_free(m->arch);
     gguf_free(m->gguf);

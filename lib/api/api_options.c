@@ -35,6 +35,7 @@ static const option_spec k_specs[] = {
     {LLM_OPT_TEMPLATE_MAX_DEPTH, 1, 1, 256, 64, "template_max_depth"},
     {LLM_OPT_TEMPLATE_MAX_OUTPUT, 1, 1, 1 << 30, 4 << 20, "template_max_output"},
     {LLM_OPT_TEMPLATE_MAX_MEMORY, 1, 1 << 20, 4294967296.0, 64 << 20, "template_max_memory"},
+    {LLM_OPT_TOP_LOGPROBS, 1, -1, 20, -1, "top_logprobs"},
     {LLM_OPT_USE_MMAP, 1, 0, 1, 1, "use_mmap"},
     {LLM_OPT_REPACK, 1, 0, 1, 1, "repack"},
 };

@@ -30,12 +30,13 @@ static void apply_sampling(llm_sampling_params *sp, llm_option key, double v) {
 static const llm_option k_session_keys[] = {
     LLM_OPT_TEMPERATURE, LLM_OPT_TOP_K, LLM_OPT_TOP_P, LLM_OPT_MIN_P, LLM_OPT_REPEAT_PENALTY,
     LLM_OPT_FREQUENCY_PENALTY, LLM_OPT_PRESENCE_PENALTY, LLM_OPT_PENALTY_LAST_N, LLM_OPT_SEED,
-    LLM_OPT_MAX_TOKENS, LLM_OPT_ALL_LOGITS,
+    LLM_OPT_MAX_TOKENS, LLM_OPT_ALL_LOGITS, LLM_OPT_TOP_LOGPROBS,
 };
 
 static void apply_option(llm_session *s, llm_option key, double v) {
     if (key == LLM_OPT_MAX_TOKENS) s->max_tokens = (int32_t)v;
     else if (key == LLM_OPT_ALL_LOGITS) s->all_logits = v != 0;
+    else if (key == LLM_OPT_TOP_LOGPROBS) s->top_logprobs = (int32_t)v;
     else apply_sampling(&s->sp, key, v);
 }
 
@@ -54,6 +55,7 @@ static void session_destroy(llm_session *s) {
     llm_buf_free(&s->chat_text);
     llm_buf_free(&s->chat_next);
     llm_buf_free(&s->chat_reply);
+    llm_constrain_free(s);
     s->h.magic = 0;
     free(s);
 }
@@ -139,6 +141,14 @@ static void reset_generation(llm_session *s) {
     llm_buf_clear(&s->held);
 }
 
+/* After new input (a feed, a chat message, the reply header, a reset): the next generation is a
+ * new text, so a grammar starts over. (A step after a finished generation without new input
+ * only resets the counters: it continues the same text.) */
+static void new_generation(llm_session *s) {
+    reset_generation(s);
+    llm_constrain_restart(s);
+}
+
 llm_status llm_session_reset(llm_session *s) {
     if (!valid(s)) return LLM_ERR_INVALID_ARGUMENT;
     abandon(s);
@@ -146,10 +156,11 @@ llm_status llm_session_reset(llm_session *s) {
     else llm_kv_truncate(s->kv, 0);
     s->n_logit_rows = 0;
     s->pending_token = -1;
-    reset_generation(s);
+    new_generation(s);
     llm_buf_clear(&s->out);
     llm_sampler_reset(s->sampler, &s->sp);
     s->n_evaluated = 0;
+    s->sampling_ns = 0;
     llm_chat_conv_clear(&s->conv); /* the messages go; the template variables stay */
     llm_buf_clear(&s->chat_text);
     llm_buf_clear(&s->chat_reply);
@@ -361,7 +372,7 @@ static llm_status feed_text(llm_session *s, const char *text, size_t len, int fl
     if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
     st = feed_after_pending(s, ids, n);
     free(ids);
-    if (st == LLM_OK) reset_generation(s);
+    if (st == LLM_OK) new_generation(s);
     return st;
 }
 
@@ -378,7 +389,7 @@ llm_status llm_session_feed_tokens(llm_session *s, const int32_t *tokens, size_t
     abandon(s);
     s->chat_text_valid = 0;
     llm_status st = feed_after_pending(s, tokens, n_tokens);
-    if (st == LLM_OK) reset_generation(s);
+    if (st == LLM_OK) new_generation(s);
     return st;
 }
 
@@ -441,7 +452,7 @@ static void reply_done(llm_session *s) {
     chat_sync_done(s);
     s->chat_reply_start = sess_n_past(s);
     s->pending_token = -1;
-    reset_generation(s);
+    new_generation(s);
     s->chat_need_reply = 0;
     s->chat_in_reply = 1;
 }
@@ -537,8 +548,16 @@ static int step_sample(llm_session *s, int computed, int64_t deadline, int32_t *
     int32_t look = s->sp.penalty_last_n < n_past ? s->sp.penalty_last_n : n_past;
     const float *row = s->logits + (size_t)(s->n_logit_rows - 1) * (size_t)s->n_vocab;
     const int64_t t0 = llm_now_ns();
-    int32_t tok = llm_sampler_sample(s->sampler, &s->sp, row, s->history + n_past - look, (size_t)look);
+    int32_t tok;
+    int must_end;
+    *st = llm_constrain_sample(s, row, s->history + n_past - look, (size_t)look, &tok, &must_end);
     s->sample_ns = llm_now_ns() - t0;
+    s->sampling_ns += s->sample_ns;
+    if (*st != LLM_OK) return STEP_ERROR;
+    if (tok < 0) { /* the grammar allows no token here */
+        *st = finish(s, LLM_FINISH_GRAMMAR, finish_out);
+        return STEP_OUT;
+    }
     s->n_generated++;
     s->pending_token = tok;
     if (token) *token = tok;
@@ -564,6 +583,8 @@ static int step_sample(llm_session *s, int computed, int64_t deadline, int32_t *
     if (llm_stops_find(s->stops, s->n_stops, s->held.data, s->held.len, &pos)) {
         s->held.len = pos; /* the stop string and what follows it are not output */
         *st = finish(s, LLM_FINISH_STOP, finish_out);
+    } else if (must_end) { /* the grammar's string is complete: as at an end-of-generation token */
+        *st = finish(s, LLM_FINISH_EOG, finish_out);
     } else if (s->max_tokens > 0 && s->n_generated >= s->max_tokens) {
         *st = finish(s, LLM_FINISH_LENGTH, finish_out);
     } else if (sess_n_past(s) >= sess_n_ctx(s)) {
@@ -969,7 +990,7 @@ static llm_status chat_add(llm_session *s, const char *json, const char *role, c
     }
     chat_sync_done(s);
     s->pending_token = -1;
-    reset_generation(s);
+    new_generation(s);
     s->chat_in_reply = 0;
     llm_buf_clear(&s->chat_reply);
     s->chat_need_reply = strcmp(role, "assistant") != 0; /* an assistant turn is finished */
@@ -1005,3 +1026,4 @@ llm_status llm_session_chat_vars(llm_session *s, const char *vars_json) {
 }
 
 int64_t llm_session_n_evaluated(const llm_session *s) { return valid(s) ? s->n_evaluated : 0; }
+int64_t llm_session_sampling_ns(const llm_session *s) { return valid(s) ? s->sampling_ns : 0; }

@@ -10,6 +10,7 @@
 #include "model/model.h"
 #include "chat/chat_conv.h"
 #include "chat/chat_format.h"
+#include "grammar/grammar.h"
 #include "runtime/sampling.h"
 #include "tokenizer/tokenizer.h"
 #include "util/buf.h"
@@ -43,6 +44,9 @@ struct llm_model {
     const char *name;
     llm_log_fn log;
     void *log_ud;
+    /* The vocabulary's token prefix tree for grammar masks: built by the first session that sets
+     * a grammar (api_constrain.c, under its lock), then shared read-only. */
+    llm_token_trie *trie;
 };
 
 struct llm_context {
@@ -99,6 +103,7 @@ struct llm_session {
     int32_t job_rows;      /* logits rows of the computation in flight */
     int job;               /* what the computation in flight evaluates (api_session.c), 0 = none */
     int64_t sample_ns;     /* last duration of sampling a token (llm_session_step_timed's plan) */
+    int64_t sampling_ns;   /* total time of sampling since creation or reset */
     int32_t *history;      /* tokens in the KV cache, n_ctx entries */
 
     int32_t pending_token; /* sampled but not yet evaluated (-1 = none) */
@@ -127,6 +132,19 @@ struct llm_session {
     int chat_need_reply;   /* the last message waits for the assistant's generation prompt */
     int chat_in_reply;     /* generating (or generated) an assistant reply not yet recorded */
     llm_buf chat_reply;    /* the text of that reply, as released to the caller */
+
+    /* constrained output (api_constrain.c) */
+    llm_grammar *grammar;  /* NULL: unconstrained */
+    llm_gmatcher *gm;      /* the generation's position in the grammar's language */
+    int32_t *bias_tok;     /* logit bias: n_bias (token, bias) pairs */
+    float *bias_val;
+    size_t n_bias;
+    int32_t top_logprobs;  /* LLM_OPT_TOP_LOGPROBS */
+    int lp_valid;          /* the last sampled token's log-probabilities are recorded */
+    float lp_chosen;
+    int32_t lp_n;
+    int32_t lp_tok[20];
+    float lp_val[20];
     int32_t chat_reply_start; /* cache position where the last generated reply begins (INT32_MAX: none) */
 };
 
@@ -148,6 +166,18 @@ void llm_tmpl_limits_from_options(const llm_options *o, llm_tmpl_limits *limits)
 void llm_model_chat_tokens(const llm_model *m, llm_chat_tokens *tk);
 /* Chooses the model's chat template at load (logs a file template that cannot be used). */
 llm_status llm_model_chat_init(llm_model *m, const llm_options *o, llm_err *err);
+
+/* Constrained sampling (api_constrain.c). The generation starts over: the grammar at its start. */
+void llm_constrain_restart(llm_session *s);
+/* Samples the next token from logits row under the session's grammar, bias and sampling
+ * settings, records its log-probabilities when asked, and moves the grammar past it. *token gets
+ * it, or -1 when the grammar allows no token (LLM_FINISH_GRAMMAR). *must_end is set when the
+ * grammar allows nothing after it. */
+llm_status llm_constrain_sample(llm_session *s, const float *row, const int32_t *history, size_t n_history,
+                                int32_t *token, int *must_end);
+void llm_constrain_free(llm_session *s);
+/* The model's token prefix tree, built on first use (thread-safe). */
+llm_status llm_model_trie(const llm_model *m, const llm_token_trie **trie, llm_err *err);
 
 /* Records the error on a handle header and returns code. */
 llm_status llm_fail(llm_handle_header *h, llm_status code, const char *fmt, ...) LLM_PRINTF(3, 4);

@@ -14,6 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Candidates tested one by one before the whole-vocabulary mask is computed instead: a token
+ * test costs a few cache lookups, the mask a walk of the vocabulary's prefix tree, so the lazy
+ * walk wins while the allowed tokens rank high (the usual case: a model mostly wants what the
+ * grammar allows) and the mask when they are rare among the likely ones. */
+#define LAZY_MAX_TESTED 1024
+
 typedef struct cand {
     float logit;
     int32_t id;
@@ -25,6 +31,8 @@ struct llm_sampler {
     float *work;    /* penalised logits, NaN mapped to -inf, +inf clamped to FLT_MAX */
     cand *cands;    /* heap / sorted candidates */
     int32_t *count; /* per-token occurrence counts inside the penalty window (kept zeroed) */
+    uint8_t *mask;  /* constrained sampling's whole-vocabulary mask (allocated on first use) */
+    cand *kept;     /* the allowed candidates a lazy walk found (LAZY_MAX_TESTED) */
 };
 
 /* ---- PRNG ---------------------------------------------------------------------------------- */
@@ -84,7 +92,8 @@ llm_sampler *llm_sampler_new(int32_t n_vocab) {
     s->work = malloc((size_t)n_vocab * sizeof *s->work);
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
     s->count = calloc((size_t)n_vocab, sizeof *s->count);
-    if (!s->work || !s->cands || !s->count) {
+    s->kept = malloc(LAZY_MAX_TESTED * sizeof *s->kept);
+    if (!s->work || !s->cands || !s->count || !s->kept) {
         llm_sampler_free(s);
         return NULL;
     }
@@ -97,6 +106,8 @@ void llm_sampler_free(llm_sampler *s) {
     free(s->work);
     free(s->cands);
     free(s->count);
+    free(s->mask);
+    free(s->kept);
     free(s);
 }
 
@@ -215,31 +226,48 @@ static ptrdiff_t walk(const cand *c, size_t n, float top, double inv_t, double t
 
 /* ---- sampling ------------------------------------------------------------------------------ */
 
-int32_t llm_sampler_sample(llm_sampler *s, const llm_sampling_params *params, const float *logits,
-                           const int32_t *history, size_t n_history) {
-    if (!s || !logits) return 0;
-    llm_sampling_params d;
-    if (!params) {
-        llm_sampling_defaults(&d);
-        params = &d;
+/* Sampling within the candidates c[0..k), sorted best first (c[0].logit = top): the top-k branch
+ * (the universe is these k tokens; top-p and min-p cut within them). */
+static int32_t pick_sorted(const cand *c, size_t k, const llm_sampling_params *params, double u) {
+    const float top = c[0].logit;
+    const double inv_t = 1.0 / (double)params->temperature;
+    const double top_p = params->top_p;
+    const int use_top_p = top_p < 1.0; /* NaN: disabled */
+    const double min_p = params->min_p;
+    const int use_min_p = min_p > 0.0;
+    double wk = 0.0;
+    size_t n_minp = 0; /* min-p keeps a prefix: the tokens with weight >= min_p */
+    for (size_t i = 0; i < k; i++) {
+        double w = exp(((double)c[i].logit - (double)top) * inv_t);
+        wk += w;
+        if (!use_min_p || w >= min_p) n_minp++;
     }
+    size_t keep = k;
+    if (use_top_p) {
+        double cum = 0.0;
+        for (size_t i = 0; i < k; i++) {
+            cum += exp(((double)c[i].logit - (double)top) * inv_t);
+            if (cum / wk >= top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+    }
+    if (use_min_p && n_minp < keep) keep = n_minp;
+    if (keep == 0) keep = 1;
+    double total = 0.0;
+    for (size_t i = 0; i < keep; i++) total += exp(((double)c[i].logit - (double)top) * inv_t);
+    double cum = 0.0;
+    ptrdiff_t last = 0;
+    ptrdiff_t at = walk(c, keep, top, inv_t, u * total, &cum, &last);
+    return c[at >= 0 ? at : last].id;
+}
+
+/* Sampling over the whole of work[] (tokens at -inf excluded): greedy, top-k, or the growing
+ * sorted prefix. top = the largest value of work, at index best. */
+static int32_t pick_all(llm_sampler *s, const llm_sampling_params *params, int32_t best, float top) {
     const int32_t n = s->n_vocab;
-    float *work = s->work;
-
-    /* 1. copy, sanitise, penalise */
-    for (int32_t i = 0; i < n; i++) {
-        float v = logits[i];
-        if (isnan(v)) v = -INFINITY;
-        else if (v > FLT_MAX) v = FLT_MAX;
-        work[i] = v;
-    }
-    apply_penalties(s, params, history, n_history);
-
-    /* 2. the best token (argmax, lowest id on ties; 0 when every logit is -inf) */
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (work[i] > work[best]) best = i;
-    const float top = work[best];
+    const float *work = s->work;
     if (!(params->temperature > 0.0f) || top == -INFINITY) return best;
 
     const double inv_t = 1.0 / (double)params->temperature;
@@ -254,32 +282,7 @@ int32_t llm_sampler_sample(llm_sampler *s, const llm_sampling_params *params, co
     if (params->top_k > 0 && params->top_k < n) {
         /* top-k: the universe is the k best tokens; probabilities are normalised over them. */
         size_t k = top_sorted(work, n, (size_t)params->top_k, c);
-        double wk = 0.0;
-        size_t n_minp = 0; /* min-p keeps a prefix: the tokens with weight >= min_p */
-        for (size_t i = 0; i < k; i++) {
-            double w = exp(((double)c[i].logit - (double)top) * inv_t);
-            wk += w;
-            if (!use_min_p || w >= min_p) n_minp++;
-        }
-        size_t keep = k;
-        if (use_top_p) {
-            double cum = 0.0;
-            for (size_t i = 0; i < k; i++) {
-                cum += exp(((double)c[i].logit - (double)top) * inv_t);
-                if (cum / wk >= top_p) {
-                    keep = i + 1;
-                    break;
-                }
-            }
-        }
-        if (use_min_p && n_minp < keep) keep = n_minp;
-        if (keep == 0) keep = 1;
-        double total = 0.0;
-        for (size_t i = 0; i < keep; i++) total += exp(((double)c[i].logit - (double)top) * inv_t);
-        double cum = 0.0;
-        ptrdiff_t last = 0;
-        ptrdiff_t at = walk(c, keep, top, inv_t, u * total, &cum, &last);
-        return c[at >= 0 ? at : last].id;
+        return pick_sorted(c, k, params, u);
     }
 
     /* Weights relative to the best token (weight 1). Over the whole vocabulary: the total, and
@@ -335,4 +338,155 @@ int32_t llm_sampler_sample(llm_sampler *s, const llm_sampling_params *params, co
         if (m >= limit) return c[0].id; /* not reached */
         m = m * 2 < limit ? m * 2 : limit;
     }
+}
+
+/* work = logits, sanitised, with the bias added and the penalties applied. */
+static void prepare_work(llm_sampler *s, const llm_sampling_params *params, const float *logits,
+                         const llm_logit_bias *bias, const int32_t *history, size_t n_history) {
+    const int32_t n = s->n_vocab;
+    float *work = s->work;
+    for (int32_t i = 0; i < n; i++) {
+        float v = logits[i];
+        if (isnan(v)) v = -INFINITY;
+        else if (v > FLT_MAX) v = FLT_MAX;
+        work[i] = v;
+    }
+    if (bias)
+        for (size_t i = 0; i < bias->n; i++) {
+            const int32_t t = bias->tokens[i];
+            if (t < 0 || t >= n) continue;
+            float v = work[t] + bias->bias[i];
+            if (isnan(v)) v = -INFINITY; /* -inf + inf: a banned token stays banned */
+            else if (v > FLT_MAX) v = FLT_MAX;
+            work[t] = v;
+        }
+    apply_penalties(s, params, history, n_history);
+}
+
+static int32_t argmax(const float *work, int32_t n) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (work[i] > work[best]) best = i;
+    return best;
+}
+
+
+/* The k best allowed tokens, sorted, into s->kept, by testing candidates in rank order (each
+ * once: a larger sorted prefix starts with the smaller one). Returns k when found, 0 when the
+ * lazy walk gave up (the caller masks), -1 on a filter error. With fewer than k tokens of finite
+ * value in all, every one was tested: returns how many were allowed (may be 0: then *exhausted
+ * is set). */
+static ptrdiff_t lazy_allowed(llm_sampler *s, const llm_sample_filter *f, size_t k, int *exhausted) {
+    size_t m = k * 4 < 256 ? 256 : k * 4; /* one scan costs about the same for any small m */
+    size_t tested = 0, kept = 0;
+    *exhausted = 0;
+    if (k > LAZY_MAX_TESTED) return 0;
+    for (;;) {
+        if (m > LAZY_MAX_TESTED) m = LAZY_MAX_TESTED;
+        const size_t got = top_sorted(s->work, s->n_vocab, m, s->cands);
+        for (; tested < got && kept < k; tested++) {
+            const int r = f->allows(f->ud, s->cands[tested].id);
+            if (r < 0) return -1;
+            if (r) s->kept[kept++] = s->cands[tested];
+        }
+        if (kept == k) return (ptrdiff_t)k;
+        if (got < m) { /* every finite token was tested */
+            *exhausted = kept == 0;
+            return (ptrdiff_t)kept;
+        }
+        if (m >= LAZY_MAX_TESTED) return 0;
+        m *= 4;
+    }
+}
+
+int32_t llm_sampler_sample_ex(llm_sampler *s, const llm_sampling_params *params, const float *logits,
+                              const int32_t *history, size_t n_history, const llm_logit_bias *bias,
+                              const llm_sample_filter *filter) {
+    if (!s || !logits) return 0;
+    llm_sampling_params d;
+    if (!params) {
+        llm_sampling_defaults(&d);
+        params = &d;
+    }
+    const int32_t n = s->n_vocab;
+    prepare_work(s, params, logits, bias, history, n_history);
+    if (!filter) {
+        const int32_t best = argmax(s->work, n);
+        return pick_all(s, params, best, s->work[best]);
+    }
+
+    /* Constrained: the tokens the filter rejects are out (as if at -inf), then the same
+     * sampling. Greedy needs the best allowed token, top-k the k best: found lazily. */
+    const int greedy = !(params->temperature > 0.0f);
+    const int use_k = params->top_k > 0 && params->top_k < n;
+    if (greedy || use_k) {
+        int exhausted = 0;
+        const size_t k = greedy ? 1 : (size_t)params->top_k;
+        const ptrdiff_t got = lazy_allowed(s, filter, k, &exhausted);
+        if (got < 0) return LLM_SAMPLE_FILTER_ERROR;
+        if (exhausted) return LLM_SAMPLE_NONE_ALLOWED;
+        if (got > 0) {
+            if (greedy) return s->kept[0].id;
+            return pick_sorted(s->kept, (size_t)got, params, rng_uniform(s->rng));
+        }
+    }
+    if (!s->mask) {
+        s->mask = malloc((size_t)n);
+        if (!s->mask) return LLM_SAMPLE_FILTER_ERROR;
+    }
+    if (filter->fill_mask(filter->ud, s->mask) != 0) return LLM_SAMPLE_FILTER_ERROR;
+    int any = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (!s->mask[i]) s->work[i] = -INFINITY;
+        else if (s->work[i] != -INFINITY) any = 1;
+    }
+    if (!any) return LLM_SAMPLE_NONE_ALLOWED;
+    const int32_t best = argmax(s->work, n);
+    return pick_all(s, params, best, s->work[best]);
+}
+
+int32_t llm_sampler_sample(llm_sampler *s, const llm_sampling_params *params, const float *logits,
+                           const int32_t *history, size_t n_history) {
+    return llm_sampler_sample_ex(s, params, logits, history, n_history, NULL, NULL);
+}
+
+/* ---- log-probabilities --------------------------------------------------------------------- */
+
+int llm_sampler_logprobs(llm_sampler *s, const float *logits, const llm_logit_bias *bias,
+                         const llm_sample_filter *filter, int32_t chosen, int32_t n_top, float *chosen_lp,
+                         int32_t *top_tokens, float *top_lp) {
+    const int32_t n = s->n_vocab;
+    llm_sampling_params none;
+    llm_sampling_defaults(&none);
+    none.penalty_last_n = 0;
+    prepare_work(s, &none, logits, bias, NULL, 0);
+    const float *work = s->work;
+    const int32_t best = argmax(work, n);
+    const double top = work[best];
+    double sum = 0.0;
+    if (top != -INFINITY)
+        for (int32_t i = 0; i < n; i++) sum += exp((double)work[i] - top);
+    const double lse = top + log(sum); /* -inf when every logit is */
+    *chosen_lp = (chosen >= 0 && chosen < n && top != -INFINITY) ? (float)((double)work[chosen] - lse) : -INFINITY;
+    if (n_top <= 0) return 0;
+    ptrdiff_t got;
+    if (filter) {
+        int exhausted = 0;
+        got = lazy_allowed(s, filter, (size_t)n_top, &exhausted);
+        if (got < 0) return -1;
+        if (got == 0 && !exhausted) { /* rare: fall back to the mask */
+            if (!s->mask && !(s->mask = malloc((size_t)n))) return -1;
+            if (filter->fill_mask(filter->ud, s->mask) != 0) return -1;
+            for (int32_t i = 0; i < n; i++)
+                if (!s->mask[i]) s->work[i] = -INFINITY;
+            got = (ptrdiff_t)top_sorted(s->work, n, (size_t)n_top, s->kept);
+        }
+    } else {
+        got = (ptrdiff_t)top_sorted(work, n, (size_t)n_top, s->kept);
+    }
+    for (ptrdiff_t i = 0; i < got; i++) {
+        top_tokens[i] = s->kept[i].id;
+        top_lp[i] = (float)((double)s->kept[i].logit - lse);
+    }
+    return (int)got;
 }

@@ -460,6 +460,210 @@ static void test_against_reference(void) {
     free(logits);
 }
 
+
+/* ---- constrained sampling: filter, logit bias, log-probabilities --------------------------- */
+
+/* A filter over a fixed allowed set, counting how often each entry point runs. */
+typedef struct test_filter {
+    const uint8_t *allowed;
+    int32_t n;
+    long n_allows, n_masks;
+} test_filter;
+static int tf_allows(void *ud, int32_t t) {
+    test_filter *f = ud;
+    f->n_allows++;
+    return t >= 0 && t < f->n && f->allowed[t];
+}
+static int tf_mask(void *ud, uint8_t *out) {
+    test_filter *f = ud;
+    f->n_masks++;
+    memcpy(out, f->allowed, (size_t)f->n);
+    return 0;
+}
+
+/* Constrained sampling = the reference sampler on logits where the rejected tokens are -inf,
+ * draw for draw, whether the sampler finds the allowed tokens lazily or through the mask:
+ * allowed sets from dense to a few low-ranked tokens (forcing the mask), every setting. */
+static void test_filter_matches_masked_reference(void) {
+    enum { V = 4096, DRAWS = 120 };
+    float *logits = malloc(V * sizeof *logits), *masked = malloc(V * sizeof *masked);
+    uint8_t *allowed = malloc(V);
+    ref_item *items = malloc(V * sizeof *items);
+    double *prob = malloc(V * sizeof *prob);
+    llm_sampler *s = llm_sampler_new(V);
+    const struct {
+        float temp;
+        int32_t k;
+        float top_p, min_p;
+    } cases[] = {{0.0f, 0, 1.0f, 0.0f},   {0.8f, 40, 0.95f, 0.05f}, {1.0f, 0, 1.0f, 0.0f},
+                 {1.0f, 0, 0.9f, 0.02f},  {1.0f, 3, 1.0f, 0.0f},    {0.7f, 5000, 1.0f, 0.0f}};
+    const int densities[] = {1, 2, 7, 300, -1}; /* allowed: every d-th token; -1: 3 low-ranked ones */
+    int mismatches = 0;
+    long lazy_masks = 0;
+    for (size_t di = 0; di < sizeof densities / sizeof densities[0]; di++)
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+            for (int i = 0; i < V; i++) {
+                logits[i] = (float)(lcg_uniform() * 8.0);
+                if (i % 97 == 5) logits[i] = logits[i - 1];
+                if (i % 501 == 7) logits[i] = -INFINITY;
+            }
+            const int d = densities[di];
+            for (int i = 0; i < V; i++) allowed[i] = d > 0 ? (uint8_t)(i % d == 3 % d) : 0;
+            if (d < 0) { /* the three lowest finite logits: the lazy walk cannot reach them */
+                for (int k = 0; k < 3; k++) {
+                    int lo = -1;
+                    for (int i = 0; i < V; i++)
+                        if (!allowed[i] && logits[i] != -INFINITY && (lo < 0 || logits[i] < logits[lo])) lo = i;
+                    allowed[lo] = 1;
+                }
+            }
+            for (int i = 0; i < V; i++) masked[i] = allowed[i] ? logits[i] : -INFINITY;
+            test_filter tf = {allowed, V, 0, 0};
+            llm_sample_filter f = {tf_allows, tf_mask, &tf};
+            llm_sampling_params p = plain(77 + ci * 13 + di);
+            p.temperature = cases[ci].temp;
+            p.top_k = cases[ci].k;
+            p.top_p = cases[ci].top_p;
+            p.min_p = cases[ci].min_p;
+            ref_rng r;
+            ref_seed(&r, p.seed);
+            llm_sampler_reset(s, &p);
+            for (int k = 0; k < DRAWS; k++) {
+                int32_t want = ref_sample(&r, &p, masked, V, items, prob);
+                int32_t got = llm_sampler_sample_ex(s, &p, logits, NULL, 0, NULL, &f);
+                if (want != got) mismatches++;
+            }
+            /* dense sets with greedy or top-k: found lazily, a handful of tests per draw */
+            if (d > 0 && d <= 7 && (cases[ci].temp == 0.0f || (cases[ci].k > 0 && cases[ci].k <= 40))) {
+                lazy_masks += tf.n_masks;
+                CHECK(tf.n_allows <= (long)DRAWS * 320);
+            }
+            if (d < 0 && (cases[ci].temp == 0.0f || cases[ci].k == 40)) CHECK(tf.n_masks > 0);
+        }
+    if (mismatches) fprintf(stderr, "constrained vs masked reference: %d mismatches\n", mismatches);
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK_EQ_INT(lazy_masks, 0);
+
+    /* nothing allowed (or only -inf tokens): the sampler says so */
+    memset(allowed, 0, V);
+    allowed[7] = 1; /* logits[7] is -inf above */
+    logits[7] = -INFINITY;
+    test_filter tf = {allowed, V, 0, 0};
+    llm_sample_filter f = {tf_allows, tf_mask, &tf};
+    llm_sampling_params g = plain(1);
+    g.temperature = 0.0f;
+    CHECK_EQ_INT(llm_sampler_sample_ex(s, &g, logits, NULL, 0, NULL, &f), LLM_SAMPLE_NONE_ALLOWED);
+    llm_sampling_params t = plain(1);
+    CHECK_EQ_INT(llm_sampler_sample_ex(s, &t, logits, NULL, 0, NULL, &f), LLM_SAMPLE_NONE_ALLOWED);
+    llm_sampler_free(s);
+    free(prob);
+    free(items);
+    free(allowed);
+    free(masked);
+    free(logits);
+}
+
+static int err_allows(void *ud, int32_t t) { (void)ud; (void)t; return -1; }
+static int err_mask(void *ud, uint8_t *out) { (void)ud; (void)out; return -1; }
+
+static void test_filter_errors(void) {
+    float logits[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    llm_sampler *s = llm_sampler_new(8);
+    llm_sample_filter f = {err_allows, err_mask, NULL};
+    llm_sampling_params g = plain(1);
+    g.temperature = 0.0f;
+    CHECK_EQ_INT(llm_sampler_sample_ex(s, &g, logits, NULL, 0, NULL, &f), LLM_SAMPLE_FILTER_ERROR);
+    llm_sampling_params t = plain(1);
+    CHECK_EQ_INT(llm_sampler_sample_ex(s, &t, logits, NULL, 0, NULL, &f), LLM_SAMPLE_FILTER_ERROR);
+    llm_sampler_free(s);
+}
+
+/* The bias is added before everything: the same draws as the reference on biased logits; an
+ * -inf bias bans a token even at the top, +inf on a -inf logit keeps it banned. */
+static void test_logit_bias(void) {
+    enum { V = 1000, DRAWS = 200 };
+    float logits[V], biased[V];
+    ref_item items[V];
+    double prob[V];
+    int32_t toks[4] = {0, 1, 2, 3};
+    float bias[4] = {-INFINITY, 5.0f, -2.5f, INFINITY};
+    for (int i = 0; i < V; i++) logits[i] = (float)(lcg_uniform() * 6.0);
+    logits[0] = 50.0f;      /* the best token, banned */
+    logits[3] = -INFINITY;  /* +inf bias on -inf: stays out */
+    for (int i = 0; i < V; i++) biased[i] = logits[i];
+    biased[0] = -INFINITY;
+    biased[1] += 5.0f;
+    biased[2] -= 2.5f;
+    llm_logit_bias b = {toks, bias, 4};
+    llm_sampler *s = llm_sampler_new(V);
+    int mismatches = 0;
+    for (int mode = 0; mode < 2; mode++) {
+        llm_sampling_params p = plain(5 + mode);
+        if (mode == 0) p.temperature = 0.0f;
+        else p.top_k = 40;
+        ref_rng r;
+        ref_seed(&r, p.seed);
+        llm_sampler_reset(s, &p);
+        for (int d = 0; d < DRAWS; d++)
+            if (ref_sample(&r, &p, biased, V, items, prob) != llm_sampler_sample_ex(s, &p, logits, NULL, 0, &b, NULL))
+                mismatches++;
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    llm_sampler_free(s);
+}
+
+/* Log-probabilities: log softmax of logits + bias (double reference), and the best allowed tokens. */
+static void test_logprobs(void) {
+    enum { V = 3000 };
+    float logits[V];
+    uint8_t allowed[V];
+    for (int i = 0; i < V; i++) {
+        logits[i] = (float)(lcg_uniform() * 10.0 - 5.0);
+        allowed[i] = (uint8_t)(i % 3 == 0);
+    }
+    int32_t btok[1] = {6};
+    float bval[1] = {3.0f};
+    llm_logit_bias b = {btok, bval, 1};
+    double mx = -INFINITY, z = 0;
+    for (int i = 0; i < V; i++) {
+        double v = logits[i] + (i == 6 ? 3.0 : 0.0);
+        if (v > mx) mx = v;
+    }
+    for (int i = 0; i < V; i++) z += exp(logits[i] + (i == 6 ? 3.0 : 0.0) - mx);
+    const double lse = mx + log(z);
+    llm_sampler *s = llm_sampler_new(V);
+    test_filter tf = {allowed, V, 0, 0};
+    llm_sample_filter f = {tf_allows, tf_mask, &tf};
+    float chosen = 0, top_lp[5];
+    int32_t top_tok[5];
+    int got = llm_sampler_logprobs(s, logits, &b, &f, 6, 5, &chosen, top_tok, top_lp);
+    CHECK_EQ_INT(got, 5);
+    CHECK(fabs((double)chosen - ((double)logits[6] + 3.0 - lse)) < 1e-5);
+    /* reference: the 5 best allowed by biased logit */
+    int32_t want[5];
+    for (int k = 0; k < 5; k++) {
+        int best = -1;
+        for (int i = 0; i < V; i++) {
+            if (!allowed[i]) continue;
+            int used = 0;
+            for (int j = 0; j < k; j++) used |= want[j] == i;
+            double vi = logits[i] + (i == 6 ? 3.0 : 0.0);
+            if (!used && (best < 0 || vi > logits[best] + (best == 6 ? 3.0 : 0.0))) best = i;
+        }
+        want[k] = best;
+    }
+    for (int k = 0; k < got && k < 5; k++) {
+        CHECK_EQ_INT(top_tok[k], want[k]);
+        CHECK(fabs((double)top_lp[k] - ((double)logits[want[k]] + (want[k] == 6 ? 3.0 : 0.0) - lse)) < 1e-5);
+    }
+    /* unconstrained: the global best; n_top = 0: the chosen token's only */
+    got = llm_sampler_logprobs(s, logits, NULL, NULL, 1, 3, &chosen, top_tok, top_lp);
+    CHECK_EQ_INT(got, 3);
+    CHECK(top_lp[0] >= top_lp[1] && top_lp[1] >= top_lp[2]);
+    CHECK_EQ_INT(llm_sampler_logprobs(s, logits, NULL, NULL, 1, 0, &chosen, top_tok, top_lp), 0);
+    llm_sampler_free(s);
+}
+
 /* A Gemma-sized vocabulary: the common settings must be cheap (no full sort per token). */
 static void test_large_vocab_speed(void) {
     enum { V = 262144 };
@@ -498,6 +702,10 @@ int main(void) {
     test_penalties();
     test_nan_inf();
     test_against_reference();
+    test_filter_matches_masked_reference();
+    test_filter_errors();
+    test_logit_bias();
+    test_logprobs();
     test_large_vocab_speed();
     if (g_failures) {
         fprintf(stderr, "%d check(s) failed\n", g_failures);

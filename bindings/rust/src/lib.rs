@@ -47,6 +47,7 @@
 pub mod sys;
 
 mod error;
+mod grammar;
 mod model;
 mod options;
 mod session;

@@ -42,6 +42,9 @@ pub enum OptionKey {
     MaxTokens = sys::LLM_OPT_MAX_TOKENS,
     /// int 0/1, keep the logits of every fed position.
     AllLogits = sys::LLM_OPT_ALL_LOGITS,
+    /// int -1..20, log-probabilities recorded with each sampled token: -1 none, 0 the chosen
+    /// token's, N also the N most likely allowed tokens.
+    TopLogprobs = sys::LLM_OPT_TOP_LOGPROBS,
     /// int 0/1, map the model file instead of reading it.
     UseMmap = sys::LLM_OPT_USE_MMAP,
     /// int 0/1, copy the weights into the CPU kernels' layout at load.
@@ -198,6 +201,13 @@ impl Options {
         frequency_penalty => FrequencyPenalty;
         /// Presence penalty.
         presence_penalty => PresencePenalty;
+    }
+
+    /// Record log-probabilities with each sampled token (see
+    /// [`Session::logprobs`](crate::Session::logprobs)): `Some(n)` the chosen token's and the `n`
+    /// (at most 20) most likely ones the grammar allows; `None` (default) none.
+    pub fn top_logprobs(self, n: Option<u32>) -> Self {
+        self.int(OptionKey::TopLogprobs, n.map_or(-1, |v| v as i64))
     }
 
     /// Keep the logits of every fed position (see [`Session::logits_at`](crate::Session::logits_at)).

@@ -128,6 +128,9 @@ pub enum Finish {
     ContextFull,
     /// The callback or the abort flag asked to stop.
     Aborted,
+    /// The grammar allows no token of the vocabulary here (the output is an unfinished prefix of
+    /// its language).
+    Grammar,
     /// A reason this version of the crate does not know.
     Other(i32),
 }
@@ -142,6 +145,7 @@ impl Finish {
             sys::LLM_FINISH_STOP => Finish::Stop,
             sys::LLM_FINISH_CONTEXT => Finish::ContextFull,
             sys::LLM_FINISH_ABORTED => Finish::Aborted,
+            sys::LLM_FINISH_GRAMMAR => Finish::Grammar,
             other => Finish::Other(other),
         })
     }
@@ -522,6 +526,59 @@ impl<'c> Session<'c> {
         let ptr = json.as_ref().map_or(std::ptr::null(), |j| j.as_ptr());
         // SAFETY: live session; NULL or a valid string.
         self.check(unsafe { sys::llm_session_chat_vars(self.as_ptr(), ptr) })
+    }
+
+    /// Constrains each generation to a GBNF grammar (llama.cpp's notation) starting at rule
+    /// `root` (`None`: "root"); `None` as the grammar removes the constraint. A grammar that does
+    /// not parse gives [`Status::Format`](crate::Status) with its line and column.
+    pub fn set_grammar(&mut self, gbnf: Option<&str>, root: Option<&str>) -> Result<()> {
+        let g = gbnf.map(cstr_arg).transpose()?;
+        let r = root.map(cstr_arg).transpose()?;
+        let gp = g.as_ref().map_or(std::ptr::null(), |v| v.as_ptr());
+        let rp = r.as_ref().map_or(std::ptr::null(), |v| v.as_ptr());
+        // SAFETY: live session; NULL or valid strings.
+        self.check(unsafe { sys::llm_session_set_grammar(self.as_ptr(), gp, rp) })
+    }
+
+    /// Constrains each generation to JSON valid against a JSON Schema (given as JSON text).
+    pub fn set_json_schema(&mut self, schema_json: &str) -> Result<()> {
+        let schema = cstr_arg(schema_json)?;
+        // SAFETY: live session; valid string.
+        self.check(unsafe { sys::llm_session_set_json_schema(self.as_ptr(), schema.as_ptr()) })
+    }
+
+    /// Adds a bias to the logits of some tokens before sampling (OpenAI's `logit_bias`;
+    /// `f32::NEG_INFINITY` bans a token); replaces the previous set, an empty slice clears it.
+    pub fn set_logit_bias(&mut self, bias: &[(Token, f32)]) -> Result<()> {
+        let tokens: Vec<i32> = bias.iter().map(|b| b.0).collect();
+        let values: Vec<f32> = bias.iter().map(|b| b.1).collect();
+        // SAFETY: live session; two arrays of bias.len() entries.
+        self.check(unsafe {
+            sys::llm_session_set_logit_bias(self.as_ptr(), tokens.as_ptr(), values.as_ptr(), tokens.len())
+        })
+    }
+
+    /// The log-probabilities recorded with the last sampled token (needs
+    /// [`Options::top_logprobs`](crate::Options::top_logprobs)): its own, and the most likely
+    /// tokens the grammar allows with theirs, best first.
+    pub fn logprobs(&mut self) -> Result<(f32, Vec<(Token, f32)>)> {
+        let mut lp = 0f32;
+        let mut toks = [0i32; 20];
+        let mut vals = [0f32; 20];
+        let mut n = 0usize;
+        // SAFETY: live session; arrays of 20 entries (the most the library records).
+        self.check(unsafe {
+            sys::llm_session_logprobs(self.as_ptr(), &mut lp, toks.as_mut_ptr(), vals.as_mut_ptr(), 20, &mut n)
+        })?;
+        let n = n.min(20);
+        Ok((lp, toks[..n].iter().copied().zip(vals[..n].iter().copied()).collect()))
+    }
+
+    /// Time the session has spent choosing tokens (sampling, grammar, logit bias) since it was
+    /// created or reset.
+    pub fn sampling_time(&self) -> std::time::Duration {
+        // SAFETY: live session, this thread only (`!Sync`).
+        std::time::Duration::from_nanos(unsafe { sys::llm_session_sampling_ns(self.as_ptr()) }.max(0) as u64)
     }
 
     /// Tokens put through the model since the session was created or reset (prompts, chat turns,

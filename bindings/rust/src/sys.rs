@@ -92,6 +92,7 @@ constants! {
     LLM_OPT_TEMPLATE_MAX_DEPTH: llm_option = 22;
     LLM_OPT_TEMPLATE_MAX_OUTPUT: llm_option = 23;
     LLM_OPT_TEMPLATE_MAX_MEMORY: llm_option = 24;
+    LLM_OPT_TOP_LOGPROBS: llm_option = 25;
     LLM_OPT_USE_MMAP: llm_option = 30;
     LLM_OPT_REPACK: llm_option = 31;
 
@@ -112,6 +113,7 @@ constants! {
     LLM_FINISH_STOP: llm_finish = 3;
     LLM_FINISH_CONTEXT: llm_finish = 4;
     LLM_FINISH_ABORTED: llm_finish = 5;
+    LLM_FINISH_GRAMMAR: llm_finish = 6;
 
     LLM_FEED_ADD_BOS: c_int = 1;
     LLM_FEED_SPECIAL: c_int = 2;
@@ -323,6 +325,31 @@ extern "C" {
     pub fn llm_session_chat_message(session: *mut llm_session, message_json: *const c_char) -> llm_status;
     pub fn llm_session_chat_vars(session: *mut llm_session, vars_json: *const c_char) -> llm_status;
     pub fn llm_session_n_evaluated(session: *const llm_session) -> i64;
+    pub fn llm_session_sampling_ns(session: *const llm_session) -> i64;
+
+    // Constrained output
+    pub fn llm_session_set_grammar(session: *mut llm_session, gbnf: *const c_char, root_rule: *const c_char)
+        -> llm_status;
+    pub fn llm_session_set_json_schema(session: *mut llm_session, schema_json: *const c_char) -> llm_status;
+    pub fn llm_grammar_validate(gbnf: *const c_char, root_rule: *const c_char, options: *mut llm_options)
+        -> llm_status;
+    pub fn llm_json_schema_to_grammar(
+        schema_json: *const c_char,
+        options: *mut llm_options,
+        buffer: *mut c_char,
+        capacity: usize,
+        needed: *mut usize,
+    ) -> llm_status;
+    pub fn llm_session_set_logit_bias(session: *mut llm_session, tokens: *const i32, bias: *const c_float, n: usize)
+        -> llm_status;
+    pub fn llm_session_logprobs(
+        session: *mut llm_session,
+        logprob: *mut c_float,
+        top_tokens: *mut i32,
+        top_logprobs: *mut c_float,
+        capacity: usize,
+        n_top: *mut usize,
+    ) -> llm_status;
 
     // Tools
     pub fn llm_quantize(
