@@ -238,6 +238,8 @@ class _Parser:
         while self.i < len(self.t):
             at = self.i
             name = self.name()
+            if name in self.rules:
+                self.fail(f"rule '{name}' defined twice", at)
             self.space(False)
             if self.t[self.i:self.i + 3] != "::=":
                 self.fail("expected '::='")
@@ -251,8 +253,6 @@ class _Parser:
                 self.i += 1
             elif c != "":
                 self.fail("unexpected character" if c not in ")" else "unbalanced ')'")
-            if name in self.rules:
-                self.fail(f"rule '{name}' defined twice", at)
             self.rules[name] = body
             self.where[name] = self.pos(at)
             self.space(True)
