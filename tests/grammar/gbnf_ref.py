@@ -308,14 +308,16 @@ def _check_left_recursion(p, rules):
                     firsts(it, out)
                     if not null(it):
                         break
-        elif k == "rep":
-            if item[3] is None and null(item[1]):
-                line, col = item[4]
+        elif k == "rep" and item[3] != 0:
+            firsts(item[1], out)
+        return out
+
+    for body in rules.values():  # anywhere, not only at the start of a rule
+        for it in _items(body):
+            if it[0] == "rep" and it[3] is None and null(it[1]):
+                line, col = it[4]
                 raise GbnfError(f"line {line}, column {col}: left recursion: an unbounded repetition "
                                 "of an item that can match the empty string")
-            if item[3] != 0:
-                firsts(item[1], out)
-        return out
 
     edges = {name: sorted(firsts(body, set())) for name, body in rules.items()}
     state = {}
