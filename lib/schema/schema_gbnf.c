@@ -167,7 +167,8 @@ void sg_hint(sctx *c, llm_buf *b, const char *hint, const char *suffix, size_t s
  * can be written but no position can take unbounded whitespace. */
 static const char *const SHARED[][2] = {
     {RULE_WS, "( \" \" | \"\\n\" \" \"{0,16} )?"},
-    {RULE_VALUE, "object | array | string | number | \"true\" | \"false\" | \"null\""},
+    {RULE_VALUE, "object | array | string | number | boolean | \"null\""},
+    {RULE_BOOLEAN, "\"true\" | \"false\""},
     {"object", "\"{\" ws ( string \":\" ws value ( \",\" ws string \":\" ws value )* ws )? \"}\""},
     {"array", "\"[\" ws ( value ( \",\" ws value )* ws )? \"]\""},
     {RULE_STRING, "\"\\\"\" char* \"\\\"\""},
@@ -242,7 +243,7 @@ static llm_status emit_node(sctx *c, const sch *s, const char *hint, bool top, l
     size_t n = 0;
     bool e;
     if (s->types & T_NULL) sc_puts(c, &alts[n++], "\"null\"");
-    if (s->types & T_BOOL) sc_puts(c, &alts[n++], "\"true\" | \"false\"");
+    if (s->types & T_BOOL) sc_puts(c, &alts[n++], RULE_BOOLEAN);
     if (s->types & (T_INT | T_NUM)) {
         llm_buf num = {0};
         sn_emit(c, &s->min, &s->max, !(s->types & T_NUM), &num, &e);

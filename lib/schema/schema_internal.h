@@ -256,5 +256,6 @@ vres sr_match(sctx *c, const char *pattern, size_t n, const char *s, size_t slen
 #define RULE_CHAR "char"
 #define RULE_NUMBER "number"
 #define RULE_INTEGER "integer"
+#define RULE_BOOLEAN "boolean"
 
 #endif

@@ -59,6 +59,10 @@ static trie *trie_child(sctx *c, trie *t, uint32_t cp) {
 }
 
 static void trie_add(sctx *c, trie *t, const char *s, size_t n) {
+    /* extra keys are written without escapes: a name with '"', '\\' or a control character can
+     * never equal one, so it needs no exclusion */
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '"' || s[i] == '\\' || (unsigned char)s[i] < 0x20) return;
     for (size_t i = 0; i < n && t;) {
         uint32_t cp;
         i += sc_utf8_decode(s + i, n - i, &cp);

@@ -498,5 +498,15 @@ llm_status sp_schema(sctx *c, const llm_json *v, sch **out) {
 /* Reads the bodies of every $ref target not read yet (the list grows while it runs). */
 llm_status sp_read_defs(sctx *c) {
     for (size_t d = 0; d < c->n_defs && c->st == LLM_OK; d++) sp_read_def(c, d);
+    /* a target that is only a $ref to itself (directly or through other bare $refs) */
+    for (size_t d = 0; d < c->n_defs && c->st == LLM_OK; d++) {
+        const sch *s = c->defs[d].body;
+        for (size_t hops = 0; s && s->kind == SK_REF && c->st == LLM_OK; hops++) {
+            if (s->def == d || hops > c->n_defs)
+                return sc_fail_at(c, c->defs[d].pointer + 1, LLM_ERR_INVALID_ARGUMENT,
+                                  "$ref \"%.100s\" refers to itself without any schema in between", c->defs[d].pointer);
+            s = c->defs[s->def].body;
+        }
+    }
     return c->st;
 }

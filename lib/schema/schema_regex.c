@@ -636,6 +636,18 @@ static clres clamp(sctx *c, rx *r, int64_t lo, int64_t hi, rx **out, size_t dept
         rx *x = r->kids[0];
         if (!lengths(x, &xl, &xh) || (xl == 0 && xh == 0)) return CL_CANNOT;
         int64_t mn = r->min, mx = r->max, il = xl, ih = xh;
+        if (xl == xh) { /* fixed-length copies: only the count changes */
+            int64_t mn2 = mn > ceil_div(lo, xl) ? mn : ceil_div(lo, xl), mx2 = mx;
+            if (hi >= 0 && (mx2 < 0 || mx2 > hi / xl)) mx2 = hi / xl;
+            if (mx2 >= 0 && mn2 > mx2) return CL_NONE;
+            *out = rep_of(c, x, mn2, mx2);
+            return *out ? CL_OK : CL_CANNOT;
+        }
+        if (hi >= 0 && hi < xl) { /* not one copy fits */
+            if (mn > 0 || lo > 0) return CL_NONE;
+            *out = rep_of(c, x, 0, 0);
+            return *out ? CL_OK : CL_CANNOT;
+        }
         if (hi >= 0) {
             if (ih < 0 || ih > hi) ih = hi;
             if (mx < 0 || mul_len(mx, ih) > hi) {
