@@ -1,7 +1,8 @@
 /* schema_gbnf: prints the GBNF grammar of a JSON Schema (a file, or standard input with "-" or
  * no argument) through the public llm_json_schema_to_grammar. On failure prints
- * "error: <status name> (<code>): <detail>" to standard error and exits 2.
- * tests/schema/test_schema_grammar.py drives it. */
+ * "error: <status name> (<code>): <detail>" to standard error and exits 2. Every grammar it prints
+ * has passed the library's own GBNF parser (llm_grammar_validate); one that does not is a bug in
+ * the converter: exit 3. tests/schema/test_schema_grammar.py drives it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,14 @@ int main(int argc, char **argv) {
     }
     int rc = 0;
     if (st == LLM_OK) {
-        fwrite(out, 1, needed, stdout);
+        llm_status v = llm_grammar_validate(out, NULL, o);
+        if (v != LLM_OK) {
+            fprintf(stderr, "grammar rejected by llm_grammar_validate: %s (%d): %s\n%s", llm_status_str(v), (int)v,
+                    llm_last_error(o), out);
+            rc = 3;
+        } else {
+            fwrite(out, 1, needed, stdout);
+        }
     } else {
         fprintf(stderr, "error: %s (%d): %s\n", llm_status_str(st), (int)st, llm_last_error(o));
         rc = 2;

@@ -1,6 +1,7 @@
 """JSON Schema to GBNF against Python jsonschema: every schema of gen_schemas.schemas() (hand-picked
 cases, random combinations, app schemas) is converted by the driver schema_gbnf (the public
-llm_json_schema_to_grammar), strings are drawn from the grammar with the reference sampler
+llm_json_schema_to_grammar; the driver also checks that the library's GBNF parser accepts the
+grammar), strings are drawn from the grammar with the reference sampler
 tests/grammar/gbnf_ref.py, and each must parse as JSON and validate with jsonschema and its
 FormatChecker: 100% of them. Unsupported keywords, malformed schemas and limits must give their
 documented errors.
@@ -32,7 +33,7 @@ def convert(schema_text):
     p = subprocess.run([DRIVER, "-"], input=schema_text.encode("utf-8"), capture_output=True, timeout=60)
     if p.returncode == 0:
         return p.stdout.decode("utf-8"), None
-    assert p.returncode == 2, "driver crashed: rc %d, %s" % (p.returncode, p.stderr.decode(errors="replace"))
+    assert p.returncode == 2, "driver failed: rc %d, %s" % (p.returncode, p.stderr.decode(errors="replace"))
     return None, p.stderr.decode("utf-8", errors="replace")
 
 
