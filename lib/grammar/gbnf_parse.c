@@ -297,9 +297,9 @@ static int push_range(parser *p, uint32_t lo, uint32_t hi) {
 
 /* Turns the ranges from index first on (as written) into a sorted, merged, positive class. */
 static int finish_class(parser *p, uint32_t first, int negated, uint32_t *out) {
-    llm_grange *r = p->ranges + first;
     uint32_t n = p->n_ranges - first, m = 0;
-    qsort(r, n, sizeof *r, cmp_range);
+    llm_grange *r = n ? p->ranges + first : NULL; /* ranges is NULL before the first range */
+    if (n) qsort(r, n, sizeof *r, cmp_range);
     for (uint32_t k = 0; k < n; k++) {
         if (m > 0 && r[k].lo <= r[m - 1].hi + 1) {
             if (r[k].hi > r[m - 1].hi) r[m - 1].hi = r[k].hi;

@@ -112,21 +112,17 @@ static inline int llm_utf8_prefix_range(const uint8_t *prefix, int n, uint32_t *
  * A stack is a hash-consed persistent list of grammar positions (node = position + parent node),
  * its top always a character element (CHAR1 / CLASS) or the empty stack (node 0: the end). A set
  * of stacks is interned into a set id; a matcher position is a set plus an unfinished UTF-8
- * sequence, interned into a position id. Each position that has been stepped from owns a row of
- * cached byte transitions: rows[row + byte - base] is the next position id (LLM_GM_DEAD: the byte
- * is not allowed; LLM_GM_UNKNOWN: not computed yet). */
+ * sequence, interned into a position id. Each position owns a row of 256 cached byte
+ * transitions: rows[p << 8 | byte] is the next position id (LLM_GM_DEAD: the byte is not allowed;
+ * LLM_GM_UNKNOWN: not computed yet), so stepping a known transition is one load. */
 #define LLM_GM_DEAD 0u              /* the position of no stack at all */
 #define LLM_GM_UNKNOWN UINT32_MAX   /* a row entry not computed yet */
 #define LLM_GM_ERROR (UINT32_MAX - 1) /* a bound was reached (the matcher's status says which) */
-#define LLM_GM_NO_ROW UINT32_MAX
 
 typedef struct llm_gpos {
     uint32_t set;  /* the stack set */
     uint32_t pend; /* unfinished UTF-8 sequence: bytes in bits 0..23 (first byte lowest), count in
                     * bits 24..31 */
-    uint32_t row;  /* offset of its transition row in rows, LLM_GM_NO_ROW until first stepped */
-    uint16_t base; /* first byte the row covers: 0, or 0x80 within a sequence (continuations only) */
-    uint16_t size; /* bytes the row covers: 256, 64 within a sequence, 0 for the dead position */
 } llm_gpos;
 
 typedef struct llm_gset {
@@ -137,7 +133,12 @@ typedef struct llm_gset {
 } llm_gset;
 
 /* the matcher's tables, each with a hard bound */
-enum { LLM_GM_T_NODES, LLM_GM_T_SETS, LLM_GM_T_MEMBERS, LLM_GM_T_POS, LLM_GM_T_ROWS, LLM_GM_N_TABLES };
+enum { LLM_GM_T_NODES, LLM_GM_T_SETS, LLM_GM_T_MEMBERS, LLM_GM_T_POS, LLM_GM_N_TABLES };
+
+typedef struct llm_gsig {
+    uint32_t set, n, hash, result;
+    size_t off; /* sig_pool[off .. off + n): the matching members' indices in the set */
+} llm_gsig;
 
 #define LLM_GM_MASK_SLOTS 32 /* whole-vocabulary masks kept for recent positions */
 
@@ -169,13 +170,21 @@ struct llm_gmatcher {
     uint32_t n_pos, cap_pos;
     uint32_t *pos_tab; /* position id + 1, 0 = empty slot */
     uint32_t pos_tab_cap;
-    uint32_t *rows;
-    size_t n_rows, cap_rows;
+    uint32_t *rows; /* [cap_pos << 8] */
     /* where the output is, and the start */
     uint32_t cur, start;
     /* scratch of the closure */
-    uint32_t *work, *result;
-    size_t cap_work, cap_result, n_result;
+    uint32_t *work, *result, *match;
+    size_t cap_work, cap_result, n_result, cap_match;
+    /* steps by the members a code point matches: (set, those members) -> set, so that the many
+     * code points a class lets through (every letter of every script inside a JSON string)
+     * share one closure; emptied with the stack sets */
+    llm_gsig *sigs;
+    uint32_t n_sigs, cap_sigs;
+    uint32_t *sig_tab; /* sig id + 1, 0 = empty slot */
+    uint32_t sig_tab_cap;
+    uint32_t *sig_pool; /* the member index lists */
+    size_t n_sig_pool, cap_sig_pool;
     /* the first bound reached inside a computation */
     llm_status status;
     char status_msg[160];
@@ -196,23 +205,17 @@ struct llm_gmatcher {
  * LLM_GM_ERROR when a bound was reached (m->status set). */
 uint32_t llm_gm_next_slow(llm_gmatcher *m, uint32_t p, uint8_t b);
 static inline uint32_t llm_gm_next(llm_gmatcher *m, uint32_t p, uint8_t b) {
-    const llm_gpos *ps = &m->pos[p];
-    const uint32_t idx = (uint32_t)b - ps->base;
-    if (idx >= ps->size) return LLM_GM_DEAD;
-    if (ps->row != LLM_GM_NO_ROW) {
-        const uint32_t v = m->rows[ps->row + idx];
-        if (v != LLM_GM_UNKNOWN) return v;
-    }
-    return llm_gm_next_slow(m, p, b);
+    const uint32_t v = m->rows[(size_t)p << 8 | b];
+    return v != LLM_GM_UNKNOWN ? v : llm_gm_next_slow(m, p, b);
 }
 
 /* How much of the caches to empty before an operation (at a point where no position id is held):
- * -1 nothing; 0 the transition rows; 1 also the positions; 2 also the stack sets; 3 everything.
+ * -1 nothing; 1 the positions (with their transition rows); 2 also the stack sets; 3 everything.
  * Tables past half their bound count; forced (after a bound was hit): whatever is past half,
  * else everything. */
 int llm_gm_flush_level(const llm_gmatcher *m, int forced);
-/* Empties the caches to that level and re-interns the current position (from level 1 on,
- * position ids change and the mask slots are emptied). Returns LLM_OK or the error in m->status
+/* Empties the caches to that level and re-interns the current position (position ids change
+ * and the mask slots are emptied). Returns LLM_OK or the error in m->status
  * (the matcher is then broken until a reset). */
 llm_status llm_gm_flush(llm_gmatcher *m, int level);
 /* Records m->status into err. */

@@ -6,8 +6,8 @@
  * every stack in a set has a character element on top or is empty (the output may end). A call
  * in tail position does not push (its return would only pop), which keeps X* and right
  * recursion flat. Sets of stacks are interned (set ids), and with an unfinished UTF-8 sequence a
- * set makes a position (position ids); each position caches its byte transitions in a row, so
- * checking a token in a position seen before is one array read per byte.
+ * set makes a position (position ids); each position caches its byte transitions in a row of
+ * 256, so checking a token in a position seen before is one array read per byte.
  *
  * Everything grows only up to hard bounds; past the soft bounds (half) the caches are emptied at
  * the start of the next call and the current position is interned again. A single set larger
@@ -22,7 +22,7 @@
 /* default hard bounds of the tables (m->limit; emptied past half) */
 static const size_t gm_limits[LLM_GM_N_TABLES] = {
     [LLM_GM_T_NODES] = 1u << 20, [LLM_GM_T_SETS] = 1u << 18, [LLM_GM_T_MEMBERS] = 1u << 22,
-    [LLM_GM_T_POS] = 1u << 18, [LLM_GM_T_ROWS] = 1u << 22, /* row entries, 4 bytes each */
+    [LLM_GM_T_POS] = 1u << 15, /* each with a row of 256 transitions: 1 KiB */
 };
 #define LLM_GM_MAX_STACKS (1u << 16)  /* stacks in one set */
 #define LLM_GM_MAX_CLOSURE (1u << 20) /* stacks visited by one step */
@@ -175,17 +175,23 @@ static uint32_t intern_pos(llm_gmatcher *m, uint32_t set, uint32_t pend) {
     uint32_t h = mix(set, pend) & (m->pos_tab_cap - 1);
     for (uint32_t id; (id = m->pos_tab[h]) != 0; h = (h + 1) & (m->pos_tab_cap - 1))
         if (m->pos[id].set == set && m->pos[id].pend == pend) return id;
-    size_t cap = m->cap_pos;
-    const int rc = grow((void **)&m->pos, &cap, (size_t)m->n_pos + 1, m->limit[LLM_GM_T_POS], sizeof *m->pos);
-    if (rc) return grow_fail(m, rc, "grammar: more positions than the matcher's bound");
-    m->cap_pos = (uint32_t)cap;
+    if (m->n_pos == m->cap_pos) {
+        size_t cap = m->cap_pos;
+        const int rc = grow((void **)&m->pos, &cap, (size_t)m->n_pos + 1, m->limit[LLM_GM_T_POS], sizeof *m->pos);
+        if (rc) return grow_fail(m, rc, "grammar: more positions than the matcher's bound");
+        uint32_t *rows = realloc(m->rows, (cap << 8) * sizeof *rows);
+        if (!rows) return fail(m, LLM_ERR_OUT_OF_MEMORY, "grammar: out of memory");
+        m->rows = rows;
+        m->cap_pos = (uint32_t)cap;
+    }
     const uint32_t id = m->n_pos++;
-    llm_gpos *p = &m->pos[id];
-    p->set = set;
-    p->pend = pend;
-    p->row = LLM_GM_NO_ROW;
-    p->base = pend ? 0x80 : 0;
-    p->size = pend ? 64 : 256;
+    m->pos[id].set = set;
+    m->pos[id].pend = pend;
+    uint32_t *row = m->rows + ((size_t)id << 8);
+    memset(row, 0xFF, 256 * sizeof *row); /* LLM_GM_UNKNOWN */
+    if (pend) /* within a sequence only continuation bytes can follow */
+        for (int b = 0; b < 256; b++)
+            if ((b & 0xC0) != 0x80) row[b] = LLM_GM_DEAD;
     m->pos_tab[h] = id;
     if ((size_t)m->n_pos * 2 > m->pos_tab_cap && pos_tab_rebuild(m, m->pos_tab_cap * 2))
         return fail(m, LLM_ERR_OUT_OF_MEMORY, "grammar: out of memory");
@@ -292,21 +298,81 @@ static uint32_t start_set(llm_gmatcher *m) {
 }
 
 /* The set after code point c from set s. */
+#define GM_MAX_SIGS (1u << 16)
+#define GM_MAX_SIG_POOL ((size_t)1 << 20)
+
+static int sig_tab_rebuild(llm_gmatcher *m, uint32_t cap) {
+    uint32_t *t = calloc(cap, sizeof *t);
+    if (!t) return -1;
+    for (uint32_t id = 0; id < m->n_sigs; id++) {
+        uint32_t h = m->sigs[id].hash & (cap - 1);
+        while (t[h]) h = (h + 1) & (cap - 1);
+        t[h] = id + 1;
+    }
+    free(m->sig_tab);
+    m->sig_tab = t;
+    m->sig_tab_cap = cap;
+    return 0;
+}
+
+/* Remembers that the members match[0..n) of set s step to set result; a full cache, or no
+ * memory for it, only means the step is computed again next time. */
+static void sig_insert(llm_gmatcher *m, uint32_t s, const uint32_t *match, uint32_t n, uint32_t hash, uint32_t result) {
+    if (m->n_sigs >= GM_MAX_SIGS || m->n_sig_pool + n > GM_MAX_SIG_POOL) return;
+    if ((size_t)(m->n_sigs + 1) * 2 > m->sig_tab_cap && sig_tab_rebuild(m, m->sig_tab_cap ? m->sig_tab_cap * 2 : 1024))
+        return;
+    size_t cap = m->cap_sigs;
+    if (grow((void **)&m->sigs, &cap, (size_t)m->n_sigs + 1, GM_MAX_SIGS, sizeof *m->sigs)) return;
+    m->cap_sigs = (uint32_t)cap;
+    if (grow((void **)&m->sig_pool, &m->cap_sig_pool, m->n_sig_pool + n, GM_MAX_SIG_POOL, sizeof *m->sig_pool)) return;
+    llm_gsig *sg = &m->sigs[m->n_sigs];
+    sg->set = s;
+    sg->n = n;
+    sg->hash = hash;
+    sg->result = result;
+    sg->off = m->n_sig_pool;
+    memcpy(m->sig_pool + m->n_sig_pool, match, n * sizeof *match);
+    m->n_sig_pool += n;
+    uint32_t h = hash & (m->sig_tab_cap - 1);
+    while (m->sig_tab[h]) h = (h + 1) & (m->sig_tab_cap - 1);
+    m->sig_tab[h] = ++m->n_sigs;
+}
+
+/* The set after code point c from set s. What follows depends only on which members c matches,
+ * so the step is cached by those (a JSON string's class lets thousands of code points through,
+ * all to the same set). */
 static uint32_t step_set(llm_gmatcher *m, uint32_t s, uint32_t c) {
     const llm_grammar *g = m->g;
+    const uint32_t off = m->sets[s].off, n = m->sets[s].n;
+    if (m->cap_match < n && grow((void **)&m->match, &m->cap_match, n, LLM_GM_MAX_STACKS, sizeof *m->match))
+        return fail(m, LLM_ERR_OUT_OF_MEMORY, "grammar: out of memory");
+    uint32_t n_match = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        const uint32_t x = m->members[off + k];
+        if (x && llm_gelem_matches(g, g->elems[m->node_pos[x]], c)) m->match[n_match++] = k;
+    }
+    if (n_match == 0) return 0; /* the empty set */
+    const uint32_t hash = mix(set_hash(m->match, n_match), s);
+    if (m->sig_tab_cap) {
+        uint32_t h = hash & (m->sig_tab_cap - 1);
+        for (uint32_t id; (id = m->sig_tab[h]) != 0; h = (h + 1) & (m->sig_tab_cap - 1)) {
+            const llm_gsig *sg = &m->sigs[id - 1];
+            if (sg->hash == hash && sg->set == s && sg->n == n_match &&
+                memcmp(m->sig_pool + sg->off, m->match, n_match * sizeof *m->match) == 0)
+                return sg->result;
+        }
+    }
     uint32_t steps = 0;
     begin_closure(m);
-    const uint32_t off = m->sets[s].off, n = m->sets[s].n;
-    for (uint32_t k = 0; k < n; k++) {
-        const uint32_t x = m->members[off + k]; /* members do not move until the set is interned */
-        if (x == 0) continue;
-        const uint32_t pos = m->node_pos[x];
-        if (!llm_gelem_matches(g, g->elems[pos], c)) continue;
-        const uint32_t parent = m->node_parent[x];
+    for (uint32_t j = 0; j < n_match; j++) {
+        const uint32_t x = m->members[off + m->match[j]]; /* members do not move until the set is interned */
+        const uint32_t pos = m->node_pos[x], parent = m->node_parent[x];
         const uint32_t y = LLM_GE_KIND(g->elems[pos + 1]) == LLM_GE_END ? parent : make_node(m, pos + 1, parent);
         if (y == LLM_GM_ERROR || expand(m, y, &steps)) return LLM_GM_ERROR;
     }
-    return finish_closure(m);
+    const uint32_t result = finish_closure(m);
+    if (result != LLM_GM_ERROR) sig_insert(m, s, m->match, n_match, hash, result);
+    return result;
 }
 
 /* 1 when some stack of set s can take a code point in [lo, hi]. */
@@ -321,7 +387,6 @@ static int set_meets(const llm_gmatcher *m, uint32_t s, uint32_t lo, uint32_t hi
 
 uint32_t llm_gm_next_slow(llm_gmatcher *m, uint32_t p, uint8_t b) {
     const llm_gpos ps = m->pos[p];
-    if ((uint32_t)b - ps.base >= ps.size) return LLM_GM_DEAD;
     const uint32_t plen = ps.pend >> 24;
     if (plen > 3) return LLM_GM_DEAD; /* never: a sequence has at most 3 bytes before its last */
     uint8_t seq[4];
@@ -337,28 +402,14 @@ uint32_t llm_gm_next_slow(llm_gmatcher *m, uint32_t p, uint8_t b) {
         const uint32_t pend = (ps.pend & 0xFFFFFFu) | ((uint32_t)b << (8 * plen)) | ((plen + 1) << 24);
         next = set_meets(m, ps.set, lo, hi) ? intern_pos(m, ps.set, pend) : LLM_GM_DEAD;
     }
-    if (next == LLM_GM_ERROR) return next;
-    llm_gpos *pp = &m->pos[p]; /* the positions may have moved */
-    if (pp->row == LLM_GM_NO_ROW) {
-        if (m->n_rows + pp->size > m->cap_rows &&
-            grow((void **)&m->rows, &m->cap_rows, m->n_rows + pp->size, m->limit[LLM_GM_T_ROWS], sizeof *m->rows))
-            return next; /* no room to cache: still correct, and the next call empties the caches */
-        pp->row = (uint32_t)m->n_rows;
-        memset(m->rows + m->n_rows, 0xFF, pp->size * sizeof *m->rows); /* LLM_GM_UNKNOWN */
-        m->n_rows += pp->size;
-    }
-    m->rows[pp->row + ((uint32_t)b - pp->base)] = next;
+    if (next != LLM_GM_ERROR) m->rows[(size_t)p << 8 | b] = next; /* the rows may have moved */
     return next;
 }
 
-/* ---- caches: creation, emptying ------------------------------------------------------------- */
-/* Emptying, by levels (capacity kept): 0 the transition rows; 1 also the positions (and the
- * mask slots, which name positions); 2 also the stack sets; 3 also the stack nodes. Each level
- * re-creates what the ones below it need: the empty set (set 0) and the dead position. */
+/* Emptying, by levels (capacity kept): 1 the positions with their rows (and the mask slots,
+ * which name positions); 2 also the stack sets; 3 also the stack nodes. Each level re-creates
+ * what the ones below it need: the empty set (set 0) and the dead position (0, every byte dead). */
 static int clear_tables(llm_gmatcher *m, int level) {
-    for (uint32_t p = 0; p < m->n_pos; p++) m->pos[p].row = LLM_GM_NO_ROW;
-    m->n_rows = 0;
-    if (level < 1) return 0;
     if (level >= 3) {
         m->n_nodes = 1; /* node 0: the empty stack */
         if (m->cap_nodes) memset(m->stamp, 0, (size_t)m->cap_nodes * sizeof *m->stamp);
@@ -366,6 +417,9 @@ static int clear_tables(llm_gmatcher *m, int level) {
         memset(m->node_tab, 0, (size_t)m->node_tab_cap * sizeof *m->node_tab);
     }
     if (level >= 2) {
+        m->n_sigs = 0;
+        m->n_sig_pool = 0;
+        if (m->sig_tab) memset(m->sig_tab, 0, (size_t)m->sig_tab_cap * sizeof *m->sig_tab);
         m->n_sets = 0;
         m->n_members = 0;
         memset(m->set_tab, 0, (size_t)m->set_tab_cap * sizeof *m->set_tab);
@@ -374,10 +428,15 @@ static int clear_tables(llm_gmatcher *m, int level) {
     m->n_pos = 0;
     memset(m->pos_tab, 0, (size_t)m->pos_tab_cap * sizeof *m->pos_tab);
     for (int k = 0; k < LLM_GM_MASK_SLOTS; k++) m->masks[k].trie_id = 0;
-    size_t cap = m->cap_pos;
-    if (grow((void **)&m->pos, &cap, 1, m->limit[LLM_GM_T_POS], sizeof *m->pos)) return -1;
-    m->cap_pos = (uint32_t)cap;
-    m->pos[0] = (llm_gpos){0, 0, LLM_GM_NO_ROW, 0, 0}; /* dead: size 0, every byte dead */
+    if (m->cap_pos == 0) {
+        size_t cap = 0;
+        if (grow((void **)&m->pos, &cap, 64, m->limit[LLM_GM_T_POS], sizeof *m->pos)) return -1;
+        m->rows = malloc((cap << 8) * sizeof *m->rows);
+        if (!m->rows) return -1;
+        m->cap_pos = (uint32_t)cap;
+    }
+    m->pos[0] = (llm_gpos){0, 0};
+    memset(m->rows, 0, 256 * sizeof *m->rows); /* LLM_GM_DEAD */
     m->n_pos = 1;
     return 0;
 }
@@ -387,14 +446,13 @@ static void table_sizes(const llm_gmatcher *m, size_t out[LLM_GM_N_TABLES]) {
     out[LLM_GM_T_SETS] = m->n_sets;
     out[LLM_GM_T_MEMBERS] = m->n_members;
     out[LLM_GM_T_POS] = m->n_pos;
-    out[LLM_GM_T_ROWS] = m->n_rows;
 }
 
 /* A table counts when past half its bound and, unless forced, past twice its size right after
  * the last emptying: a position that alone fills half a table (a very deep nesting) would
  * otherwise empty the caches at every call; it runs into the hard bound instead. */
 int llm_gm_flush_level(const llm_gmatcher *m, int forced) {
-    static const int tier[LLM_GM_N_TABLES] = {3, 2, 2, 1, 0};
+    static const int tier[LLM_GM_N_TABLES] = {3, 2, 2, 1};
     size_t n[LLM_GM_N_TABLES];
     table_sizes(m, n);
     int level = -1;
@@ -419,6 +477,7 @@ static llm_status broken(llm_gmatcher *m) {
 
 llm_status llm_gm_flush(llm_gmatcher *m, int level) {
     if (level < 0) return LLM_OK;
+    if (level < 1) level = 1;
     m->flushes++;
     const llm_gpos cur = m->pos[m->cur];
     const uint32_t start = m->pos[m->start].set;
@@ -450,7 +509,7 @@ llm_status llm_gm_flush(llm_gmatcher *m, int level) {
         free(keep);
         return broken(m);
     }
-    if (level >= 1) {
+    {
         uint32_t set = cur.set, sset = start;
         if (level >= 2) {
             begin_closure(m);
@@ -494,6 +553,10 @@ void llm_gmatcher_free(llm_gmatcher *m) {
     free(m->rows);
     free(m->work);
     free(m->result);
+    free(m->match);
+    free(m->sigs);
+    free(m->sig_tab);
+    free(m->sig_pool);
     for (int k = 0; k < LLM_GM_MASK_SLOTS; k++) free(m->masks[k].bits);
     free(m->walk);
     free(m);

@@ -13,8 +13,10 @@
 
 typedef struct trie_node {
     uint32_t skip;  /* the index just past this node's subtree */
-    int32_t token;  /* a token whose piece ends here, -1 for none (more: dup_next) */
-    uint32_t info;  /* byte | depth << 8 (depth 1 for a piece's first byte) */
+    int32_t token;  /* a token whose piece ends here (more: dup_next), n_tokens for none: the walk
+                     * then sets the spare bit past the mask's end instead of branching */
+    uint32_t info;  /* byte | depth << 8 (depth 1 for a piece's first byte) | TRIE_DUP: more
+                     * tokens have this piece (dup_next, read only then: a random access) */
 } trie_node;
 
 struct llm_token_trie {
@@ -25,6 +27,9 @@ struct llm_token_trie {
     uint32_t max_depth;
     uint64_t id; /* a hash of the contents (never 0), naming the vocabulary in the mask slots */
 };
+
+#define TRIE_DUP 0x80000000u
+#define TRIE_MAX_DEPTH 0x7FFFFFu
 
 typedef struct piece_ref {
     const uint8_t *p;
@@ -72,7 +77,7 @@ llm_status llm_token_trie_build(int32_t n_tokens, llm_token_piece_fn piece, void
         const char *p = piece(ud, id, &len);
         t->dup_next[id] = -1;
         if (!p || len == 0) continue;
-        if (len > UINT32_MAX / 4 || total + len > UINT32_MAX / 4) {
+        if (len > TRIE_MAX_DEPTH || total + len > UINT32_MAX / 4) {
             st = llm_err_set(err, LLM_ERR_LIMIT, "token trie: the vocabulary's pieces are too large");
             goto fail;
         }
@@ -116,18 +121,19 @@ llm_status llm_token_trie_build(int32_t n_tokens, llm_token_piece_fn piece, void
         for (uint32_t d = lcp; d < depth; d++) t->nodes[path[d]].skip = n; /* subtrees closed */
         for (uint32_t d = lcp; d < r->len; d++) {
             t->nodes[n].skip = 0;
-            t->nodes[n].token = -1;
+            t->nodes[n].token = n_tokens;
             t->nodes[n].info = r->p[d] | (d + 1) << 8;
             path[d] = n++;
         }
         depth = r->len;
         trie_node *end = &t->nodes[path[r->len - 1]];
-        if (end->token < 0) {
+        if (end->token == n_tokens) {
             end->token = r->id;
         } else { /* the same piece as an earlier token: chained (ids ascending) */
             int32_t x = end->token;
             while (t->dup_next[x] >= 0) x = t->dup_next[x];
             t->dup_next[x] = r->id;
+            end->info |= TRIE_DUP;
         }
     }
     for (uint32_t d = 0; d < depth; d++) t->nodes[path[d]].skip = n;
@@ -149,17 +155,27 @@ fail:
 }
 
 /* ---- masks -------------------------------------------------------------------------------- */
-/* Expands a bitset into one byte per token. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* spread8[v]: bit k of v in byte k (little-endian order: memcpy gives the bytes in token order) */
+#define SP1(v)                                                                                              \
+    ((uint64_t)((v) & 1) | (uint64_t)(((v) >> 1) & 1) << 8 | (uint64_t)(((v) >> 2) & 1) << 16 |              \
+     (uint64_t)(((v) >> 3) & 1) << 24 | (uint64_t)(((v) >> 4) & 1) << 32 | (uint64_t)(((v) >> 5) & 1) << 40 | \
+     (uint64_t)(((v) >> 6) & 1) << 48 | (uint64_t)(((v) >> 7) & 1) << 56)
+#define SP4(v) SP1(v), SP1((v) + 1), SP1((v) + 2), SP1((v) + 3)
+#define SP16(v) SP4(v), SP4((v) + 4), SP4((v) + 8), SP4((v) + 12)
+#define SP64(v) SP16(v), SP16((v) + 16), SP16((v) + 32), SP16((v) + 48)
+static const uint64_t spread8[256] = {SP64(0), SP64(64), SP64(128), SP64(192)};
+#endif
+
+/* Expands a bitset into one byte per token, eight at a time. */
 static void bits_to_bytes(const uint64_t *bits, size_t n, uint8_t *out) {
     size_t t = 0;
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     for (size_t w = 0; t + 64 <= n; w++, t += 64) {
-        uint64_t v = bits[w];
-        if (v == 0) {
-            memset(out + t, 0, 64);
-            continue;
-        }
-        for (int k = 0; k < 64; k++) out[t + (size_t)k] = (uint8_t)((v >> k) & 1u);
+        const uint64_t v = bits[w];
+        for (int k = 0; k < 8; k++) memcpy(out + t + 8 * (size_t)k, &spread8[(v >> (8 * k)) & 0xFF], 8);
     }
+#endif
     for (; t < n; t++) out[t] = (uint8_t)((bits[t / 64] >> (t % 64)) & 1u);
 }
 
@@ -189,27 +205,34 @@ static llm_gmask_slot *claim_slot(llm_gmatcher *m, size_t n_words) {
     return best;
 }
 
-/* One walk over the tree from the current position; LLM_GM_ERROR when a bound was reached. */
-static uint32_t walk_trie(llm_gmatcher *m, const llm_token_trie *t, uint8_t *allowed, uint64_t *bits) {
+/* One walk over the tree from the current position, setting the bits of the allowed tokens (and
+ * the spare bit n_tokens); LLM_GM_ERROR when a bound was reached. The loop is the hot path of a
+ * whole-vocabulary mask: one load of a cached transition per node. */
+static uint32_t walk_trie(llm_gmatcher *m, const llm_token_trie *t, uint64_t *bits) {
     uint32_t *pos = m->walk;
     pos[0] = m->cur;
     const trie_node *nodes = t->nodes;
+    const uint32_t *rows = m->rows;
     const uint32_t n = t->n_nodes;
     uint32_t i = 0;
     while (i < n) {
         const trie_node nd = nodes[i];
-        const uint32_t d = nd.info >> 8;
-        const uint32_t p = llm_gm_next(m, pos[d - 1], (uint8_t)nd.info);
+        const uint32_t d = (nd.info >> 8) & TRIE_MAX_DEPTH, from = pos[d - 1];
+        uint32_t p = rows[(size_t)from << 8 | (nd.info & 0xFFu)];
+        if (p == LLM_GM_UNKNOWN) {
+            p = llm_gm_next_slow(m, from, (uint8_t)nd.info);
+            if (p == LLM_GM_ERROR) return p;
+            rows = m->rows; /* they may have moved */
+        }
         if (p == LLM_GM_DEAD) {
             i = nd.skip;
             continue;
         }
-        if (p == LLM_GM_ERROR) return p;
         pos[d] = p;
-        for (int32_t tok = nd.token; tok >= 0; tok = t->dup_next[tok]) {
-            allowed[tok] = 1;
-            if (bits) bits[(uint32_t)tok / 64] |= 1ull << ((uint32_t)tok % 64);
-        }
+        const uint32_t tok = (uint32_t)nd.token;
+        bits[tok / 64] |= 1ull << (tok % 64);
+        if (nd.info & TRIE_DUP)
+            for (int32_t x = t->dup_next[tok]; x >= 0; x = t->dup_next[x]) bits[(uint32_t)x / 64] |= 1ull << ((uint32_t)x % 64);
         i++;
     }
     return 0;
@@ -218,7 +241,7 @@ static uint32_t walk_trie(llm_gmatcher *m, const llm_token_trie *t, uint8_t *all
 llm_status llm_gmatcher_fill_mask(llm_gmatcher *m, const llm_token_trie *trie, uint8_t *allowed, llm_err *err) {
     if (!m || !trie || (!allowed && trie->n_tokens > 0))
         return llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "grammar mask: NULL argument");
-    const size_t n = (size_t)trie->n_tokens, n_words = (n + 63) / 64;
+    const size_t n = (size_t)trie->n_tokens, n_words = (n + 1 + 63) / 64; /* + the spare bit */
     if (m->cap_walk < (size_t)trie->max_depth + 1) {
         uint32_t *w = realloc(m->walk, ((size_t)trie->max_depth + 1) * sizeof *w);
         if (!w) return llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "grammar mask: out of memory");
@@ -235,15 +258,14 @@ llm_status llm_gmatcher_fill_mask(llm_gmatcher *m, const llm_token_trie *trie, u
             bits_to_bytes(slot->bits, n, allowed);
             return LLM_OK;
         }
-        slot = claim_slot(m, n_words); /* NULL (no memory for it): the mask is not kept */
-        if (slot) memset(slot->bits, 0, n_words * sizeof *slot->bits);
-        if (n) memset(allowed, 0, n);
-        if (walk_trie(m, trie, allowed, slot ? slot->bits : NULL) != LLM_GM_ERROR) {
-            if (slot) {
-                slot->trie_id = trie->id;
-                slot->pos = m->cur;
-                slot->used = ++m->mask_clock;
-            }
+        slot = claim_slot(m, n_words);
+        if (!slot) return llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "grammar mask: out of memory");
+        memset(slot->bits, 0, n_words * sizeof *slot->bits);
+        if (walk_trie(m, trie, slot->bits) != LLM_GM_ERROR) {
+            slot->trie_id = trie->id;
+            slot->pos = m->cur;
+            slot->used = ++m->mask_clock;
+            bits_to_bytes(slot->bits, n, allowed);
             return LLM_OK;
         }
         if (m->status != LLM_ERR_LIMIT) break;
