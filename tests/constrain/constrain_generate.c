@@ -4,8 +4,11 @@
  *   {"seed": S, "finish": "eog|length|stop|context|aborted|grammar", "tokens": N, "text": "..."}
  * usage: constrain_generate MODEL (--grammar FILE | --json-schema FILE) [--seeds N] [--temp T]
  *        [--top-k K] [--max-tokens N] [--prompt TEXT] [--ctx N] [--eog-bias B]
+ * [--bias TEXT=B]...
  * --eog-bias adds B to the logit of the end-of-generation token: a random model then ends soon
- * after the grammar allows it, so whole strings get checked, not only prefixes.
+ * after the grammar allows it, so whole strings get checked, not only prefixes. --bias adds B to
+ * every token whose text is TEXT (e.g. a closing quote or bracket: a random model then closes the
+ * strings and arrays it opens often enough to finish its documents within the token limit).
  * Exit status 0 when every run's calls succeeded (the outputs are judged by the caller), 1 on an
  * API error (printed), 2 on bad usage. */
 #include <stdio.h>
@@ -30,6 +33,8 @@ int main(int argc, char **argv) {
     const char *model_path = NULL, *grammar = NULL, *schema = NULL, *prompt = "Output:";
     int seeds = 4, max_tokens = 256, ctx = 1024;
     double temp = 1.0, eog_bias = 0.0;
+    const char *bias_spec[16];
+    int n_bias_spec = 0;
     long top_k = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -43,6 +48,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--prompt") && v) prompt = v, i++;
         else if (!strcmp(a, "--ctx") && v) ctx = atoi(v), i++;
         else if (!strcmp(a, "--eog-bias") && v) eog_bias = atof(v), i++;
+        else if (!strcmp(a, "--bias") && v && strchr(v, '=') && n_bias_spec < 16) bias_spec[n_bias_spec++] = v, i++;
         else if (a[0] != '-' && !model_path) model_path = a;
         else {
             fprintf(stderr, "constrain_generate: bad argument '%s'\n", a);
@@ -82,10 +88,29 @@ int main(int argc, char **argv) {
             rc = 1;
         }
     }
-    if (!rc && eog_bias != 0.0) {
-        const int32_t eos = llm_token_eos(m);
-        const float b = (float)eog_bias;
-        if (eos >= 0 && llm_session_set_logit_bias(s, &eos, &b, 1) != LLM_OK) {
+    /* the logit bias: the EOG token's, and every token whose text is one of the --bias texts */
+    int32_t *btok = NULL;
+    float *bval = NULL;
+    size_t nb = 0;
+    if (!rc) {
+        const int32_t nv = llm_model_n_vocab(m);
+        btok = malloc(((size_t)nv + 1) * sizeof *btok);
+        bval = malloc(((size_t)nv + 1) * sizeof *bval);
+        if (eog_bias != 0.0 && llm_token_eos(m) >= 0) btok[nb] = llm_token_eos(m), bval[nb++] = (float)eog_bias;
+        for (int32_t t = 0; t < nv && n_bias_spec > 0; t++) {
+            char piece[64];
+            size_t need = 0;
+            if (llm_token_to_piece(m, t, 0, piece, sizeof piece, &need) != LLM_OK || need == 0) continue;
+            for (int k = 0; k < n_bias_spec; k++) {
+                const char *eq = strrchr(bias_spec[k], '=');
+                if ((size_t)(eq - bias_spec[k]) == need && memcmp(bias_spec[k], piece, need) == 0) {
+                    btok[nb] = t;
+                    bval[nb++] = (float)atof(eq + 1);
+                    break;
+                }
+            }
+        }
+        if (nb && llm_session_set_logit_bias(s, btok, bval, nb) != LLM_OK) {
             fprintf(stderr, "constrain_generate: %s\n", llm_last_error(s));
             rc = 1;
         }
@@ -108,12 +133,12 @@ int main(int argc, char **argv) {
             if (st == LLM_OK && len) {
                 if (n + len + 1 > cap) {
                     cap = (n + len + 1) * 2;
-                    char *nb = realloc(out, cap);
-                    if (!nb) {
+                    char *grown = realloc(out, cap);
+                    if (!grown) {
                         st = LLM_ERR_OUT_OF_MEMORY;
                         break;
                     }
-                    out = nb;
+                    out = grown;
                 }
                 memcpy(out + n, piece, len);
                 n += len;
@@ -131,6 +156,8 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
     free(out);
+    free(btok);
+    free(bval);
     free(text);
     llm_session_free(s);
     llm_context_free(c);

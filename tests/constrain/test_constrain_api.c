@@ -74,7 +74,9 @@ static void test_errors(void) {
     llm_options *o = llm_options_new();
     CHECK(llm_grammar_validate(G_SMALL, NULL, o) == LLM_OK, "valid: %s", llm_last_error(o));
     CHECK(llm_grammar_validate("root ::= \"a\"\nbad ::= (\"x\"\n", NULL, o) == LLM_ERR_FORMAT, "unclosed group");
-    CHECK(strstr(llm_last_error(o), "line 2") != NULL, "line: %s", llm_last_error(o));
+    CHECK(strstr(llm_last_error(o), "line 3, column 1") != NULL, "at the end: %s", llm_last_error(o));
+    CHECK(llm_grammar_validate("root ::= \"a\"\nnext ::= \"b\" }\n", NULL, o) == LLM_ERR_FORMAT, "stray brace");
+    CHECK(strstr(llm_last_error(o), "line 2, column 14") != NULL, "names the place: %s", llm_last_error(o));
     CHECK(llm_grammar_validate("root ::= undefined-rule\n", NULL, o) == LLM_ERR_FORMAT, "undefined rule");
     CHECK(strstr(llm_last_error(o), "undefined-rule") != NULL, "names it: %s", llm_last_error(o));
     CHECK(llm_grammar_validate("start ::= \"a\"\n", NULL, o) == LLM_ERR_FORMAT, "no root");
