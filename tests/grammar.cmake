@@ -11,6 +11,7 @@ llm_add_c_test(test_grammar_unit
   ARGS ${LLM_TESTDATA}/grammars
   LABELS grammar)
 
+# grammar_walk also replays the fuzz regressions through the fuzz target's body (fuzz_gbnf.c).
 foreach(tool grammar_walk grammar_bench)
   add_executable(${tool} ${CMAKE_CURRENT_SOURCE_DIR}/grammar/${tool}.c ${LLM_GRAMMAR_SOURCES})
   target_compile_options(${tool} PRIVATE ${LLM_WARNINGS})
@@ -19,6 +20,7 @@ foreach(tool grammar_walk grammar_bench)
   target_link_libraries(${tool} PRIVATE llm_runtime)
   set_target_properties(${tool} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 endforeach()
+target_sources(grammar_walk PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gbnf.c)
 
 llm_add_py_test(test_grammar_walk tests/grammar/test_grammar_walk.py TIMEOUT 600)
 set_property(TEST test_grammar_walk APPEND PROPERTY ENVIRONMENT "LLM_GRAMMAR_WALK=$<TARGET_FILE:grammar_walk>")

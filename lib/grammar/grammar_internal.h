@@ -185,7 +185,12 @@ struct llm_gmatcher {
     uint32_t sig_tab_cap;
     uint32_t *sig_pool; /* the member index lists */
     size_t n_sig_pool, cap_sig_pool;
-    /* the first bound reached inside a computation */
+    /* work left to the current call (stacks visited, members scanned): a grammar whose steps are
+     * too costly fails with LLM_ERR_LIMIT instead of taking minutes */
+    uint64_t work_left, work_budget; /* work_budget: per call, LLM_GM_WORK_BUDGET (tests lower it) */
+    /* the first bound reached inside a computation; retry: it was a table filling up, which
+     * emptying the caches cures (not a single step too large) */
+    int retry;
     llm_status status;
     char status_msg[160];
     int broken;       /* an emptying failed (out of memory): every call fails until a reset
@@ -218,6 +223,12 @@ int llm_gm_flush_level(const llm_gmatcher *m, int forced);
  * and the mask slots are emptied). Returns LLM_OK or the error in m->status
  * (the matcher is then broken until a reset). */
 llm_status llm_gm_flush(llm_gmatcher *m, int level);
+#define LLM_GM_WORK_BUDGET ((uint64_t)1 << 25)
+/* Starts a public call's work budget. */
+static inline void llm_gm_begin(llm_gmatcher *m) {
+    m->work_left = m->work_budget;
+    m->retry = 0;
+}
 /* Records m->status into err. */
 llm_status llm_gm_report(llm_gmatcher *m, llm_err *err);
 

@@ -55,6 +55,7 @@ static int grow(void **arr, size_t *cap, size_t need, size_t max, size_t size) {
 }
 
 static uint32_t grow_fail(llm_gmatcher *m, int rc, const char *what) {
+    if (rc == -1 && m->status == LLM_OK) m->retry = 1; /* a table is full: emptying helps */
     return rc == -2 ? fail(m, LLM_ERR_OUT_OF_MEMORY, "grammar: out of memory") : fail(m, LLM_ERR_LIMIT, what);
 }
 
@@ -220,8 +221,8 @@ static int expand(llm_gmatcher *m, uint32_t y, uint32_t *steps) {
         const uint32_t x = m->work[--nw];
         if (m->stamp[x] == m->cur_stamp) continue;
         m->stamp[x] = m->cur_stamp;
-        if (++*steps > LLM_GM_MAX_CLOSURE) {
-            fail(m, LLM_ERR_LIMIT, "grammar: a step expands more stacks than the matcher's bound");
+        if (++*steps > LLM_GM_MAX_CLOSURE || m->work_left-- == 0) {
+            fail(m, LLM_ERR_LIMIT, "grammar: a step of the grammar costs more than the matcher's bound");
             return -1;
         }
         const uint32_t e = x ? g->elems[m->node_pos[x]] : 0;
@@ -346,6 +347,8 @@ static uint32_t step_set(llm_gmatcher *m, uint32_t s, uint32_t c) {
     const uint32_t off = m->sets[s].off, n = m->sets[s].n;
     if (m->cap_match < n && grow((void **)&m->match, &m->cap_match, n, LLM_GM_MAX_STACKS, sizeof *m->match))
         return fail(m, LLM_ERR_OUT_OF_MEMORY, "grammar: out of memory");
+    if (m->work_left < n) return fail(m, LLM_ERR_LIMIT, "grammar: a step of the grammar costs more than the matcher's bound");
+    m->work_left -= n;
     uint32_t n_match = 0;
     for (uint32_t k = 0; k < n; k++) {
         const uint32_t x = m->members[off + k];
@@ -376,8 +379,9 @@ static uint32_t step_set(llm_gmatcher *m, uint32_t s, uint32_t c) {
 }
 
 /* 1 when some stack of set s can take a code point in [lo, hi]. */
-static int set_meets(const llm_gmatcher *m, uint32_t s, uint32_t lo, uint32_t hi) {
+static int set_meets(llm_gmatcher *m, uint32_t s, uint32_t lo, uint32_t hi) {
     const uint32_t off = m->sets[s].off, n = m->sets[s].n;
+    m->work_left = m->work_left > n ? m->work_left - n : 0; /* cheap: counted, not enforced */
     for (uint32_t k = 0; k < n; k++) {
         const uint32_t x = m->members[off + k];
         if (x && llm_gelem_meets(m->g, m->g->elems[m->node_pos[x]], lo, hi)) return 1;
@@ -569,6 +573,7 @@ llm_status llm_gmatcher_new(const llm_grammar *g, llm_gmatcher **out, llm_err *e
     if (!m) return llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "grammar: out of memory");
     m->g = g;
     memcpy(m->limit, gm_limits, sizeof m->limit);
+    m->work_budget = LLM_GM_WORK_BUDGET;
     m->node_tab_cap = m->set_tab_cap = m->pos_tab_cap = 1024;
     m->node_tab = calloc(m->node_tab_cap, sizeof *m->node_tab);
     m->set_tab = calloc(m->set_tab_cap, sizeof *m->set_tab);
@@ -587,6 +592,7 @@ llm_status llm_gmatcher_new(const llm_grammar *g, llm_gmatcher **out, llm_err *e
         return llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "grammar: out of memory");
     }
     m->node_pos[0] = m->node_parent[0] = 0;
+    llm_gm_begin(m);
     m->start = intern_pos(m, start_set(m), 0);
     if (m->start == LLM_GM_ERROR) {
         const llm_status st = llm_gm_report(m, err);
@@ -602,6 +608,7 @@ void llm_gmatcher_reset(llm_gmatcher *m) {
     if (!m) return;
     if (m->broken) { /* start over from empty tables */
         m->status = LLM_OK;
+        llm_gm_begin(m);
         m->broken = 0;
         if (clear_tables(m, 3) == 0) m->start = intern_pos(m, start_set(m), 0);
         if (m->status != LLM_OK || m->start == LLM_GM_ERROR) {
@@ -622,11 +629,11 @@ static uint32_t walk(llm_gmatcher *m, const char *bytes, size_t n) {
         return LLM_GM_ERROR;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
+        llm_gm_begin(m);
         if (llm_gm_flush(m, llm_gm_flush_level(m, attempt > 0)) != LLM_OK) return LLM_GM_ERROR;
         uint32_t p = m->cur;
         for (size_t k = 0; k < n && p != LLM_GM_DEAD && p != LLM_GM_ERROR; k++) p = llm_gm_next(m, p, (uint8_t)bytes[k]);
-        if (p != LLM_GM_ERROR) return p;
-        if (m->status != LLM_ERR_LIMIT) return p;
+        if (p != LLM_GM_ERROR || !m->retry) return p;
         m->status = LLM_OK; /* a table filled up: empty them and try once more */
     }
     if (m->status == LLM_OK) fail(m, LLM_ERR_LIMIT, "grammar: the matcher's bounds were reached");

@@ -251,6 +251,7 @@ llm_status llm_gmatcher_fill_mask(llm_gmatcher *m, const llm_token_trie *trie, u
     if (m->broken)
         return llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "grammar: the matcher ran out of memory (reset it)");
     for (int attempt = 0; attempt < 2; attempt++) {
+        llm_gm_begin(m);
         if (llm_gm_flush(m, llm_gm_flush_level(m, attempt > 0)) != LLM_OK) return llm_gm_report(m, err);
         llm_gmask_slot *slot = find_slot(m, trie->id, m->cur);
         if (slot) {
@@ -268,7 +269,7 @@ llm_status llm_gmatcher_fill_mask(llm_gmatcher *m, const llm_token_trie *trie, u
             bits_to_bytes(slot->bits, n, allowed);
             return LLM_OK;
         }
-        if (m->status != LLM_ERR_LIMIT) break;
+        if (!m->retry) break;
         m->status = LLM_OK; /* a table filled up on the way: empty them and walk once more */
     }
     if (m->status == LLM_OK) {

@@ -9,6 +9,8 @@
  *       finished walk and "U <hex>" for one given up (8 x MAXLEN bytes). On the way it checks that
  *       the mask equals llm_gmatcher_allows for sampled tokens and that every allowed token is
  *       accepted; a mismatch is printed on stderr and the exit status is 3.
+ *   grammar_walk replay FILE...             runs each file through the body of the libFuzzer target
+ *       tests/fuzz/fuzz_gbnf.c (GRAMMAR NUL BYTES), which aborts on a broken invariant
  *   grammar_walk check GRAMMAR              reads hex lines on stdin; prints for each "<p><c>":
  *       p = 1 when the bytes are allowed (a prefix of the language, fed in random pieces),
  *       c = 1 when they are moreover a whole string of the language (can_end)
@@ -248,7 +250,25 @@ static int check_main(int argc, char **argv) {
     return rc;
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* tests/fuzz/fuzz_gbnf.c */
+
+static int replay_main(int argc, char **argv) {
+    for (int k = 2; k < argc; k++) {
+        size_t len = 0;
+        char *data = test_read_file(argv[k], &len);
+        if (!data) {
+            fprintf(stderr, "cannot read %s\n", argv[k]);
+            return 1;
+        }
+        LLVMFuzzerTestOneInput((const uint8_t *)data, len);
+        free(data);
+    }
+    puts("OK");
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "replay") == 0) return replay_main(argc, argv);
     if (argc >= 3 && strcmp(argv[1], "parse") == 0) {
         llm_grammar_free(load_grammar(argv[2]));
         puts("OK");
@@ -257,6 +277,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "walk") == 0) return walk_main(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "check") == 0) return check_main(argc, argv);
     fprintf(stderr,
-            "usage: grammar_walk parse GRAMMAR | walk GRAMMAR VOCAB SEED N MAXLEN | check GRAMMAR < hex lines\n");
+            "usage: grammar_walk parse GRAMMAR | walk GRAMMAR VOCAB SEED N MAXLEN | check GRAMMAR < hex lines | "
+            "replay FILE...\n");
     return 1;
 }

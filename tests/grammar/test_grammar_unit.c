@@ -370,6 +370,35 @@ static void test_limits(void) {
         free(alts);
     }
 
+    /* costly steps: 60000 alternatives sharing their first characters; with a small work budget
+     * per call the step fails with LLM_ERR_LIMIT, and the matcher stays usable */
+    len = 0;
+    alts = malloc(cap);
+    if (alts) {
+        len += (size_t)snprintf(alts, cap, "root ::= \"x\"");
+        for (int k = 0; k < 60000; k++) len += (size_t)snprintf(alts + len, cap - len, " | \"ab%d\"", k);
+        llm_grammar *g = parse_ok(alts, NULL);
+        llm_gmatcher *m = NULL;
+        llm_err err = {0};
+        if (g && llm_gmatcher_new(g, &m, &err) == LLM_OK) {
+            CHECK(llm_gmatcher_allows(m, "ab123", 5, &err) == 1 && llm_gmatcher_allows(m, "ab60000", 7, &err) == 0,
+                  "60000 alternatives");
+            /* a step scans the 60001 stacks, and expands those that match: after "ab", "5" matches
+             * 1 + 10 + 100 + 1000 + 10000 of them */
+            m->work_budget = 70000;
+            llm_gmatcher_reset(m);
+            CHECK(llm_gmatcher_allows(m, "b", 1, &err) == 0, "a step within the budget");
+            CHECK(llm_gmatcher_allows(m, "abc", 3, &err) == 0, "cached steps cost nothing");
+            CHECK(llm_gmatcher_allows(m, "ab5", 3, &err) == -1 && err.code == LLM_ERR_LIMIT, "a costly step: %s", err.msg);
+            CHECK(llm_gmatcher_allows(m, "x", 1, &err) == 1 && llm_gmatcher_accept(m, "x", 1, &err) == LLM_OK &&
+                      llm_gmatcher_must_end(m),
+                  "usable after");
+        }
+        llm_gmatcher_free(m);
+        llm_grammar_free(g);
+        free(alts);
+    }
+
     /* the caches are emptied past their soft bounds (default bounds: the rows; small bounds:
      * every level) and the position carries over */
     llm_grammar *g = parse_ok("root ::= ([a-z]{0,10000} \"-\"){2} \"!\"", NULL);

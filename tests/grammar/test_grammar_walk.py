@@ -10,6 +10,8 @@ driver tests/grammar/grammar_walk.c.
   get the reference's answer, both "is a prefix" and "is a whole string".
 - test_rejected_grammars[...]: malformed grammars rejected by both, at the same line and column
   for the syntax errors.
+- test_fuzz_regressions: inputs the libFuzzer target (tests/fuzz/fuzz_gbnf.c) once failed on, in
+  tests/fuzz/gbnf_regressions/, replayed through the target's body (its invariants abort).
 
 The driver comes from $LLM_GRAMMAR_WALK (set by ctest); else build-gram/ or build/ is searched.
 Run by hand:  LLM_GRAMMAR_WALK=build-gram/grammar_walk python3 -m pytest -q tests/grammar/test_grammar_walk.py
@@ -212,3 +214,13 @@ def test_rejected_grammars(text, same_place, tmp_path):
     if same_place:
         where = re.compile(r"line \d+, column \d+")
         assert where.search(out).group(0) == where.search(ref_err).group(0), (out, ref_err)
+
+
+REGRESSIONS = os.path.join(ROOT, "tests", "fuzz", "gbnf_regressions")
+
+
+def test_fuzz_regressions():
+    files = sorted(glob.glob(os.path.join(REGRESSIONS, "*")))
+    assert files, f"no regression inputs in {REGRESSIONS}"
+    rc, out, err = run_driver(["replay"] + files)
+    assert rc == 0 and out.strip() == "OK", f"replay failed ({rc}): {err[-2000:]}"
