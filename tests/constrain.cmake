@@ -14,3 +14,7 @@ set_target_properties(constrain_generate PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${C
 # Every grammar llama.cpp ships, on random models with two vocabularies, against tests/grammar/gbnf_ref.py.
 llm_add_py_test(test_grammar_generate tests/constrain/test_grammar_generate.py TIMEOUT 900)
 set_property(TEST test_grammar_generate APPEND PROPERTY LABELS constrain)
+# The JSON Schema suite (tests/schema/gen_schemas.py: >= 300 schemas) end to end on random models,
+# every finished output validated with the jsonschema package.
+llm_add_py_test(test_schema_generate tests/constrain/test_schema_generate.py TIMEOUT 1800)
+set_property(TEST test_schema_generate APPEND PROPERTY LABELS constrain)
