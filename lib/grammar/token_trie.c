@@ -32,6 +32,7 @@ struct llm_token_trie {
 #define TRIE_MAX_DEPTH 0x7FFFFFu
 
 typedef struct piece_ref {
+    uint64_t key; /* the first 8 bytes, big-endian, zero-padded: most comparisons end here */
     const uint8_t *p;
     uint32_t len;
     int32_t id;
@@ -39,6 +40,7 @@ typedef struct piece_ref {
 
 static int cmp_piece(const void *a, const void *b) {
     const piece_ref *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
     const uint32_t n = x->len < y->len ? x->len : y->len;
     const int c = n ? memcmp(x->p, y->p, n) : 0;
     if (c) return c;
@@ -100,7 +102,12 @@ llm_status llm_token_trie_build(int32_t n_tokens, llm_token_piece_fn piece, void
         total += len;
     }
     t->id = h ? h : 1;
-    for (size_t k = 0; k < n_refs; k++) refs[k].p = bytes + (uintptr_t)refs[k].p;
+    for (size_t k = 0; k < n_refs; k++) {
+        refs[k].p = bytes + (uintptr_t)refs[k].p;
+        uint64_t key = 0;
+        for (uint32_t j = 0; j < 8; j++) key = key << 8 | (j < refs[k].len ? refs[k].p[j] : 0);
+        refs[k].key = key;
+    }
     qsort(refs, n_refs, sizeof *refs, cmp_piece);
 
     /* preorder nodes: a piece adds the nodes past its common prefix with the previous piece */
