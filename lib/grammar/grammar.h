@@ -22,8 +22,13 @@
 typedef struct llm_grammar llm_grammar;
 
 /* Parses GBNF text (len bytes; NUL-terminated when len is (size_t)-1) with start rule root (NULL:
- * "root"). Errors: LLM_ERR_FORMAT "line L, column C: what" (1-based; also for an undefined rule,
- * a missing root rule, left recursion), LLM_ERR_LIMIT, LLM_ERR_OUT_OF_MEMORY. */
+ * "root"). Errors: LLM_ERR_FORMAT "line L, column C: what" (1-based, columns in code points;
+ * also for an undefined rule (at its first reference), a rule defined twice, a missing root rule
+ * (line 1, column 1), invalid UTF-8, and left recursion: a rule that can reach itself before
+ * consuming a character, including an unbounded repetition of an item that can match the empty
+ * string such as ("a"?)*), LLM_ERR_LIMIT (the bounds above, or a compiled form of more than
+ * LLM_GRAMMAR_MAX_ELEMENTS of grammar_internal.h), LLM_ERR_OUT_OF_MEMORY. The syntax is
+ * llama.cpp's; token references (<...>) are not supported. */
 llm_status llm_grammar_parse(const char *text, size_t len, const char *root, llm_grammar **out, llm_err *err);
 void llm_grammar_free(llm_grammar *g); /* accepts NULL */
 
@@ -45,6 +50,10 @@ llm_status llm_gmatcher_new(const llm_grammar *g, llm_gmatcher **out, llm_err *e
 void llm_gmatcher_free(llm_gmatcher *m); /* accepts NULL */
 /* Back to the start of the language (the empty output). Keeps the caches. */
 void llm_gmatcher_reset(llm_gmatcher *m);
+/* The matcher's caches are bounded (tens of MiB at most): past their bounds they are emptied and
+ * the position carries over. A single step that would cost more than the bounds (a position with
+ * more than 65536 stacks, a step doing too much work) is LLM_ERR_LIMIT in the call that needs it;
+ * the position is then unchanged. */
 /* 1 when the output so far followed by bytes[0..n) is a prefix of some string of the language
  * (the bytes may end inside a UTF-8 sequence; n == 0 is allowed iff the position is alive),
  * 0 when not, -1 when a bound was reached (err set: LLM_ERR_LIMIT / LLM_ERR_OUT_OF_MEMORY).
