@@ -6,7 +6,13 @@
 
 Endpoints: GET /v1/models, GET /v1/models/{id}, GET /health, POST /v1/completions and
 POST /v1/chat/completions (both with "stream": true as Server-Sent Events: "data: {chunk}" events
-ending with "data: [DONE]"). One Model is shared by all requests; every request gets a session of
+ending with "data: [DONE]"). Chat requests take tools / tool_choice / parallel_tool_calls (calls
+constrained to each tool's schema, returned as message.tool_calls or streamed delta.tool_calls),
+response_format (json_object, json_schema), logprobs / top_logprobs, logit_bias and seed;
+completions take response_format, logprobs (an integer), logit_bias and seed; both take "grammar"
+(GBNF text, as llama.cpp's server does). A request the model cannot serve as asked (a malformed
+tool, an unsupported schema keyword, a grammar that does not parse) gets HTTP 400 with an
+OpenAI-shaped error body. One Model is shared by all requests; every request gets a session of
 its own (libllm.Model.create_* take one from a small pool), so the ThreadingHTTPServer serves
 several clients at once. It listens on 127.0.0.1 unless --host says otherwise; --port 0 picks a
 free port. The first line it prints is "listening on http://HOST:PORT".
@@ -30,10 +36,12 @@ except ImportError:  # run from a source checkout without installing the binding
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bindings", "python"))
     import libllm
 
-# Request fields passed on to the binding; others (model, user, n, logprobs...) are accepted and
-# ignored or rejected by the binding itself.
+# Request fields passed on to the binding (which checks them: ValueError → 400); others (model,
+# user, n...) are accepted and ignored.
 SAMPLING_FIELDS = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "stop", "seed", "repeat_penalty",
-                   "frequency_penalty", "presence_penalty")
+                   "frequency_penalty", "presence_penalty", "logit_bias", "response_format", "grammar")
+CHAT_FIELDS = ("tools", "tool_choice", "parallel_tool_calls", "logprobs", "top_logprobs")
+COMPLETION_FIELDS = ("logprobs",)
 MAX_BODY = 8 << 20
 
 
@@ -122,6 +130,7 @@ class Handler(BaseHTTPRequestHandler):
                     prompt = prompt[0]
                 if not isinstance(prompt, str):
                     raise ApiError(400, "prompt must be a string", param="prompt")
+                kwargs.update({k: body[k] for k in COMPLETION_FIELDS if body.get(k) is not None})
                 result = model.create_completion(prompt, stream=stream, echo=bool(body.get("echo")), **kwargs)
             else:
                 messages = body.get("messages")
@@ -133,10 +142,8 @@ class Handler(BaseHTTPRequestHandler):
                 extra = body.get("chat_template_kwargs")
                 if extra is not None and not isinstance(extra, dict):
                     raise ApiError(400, "chat_template_kwargs must be an object", param="chat_template_kwargs")
-                if body.get("tool_choice") == "none":
-                    tools = None  # the model is not to call tools: do not show them
-                result = model.create_chat_completion(messages, stream=stream, tools=tools,
-                                                      chat_template_kwargs=extra, **kwargs)
+                kwargs.update({k: body[k] for k in CHAT_FIELDS if body.get(k) is not None})
+                result = model.create_chat_completion(messages, stream=stream, chat_template_kwargs=extra, **kwargs)
             if stream:
                 self.send_events(result)  # type: ignore[arg-type]
             else:
@@ -147,12 +154,23 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error_json(ApiError(400, f"the prompt does not fit in the context: {e.message}",
                                           param="messages" if "chat" in path else "prompt"))
         except (libllm.InvalidUtf8Error, libllm.InvalidArgumentError, libllm.UnsupportedError,
-                libllm.FormatError) as e:  # FormatError: the chat template rejects the conversation
+                libllm.FormatError, libllm.LimitError) as e:
+            # FormatError: the chat template rejects the conversation, or a grammar does not parse;
+            # UnsupportedError: a JSON Schema keyword that cannot be enforced; LimitError: a
+            # template or grammar beyond the library's bounds
             self.send_error_json(ApiError(400, str(e)))
         except (ValueError, TypeError) as e:
             self.send_error_json(ApiError(400, str(e)))
         except libllm.LlmError as e:
             self.send_error_json(ApiError(500, str(e), "server_error"))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away before the answer
+        except Exception as e:  # a bug: the client gets a JSON error, not a dropped connection
+            self.log_error("internal error on %s: %s: %s", path, type(e).__name__, e)
+            try:
+                self.send_error_json(ApiError(500, f"internal error: {type(e).__name__}", "server_error"))
+            except OSError:
+                pass
 
     def read_body_and_discard(self) -> None:
         n = int(self.headers.get("Content-Length") or 0)
@@ -184,8 +202,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away: closing the generator ends the generation
-        except libllm.LlmError as e:
-            err = {"error": {"message": str(e), "type": "server_error", "param": None, "code": None}}
+        except Exception as e:  # after the headers: the error goes out as an event
+            msg = str(e) if isinstance(e, libllm.LlmError) else f"internal error: {type(e).__name__}"
+            err = {"error": {"message": msg, "type": "server_error", "param": None, "code": None}}
             try:
                 self.wfile.write(b"data: " + json.dumps(err).encode() + b"\n\n")
             except OSError:

@@ -26,8 +26,10 @@ from ._ffi import Backend, Finish, LogLevel, Option, Status
 from .errors import (AbortedError, BackendError, BufferTooSmallError, ContextFullError, FormatError, InternalError,
                      InvalidArgumentError, InvalidUtf8Error, LibraryVersionError, LimitError, LlmError, LlmIOError,
                      NotFoundError, OutOfMemoryError, StateError, TypeMismatchError, UnsupportedError)
+from .grammar import json_schema_to_grammar, validate_grammar
 from .model import Model, Options
 from .session import Session, Step, step_batch
+from . import tools
 
 __version__ = "0.1.0"
 
@@ -102,6 +104,6 @@ __all__ = [
     "AbortedError", "ContextFullError", "InvalidUtf8Error", "NotFoundError", "BufferTooSmallError",
     "TypeMismatchError", "LimitError", "BackendError", "StateError", "InternalError", "LibraryVersionError",
     "library_path", "library_version", "library_version_number", "status_str", "quantize", "backends",
-    "step_batch",
+    "step_batch", "json_schema_to_grammar", "validate_grammar", "tools",
     "__version__",
 ]

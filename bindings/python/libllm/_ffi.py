@@ -74,6 +74,7 @@ class Option(enum.IntEnum):
     TEMPLATE_MAX_DEPTH = 22
     TEMPLATE_MAX_OUTPUT = 23
     TEMPLATE_MAX_MEMORY = 24
+    TOP_LOGPROBS = 25
     USE_MMAP = 30
     REPACK = 31
 
@@ -112,6 +113,7 @@ class Finish(enum.IntEnum):
     STOP = 3
     CONTEXT = 4
     ABORTED = 5
+    GRAMMAR = 6  # the grammar allows no token here (the output is an unfinished prefix of it)
 
 
 TOKENIZE_ADD_BOS = 1
@@ -213,6 +215,14 @@ _PROTOTYPES = {
     "llm_session_chat_vars": (c_int, [c_void_p, c_char_p]),
     "llm_session_n_evaluated": (c_int64, [c_void_p]),
     "llm_quantize": (c_int, [c_char_p, c_char_p, c_char_p, c_void_p]),
+    # constrained output
+    "llm_session_set_grammar": (c_int, [c_void_p, c_char_p, c_char_p]),
+    "llm_session_set_json_schema": (c_int, [c_void_p, c_char_p]),
+    "llm_grammar_validate": (c_int, [c_char_p, c_char_p, c_void_p]),
+    "llm_json_schema_to_grammar": (c_int, [c_char_p, c_void_p, c_void_p, c_size_t, P(c_size_t)]),
+    "llm_session_set_logit_bias": (c_int, [c_void_p, P(c_int32), P(c_float), c_size_t]),
+    "llm_session_logprobs": (c_int, [c_void_p, P(c_float), P(c_int32), P(c_float), c_size_t, P(c_size_t)]),
+    "llm_session_sampling_ns": (c_int64, [c_void_p]),
 }
 
 #: Functions added to llm.h after 0.1.0 that an older library may lack; the binding checks
@@ -220,7 +230,10 @@ _PROTOTYPES = {
 OPTIONAL = frozenset({"llm_session_step_timed", "llm_session_step_batch", "llm_context_isa", "llm_quantize", "llm_backend_name",
                       "llm_backend_available", "llm_backend_describe", "llm_backend_device_count",
                       "llm_backend_device_name", "llm_backend_device_memory", "llm_chat_apply_template",
-                      "llm_session_chat_message", "llm_session_chat_vars", "llm_session_n_evaluated"})
+                      "llm_session_chat_message", "llm_session_chat_vars", "llm_session_n_evaluated",
+                      "llm_session_set_grammar", "llm_session_set_json_schema", "llm_grammar_validate",
+                      "llm_json_schema_to_grammar", "llm_session_set_logit_bias", "llm_session_logprobs",
+                      "llm_session_sampling_ns"})
 
 
 def _candidates() -> List[str]:

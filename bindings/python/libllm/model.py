@@ -410,18 +410,27 @@ class Model:
                           top_p: float = 0.95, top_k: int = 40, min_p: float = 0.05, stop: Union[None, str,
                           Sequence[str]] = None, stream: bool = False, seed: Optional[int] = None,
                           repeat_penalty: float = 1.0, frequency_penalty: float = 0.0, presence_penalty: float = 0.0,
-                          echo: bool = False, n_ctx: Optional[int] = None,
+                          echo: bool = False, n_ctx: Optional[int] = None, grammar: Optional[str] = None,
+                          response_format: Optional[Mapping[str, Any]] = None, logprobs: Optional[int] = None,
+                          logit_bias: Optional[Mapping[str, float]] = None,
                           **unsupported: Any) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """An OpenAI-style text completion of ``prompt``: a dict shaped like the OpenAI client's
         ``Completion`` (object "text_completion"), or with ``stream=True`` an iterator of chunks of
         the same shape. ``max_tokens`` None or 0 = until the end of generation or a full context.
-        Each call uses its own session, so calls from several threads run concurrently."""
+        Each call uses its own session, so calls from several threads run concurrently.
+
+        Controlled output: ``grammar`` (GBNF text, start rule "root") or ``response_format``
+        ({"type": "json_object"} or {"type": "json_schema", "json_schema": {"schema": {...}}})
+        constrain the text; ``logit_bias`` ({"token id": -100..100}) shifts tokens' logits;
+        ``logprobs`` (0..20) adds OpenAI's legacy logprobs object (tokens, token_logprobs,
+        top_logprobs with that many alternatives, text_offset); ``seed`` makes sampling repeatable."""
         from . import completion
         return completion.create_completion(self, prompt, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                                             top_k=top_k, min_p=min_p, stop=stop, stream=stream, seed=seed,
                                             repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,
                                             presence_penalty=presence_penalty, echo=echo, n_ctx=n_ctx,
-                                            unsupported=unsupported)
+                                            grammar=grammar, response_format=response_format, logprobs=logprobs,
+                                            logit_bias=logit_bias, unsupported=unsupported)
 
     def __call__(self, prompt: str, **kwargs: Any) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """Same as :meth:`create_completion`."""
@@ -433,21 +442,43 @@ class Model:
                                seed: Optional[int] = None, repeat_penalty: float = 1.0,
                                frequency_penalty: float = 0.0, presence_penalty: float = 0.0,
                                n_ctx: Optional[int] = None, tools: Optional[Sequence[Mapping[str, Any]]] = None,
-                               chat_template_kwargs: Optional[Mapping[str, Any]] = None,
+                               chat_template_kwargs: Optional[Mapping[str, Any]] = None, tool_choice: Any = None,
+                               parallel_tool_calls: Optional[bool] = None,
+                               response_format: Optional[Mapping[str, Any]] = None, grammar: Optional[str] = None,
+                               logprobs: Optional[bool] = None, top_logprobs: Optional[int] = None,
+                               logit_bias: Optional[Mapping[str, float]] = None,
                                **unsupported: Any) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """An OpenAI-style chat completion: the messages (OpenAI shape, tool calls and tool results
         included) are rendered with the model's own Jinja chat template, with ``tools`` (OpenAI
         tool definitions) and ``chat_template_kwargs`` (further template variables, e.g.
         ``{"enable_thinking": False}``), then the reply is generated. Returns a dict shaped like
         ``ChatCompletion`` (object "chat.completion"), or with ``stream=True`` an iterator of
-        "chat.completion.chunk" dicts."""
+        "chat.completion.chunk" dicts.
+
+        Tools: with ``tools``, ``tool_choice`` "auto" (the default: a call or text), "required"
+        (calls only), {"type": "function", "function": {"name": ...}} (that tool) or "none" (no
+        call; the tools are not shown). Calls are generated in the model family's own syntax,
+        constrained by a grammar so that each one parses and its arguments are valid against its
+        tool's ``parameters`` schema, and returned as ``message.tool_calls`` (finish_reason
+        "tool_calls"); streamed, as ``delta.tool_calls`` pieces. ``parallel_tool_calls=False``
+        allows one call per reply. Where the template ignores tools, a system message describes
+        them. See :mod:`libllm.tools`.
+
+        Other controls: ``response_format`` ({"type": "json_object"} or {"type": "json_schema",
+        "json_schema": {"name": ..., "schema": {...}}}), ``grammar`` (GBNF), ``logprobs`` and
+        ``top_logprobs`` (0..20; ``choices[0].logprobs.content``), ``logit_bias`` ({"token id":
+        -100..100}) and ``seed``. Invalid requests raise ValueError (or the LlmError of the part
+        the library refused, e.g. UnsupportedError for a schema keyword it cannot enforce)."""
         from . import completion
         return completion.create_chat_completion(self, messages, max_tokens=max_tokens, temperature=temperature,
                                                  top_p=top_p, top_k=top_k, min_p=min_p, stop=stop, stream=stream,
                                                  seed=seed, repeat_penalty=repeat_penalty,
                                                  frequency_penalty=frequency_penalty,
                                                  presence_penalty=presence_penalty, n_ctx=n_ctx, tools=tools,
-                                                 chat_template_kwargs=chat_template_kwargs,
+                                                 chat_template_kwargs=chat_template_kwargs, tool_choice=tool_choice,
+                                                 parallel_tool_calls=parallel_tool_calls,
+                                                 response_format=response_format, grammar=grammar,
+                                                 logprobs=logprobs, top_logprobs=top_logprobs, logit_bias=logit_bias,
                                                  unsupported=unsupported)
 
 

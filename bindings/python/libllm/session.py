@@ -36,6 +36,15 @@ _SAMPLING = {
     "max_tokens": _ffi.Option.MAX_TOKENS,
 }
 
+# Settings of the session alone (no llm_options default to read back at creation, and a library
+# that predates them must still create sessions): name → (option key, value when never set).
+_SESSION_ONLY = {
+    "top_logprobs": (_ffi.Option.TOP_LOGPROBS, -1),
+}
+
+#: Most alternatives LLM_OPT_TOP_LOGPROBS records per token.
+MAX_TOP_LOGPROBS = 20
+
 #: llm_finish → OpenAI finish_reason.
 FINISH_REASONS = {
     _ffi.Finish.EOG: "stop",
@@ -43,17 +52,34 @@ FINISH_REASONS = {
     _ffi.Finish.LENGTH: "length",
     _ffi.Finish.CONTEXT: "length",
     _ffi.Finish.ABORTED: "stop",
+    _ffi.Finish.GRAMMAR: "grammar",
 }
+
+#: llm_finish → the finish_reason of OpenAI-shaped results, which clients know only as "stop",
+#: "length", "tool_calls" (and "content_filter"): a grammar's dead end leaves an unfinished output,
+#: so it reads as "length" (cut off), which makes clients such as the OpenAI SDK's parse helpers
+#: refuse the text instead of parsing a truncated JSON document.
+OPENAI_FINISH_REASONS = dict(FINISH_REASONS)
+OPENAI_FINISH_REASONS[_ffi.Finish.GRAMMAR] = "length"
+
+Bias = Optional[Mapping[int, float]]
 
 
 @dataclass(frozen=True)
 class Step:
     """The result of one :meth:`Session.step`: the sampled token (-1 when finished without one),
     the text it released (possibly empty while held back for UTF-8 or a possible stop string) and
-    the finish state (Finish.NONE while the generation goes on)."""
+    the finish state (Finish.NONE while the generation goes on).
+
+    With the session's ``top_logprobs`` >= 0, ``logprob`` is the natural log of the sampled
+    token's probability (softmax of the logits plus the logit bias, before penalties, temperature
+    and truncation) and ``top_logprobs`` the ``top_logprobs`` most likely tokens the grammar
+    allows, best first, as (token, logprob) pairs; otherwise both are None."""
     token: int
     text: str
     finish: _ffi.Finish
+    logprob: Optional[float] = None
+    top_logprobs: Optional[Tuple[Tuple[int, float], ...]] = None
 
     @property
     def finished(self) -> bool:
@@ -68,8 +94,11 @@ class Session:
     the model's ``n_threads``), the sampling settings ``temperature`` (0 = greedy), ``top_k``,
     ``top_p``, ``min_p``, ``repeat_penalty``, ``frequency_penalty``, ``presence_penalty``,
     ``penalty_last_n``, ``seed``, ``max_tokens`` (per generation, 0 = until the context is full),
-    ``all_logits`` (keep the logits of every fed position) and ``stop`` (stop strings).
-    Unset settings keep the library's defaults.
+    ``all_logits`` (keep the logits of every fed position), ``stop`` (stop strings) and
+    ``top_logprobs`` (-1: no log-probabilities; 0..20: each :class:`Step` carries the sampled
+    token's log-probability and that many alternatives). Unset settings keep the library's defaults.
+
+    Constrained output: :meth:`set_grammar` (GBNF), :meth:`set_json_schema`, :meth:`set_logit_bias`.
 
     Batched decode (:func:`libllm.step_batch`) needs sessions of one llm_context: create the
     first with ``max_sessions=N`` (how many its context may host; default 1) and the others with
@@ -85,7 +114,7 @@ class Session:
                  frequency_penalty: Optional[float] = None, presence_penalty: Optional[float] = None,
                  penalty_last_n: Optional[int] = None, seed: Optional[int] = None, max_tokens: Optional[int] = None,
                  all_logits: bool = False, stop: Stops = None, max_sessions: int = 1,
-                 share_context: Optional["Session"] = None) -> None:
+                 share_context: Optional["Session"] = None, top_logprobs: Optional[int] = None) -> None:
         from .model import Model, Options
         if not isinstance(model, Model):
             raise TypeError(f"Session needs a libllm.Model, got {type(model).__name__}")
@@ -110,6 +139,7 @@ class Session:
                     opts.set(_SAMPLING[name], value)
             #: current values of the sampling settings (what per-call overrides go back to)
             self._settings: Dict[str, Union[int, float]] = {name: opts.get(key) for name, key in _SAMPLING.items()}
+            self._settings.update({name: default for name, (_key, default) in _SESSION_ONLY.items()})
             mh = model._h
             h = _SessionHandle(mh)
             with mh.lock:
@@ -143,6 +173,8 @@ class Session:
         if stop:
             for s in ([stop] if isinstance(stop, str) else stop):
                 self.add_stop(s)
+        if top_logprobs is not None:
+            self._set_one("top_logprobs", top_logprobs)
         #: Why the last generation ended (Finish.NONE before any).
         self.last_finish: _ffi.Finish = _ffi.Finish.NONE
         #: Tokens sampled by the last generation (end-of-generation token not counted).
@@ -221,8 +253,12 @@ class Session:
     # -- settings ------------------------------------------------------------------------------
     def _set_one(self, name: str, value: Union[int, float]) -> None:
         key = _SAMPLING.get(name)
+        if key is None and name in _SESSION_ONLY:
+            key = _SESSION_ONLY[name][0]
+            if not _ffi.has("llm_session_logprobs"):
+                raise error_for(_ffi.Status.UNSUPPORTED, f"the loaded libllm has no {name} setting")
         if key is None:
-            raise TypeError(f"unknown session setting {name!r}; known: {', '.join(_SAMPLING)}")
+            raise TypeError(f"unknown session setting {name!r}; known: {', '.join([*_SAMPLING, *_SESSION_ONLY])}")
         with self._h.lock:
             ptr = self._h.get()
             if key in _ffi.FLOAT_OPTIONS:
@@ -232,8 +268,8 @@ class Session:
         self._settings[name] = value
 
     def set(self, **settings: Union[int, float, None]) -> None:
-        """Changes sampling settings for the following generations (None values are ignored).
-        Setting ``seed`` restarts the sampler from that seed."""
+        """Changes sampling settings (and ``top_logprobs``) for the following generations (None
+        values are ignored). Setting ``seed`` restarts the sampler from that seed."""
         for name, value in settings.items():
             if value is not None:
                 self._set_one(name, value)
@@ -255,6 +291,71 @@ class Session:
     def stops(self) -> List[str]:
         """The session's stop strings."""
         return list(self._stops)
+
+    # -- constrained output --------------------------------------------------------------------
+    def set_grammar(self, gbnf: Optional[str], root: str = "root") -> None:
+        """Constrains every following generation (the text generated after each feed or chat
+        message, from the grammar's start) to the language of a GBNF grammar whose start rule is
+        ``root``: only tokens that keep the output a prefix of a string of the language are
+        sampled, and the end only where the grammar accepts. ``None`` or "" removes the
+        constraint. A generation that reaches a point where no token fits ends with
+        Finish.GRAMMAR (``finish_reason`` "grammar"). FormatError ("line L, column C: ...") for a
+        grammar that does not parse (the session keeps its previous constraint), LimitError for
+        one beyond the library's bounds."""
+        from .grammar import require
+        require("llm_session_set_grammar")
+        text = None if not gbnf else encode(gbnf)
+        root_b = encode(root) if text is not None else None
+        with self._h.lock:
+            ptr = self._h.get()
+            check(_ffi.lib.llm_session_set_grammar(ptr, text, root_b), ptr)
+
+    def clear_grammar(self) -> None:
+        """Removes the grammar or JSON Schema constraint."""
+        self.set_grammar(None)
+
+    def set_json_schema(self, schema: Union[Mapping[str, Any], str, bool]) -> None:
+        """Constrains every following generation to JSON valid against a JSON Schema (a dict or
+        JSON text; see :func:`libllm.json_schema_to_grammar` for the keywords). UnsupportedError
+        names a keyword that would change which documents are valid and is not supported;
+        InvalidArgumentError for a malformed schema."""
+        from .grammar import require, schema_text
+        require("llm_session_set_json_schema")
+        data = schema_text(schema)
+        with self._h.lock:
+            ptr = self._h.get()
+            check(_ffi.lib.llm_session_set_json_schema(ptr, data), ptr)
+
+    def set_logit_bias(self, bias: Bias) -> None:
+        """Adds ``bias[token]`` to that token's logit before sampling, for the following
+        generations (OpenAI's logit_bias: about -100 or ``-math.inf`` bans a token, +100 all but
+        forces it). Replaces the previous biases; None or {} removes them. A token outside the
+        vocabulary raises InvalidArgumentError and changes nothing."""
+        from .grammar import require
+        require("llm_session_set_logit_bias")
+        items = list((bias or {}).items())
+        n = len(items)
+        toks = (ctypes.c_int32 * max(n, 1))()
+        vals = (ctypes.c_float * max(n, 1))()
+        for i, (tok, val) in enumerate(items):
+            if isinstance(tok, bool) or not isinstance(tok, int):
+                raise TypeError(f"logit_bias keys are token ids (int), got {tok!r}")
+            if not -2 ** 31 <= tok < 2 ** 31:
+                raise error_for(_ffi.Status.INVALID_ARGUMENT, f"logit_bias: token {tok} is outside the vocabulary")
+            toks[i] = tok
+            vals[i] = float(val)
+        with self._h.lock:
+            ptr = self._h.get()
+            check(_ffi.lib.llm_session_set_logit_bias(ptr, toks, vals, n), ptr)
+
+    def logprobs(self) -> Optional[Tuple[float, Tuple[Tuple[int, float], ...]]]:
+        """(logprob, ((token, logprob), ...)) recorded with the last sampled token (see
+        :class:`Step`), or None when none were recorded (``top_logprobs`` is -1, or nothing was
+        sampled since the setting changed)."""
+        if not _ffi.has("llm_session_logprobs"):
+            return None
+        with self._h.lock:
+            return _read_logprobs(self._h.get(), MAX_TOP_LOGPROBS)
 
     def cancel(self) -> None:
         """Asks the generation (or feed) in progress to stop; callable from any thread. The
@@ -320,6 +421,16 @@ class Session:
         with self._h.lock:
             return int(_ffi.lib.llm_session_n_evaluated(self._h.get()))
 
+    @property
+    def sampling_ns(self) -> int:
+        """Nanoseconds the session has spent choosing tokens since it was created or reset
+        (sampling settings, logit bias, grammar, log-probabilities; not the forward passes), e.g.
+        what a grammar costs per token. 0 when the loaded library predates the counter."""
+        if not _ffi.has("llm_session_sampling_ns"):
+            return 0
+        with self._h.lock:
+            return int(_ffi.lib.llm_session_sampling_ns(self._h.get()))
+
     def _call(self, fn: Any) -> None:
         h = self._h
         with InterruptGuard(h):
@@ -362,7 +473,15 @@ class Session:
                 if st != 0:
                     raise error_for(st, _ffi.last_error(ptr))
                 piece = ctypes.string_at(text, n.value).decode("utf-8", "replace") if n.value else ""
-        return Step(int(tok.value), piece, _ffi.Finish(fin.value))
+                lp = self._step_logprobs(ptr, int(tok.value))
+        return _make_step(int(tok.value), piece, fin.value, lp)
+
+    def _step_logprobs(self, ptr: int, token: int) -> Optional[Tuple[float, Tuple[Tuple[int, float], ...]]]:
+        """The log-probabilities of the token a step just sampled, when the session records them."""
+        want = int(self._settings.get("top_logprobs", -1))
+        if want < 0 or token < 0:
+            return None
+        return _read_logprobs(ptr, want)
 
     def step_timed(self, budget_us: int) -> Step:
         """llm_session_step_timed: like :meth:`step` but returns after about ``budget_us``
@@ -383,7 +502,8 @@ class Session:
                 if st != 0:
                     raise error_for(st, _ffi.last_error(ptr))
                 piece = ctypes.string_at(text, n.value).decode("utf-8", "replace") if n.value else ""
-        return Step(int(tok.value), piece, _ffi.Finish(fin.value))
+                lp = self._step_logprobs(ptr, int(tok.value))
+        return _make_step(int(tok.value), piece, fin.value, lp)
 
     def _apply_overrides(self, overrides: Dict[str, Any], stop: Stops) -> Tuple[Dict[str, Any], bool]:
         """Applies per-call settings; returns what to restore (seed is not restored: setting a seed
@@ -421,9 +541,9 @@ class Session:
                     _ffi.lib.llm_session_add_stop(ptr, encode(s))
 
     def _run(self, prompt: Optional[Union[TextLike, Sequence[int]]], add_bos: bool, special: bool,
-             overrides: Dict[str, Any], stop: Stops) -> Iterator[Tuple[str, int, _ffi.Finish]]:
-        """Generator of (text piece, token, finish) for every step of one generation, with the
-        per-call settings applied for its duration."""
+             overrides: Dict[str, Any], stop: Stops) -> Iterator[Step]:
+        """Generator of the Step of every step of one generation, with the per-call settings
+        applied for its duration."""
         saved, stops_changed = self._apply_overrides(overrides, stop)
         try:
             if prompt is not None:
@@ -437,11 +557,13 @@ class Session:
                 if first:  # the prompt (with a chat reply's header, fed by the first step) is in
                     first = False
                     self.last_prompt_tokens = self.n_past
-                if s.token >= 0 and s.finish != _ffi.Finish.EOG:
+                # an end-of-generation token is not part of the completion; a step that ends
+                # the generation with a content token (a grammar's last one) is
+                if s.token >= 0 and not (s.finish == _ffi.Finish.EOG and self._model.token_is_eog(s.token)):
                     self.last_completion_tokens += 1
                 if s.finish != _ffi.Finish.NONE:
                     self.last_finish = s.finish
-                yield s.text, s.token, s.finish
+                yield s
                 if s.finish != _ffi.Finish.NONE:
                     return
         finally:
@@ -468,17 +590,19 @@ class Session:
                          presence_penalty=presence_penalty, penalty_last_n=penalty_last_n, seed=seed)
         if stream:
             return self._stream(prompt, add_bos, special, overrides, stop)
-        return "".join(text for text, _tok, _fin in self._run(prompt, add_bos, special, overrides, stop))
+        return "".join(s.text for s in self._run(prompt, add_bos, special, overrides, stop))
 
     def _stream(self, prompt: Any, add_bos: bool, special: bool, overrides: Dict[str, Any],
                 stop: Stops) -> Iterator[str]:
-        for text, _tok, _fin in self._run(prompt, add_bos, special, overrides, stop):
-            if text:
-                yield text
+        for s in self._run(prompt, add_bos, special, overrides, stop):
+            if s.text:
+                yield s.text
 
     @property
     def finish_reason(self) -> Optional[str]:
-        """OpenAI-style reason of the last generation: "stop", "length" or None before any."""
+        """Why the last generation ended: "stop" (end of generation, stop string, cancel),
+        "length" (max_tokens or a full context), "grammar" (the grammar allowed no token: the
+        output is an unfinished prefix of its language), or None before any."""
         return FINISH_REASONS.get(self.last_finish)
 
 
@@ -519,8 +643,33 @@ def step_batch(sessions: Sequence[Session]) -> List[Step]:
             refused = all(sts[i] == _ffi.Status.INVALID_ARGUMENT for i in range(n))
             bad = next((i for i in range(n) if sts[i] != 0), 0)
             raise error_for(st, _ffi.last_error(sessions[0]._h.context if refused else ptrs[bad]))
-        return [Step(int(toks[i]), ctypes.string_at(texts[i], lens[i]).decode("utf-8", "replace") if lens[i] else "",
-                     _ffi.Finish(fins[i])) for i in range(n)]
+        return [_make_step(int(toks[i]),
+                           ctypes.string_at(texts[i], lens[i]).decode("utf-8", "replace") if lens[i] else "",
+                           fins[i], sessions[i]._step_logprobs(ptrs[i], int(toks[i]))) for i in range(n)]
     finally:
         for h in reversed(handles):
             h.lock.release()
+
+
+def _make_step(token: int, text: str, finish: int,
+               lp: Optional[Tuple[float, Tuple[Tuple[int, float], ...]]]) -> Step:
+    if lp is None:
+        return Step(token, text, _ffi.Finish(finish))
+    return Step(token, text, _ffi.Finish(finish), lp[0], lp[1])
+
+
+def _read_logprobs(ptr: int, capacity: int) -> Optional[Tuple[float, Tuple[Tuple[int, float], ...]]]:
+    """llm_session_logprobs of a session (its lock held): None when nothing was recorded."""
+    if not _ffi.has("llm_session_logprobs"):
+        return None
+    cap = max(int(capacity), 0)
+    lp = ctypes.c_float(0.0)
+    toks = (ctypes.c_int32 * max(cap, 1))()
+    vals = (ctypes.c_float * max(cap, 1))()
+    n = ctypes.c_size_t(0)
+    st = _ffi.lib.llm_session_logprobs(ptr, ctypes.byref(lp), toks, vals, cap, ctypes.byref(n))
+    if st == _ffi.Status.STATE:
+        return None
+    check(st, ptr)
+    k = min(n.value, cap)
+    return float(lp.value), tuple((int(toks[i]), float(vals[i])) for i in range(k))

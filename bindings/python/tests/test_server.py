@@ -178,3 +178,141 @@ def test_tools_reach_the_chat_template(fixtures_dir):
     finally:
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=30)
+
+
+# -- controllable output through the server ---------------------------------------------------------
+WEATHER = {"type": "object",
+           "properties": {"city": {"type": "string", "maxLength": 12}, "unit": {"enum": ["c", "f"]},
+                          "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+           "required": ["city"], "additionalProperties": False}
+PING = {"type": "object", "properties": {}, "additionalProperties": False}
+SERVER_TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+                                                  "parameters": WEATHER}},
+                {"type": "function", "function": {"name": "ping", "description": "Check", "parameters": PING}}]
+SERVER_SCHEMAS = {"get_weather": WEATHER, "ping": PING}
+PERSON = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 8},
+                                           "age": {"type": "integer", "minimum": 0, "maximum": 120}},
+          "required": ["name", "age"], "additionalProperties": False}
+
+
+def _jsonschema():
+    try:
+        import jsonschema
+    except ImportError:
+        pytest.fail("jsonschema is missing: pip install jsonschema (tests/requirements.txt)")
+    return jsonschema
+
+
+@pytest.fixture(scope="module")
+def tiny_server(fixtures_dir):
+    """The server on a small random model carrying Qwen 2.5's template (Hermes-style tool calls)."""
+    from conftest import make_model
+    testdata = os.environ.get("LLM_TESTDATA", os.path.join(REPO, "..", "shared", "testdata"))
+    qwen = open(os.path.join(testdata, "chat-templates", "Qwen-Qwen2.5-7B-Instruct.jinja")).read()
+    path = make_model(os.path.join(fixtures_dir, "tiny_qwen_tools.gguf"), "--arch", "llama", "--type", "F32",
+                      "--n-embd", "64", "--n-ff", "128", "--n-vocab", "300", "--ctx", "2048",
+                      "--set", "tokenizer.chat_template=str:" + qwen)
+    p = subprocess.Popen([sys.executable, SERVER, "-m", path, "--host", "127.0.0.1", "--port", "0", "--n-ctx", "2048",
+                          "--threads", "1", "--model-id", "tiny", "--max-tokens-limit", "300"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+    try:
+        line = p.stdout.readline().strip()
+        assert line.startswith("listening on http://127.0.0.1:"), (line, p.stderr.read() if p.poll() else "")
+        yield openai.OpenAI(base_url=line.split()[-1] + "/v1", api_key="none", timeout=300, max_retries=0)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+        assert "stopped" in out, err
+        assert "Traceback" not in err, err
+
+
+def test_tool_calls_through_client(tiny_server):
+    """Random weights at temperature 1: every call the server returns, whole or streamed, parses
+    and its arguments are valid for its tool."""
+    jsonschema = _jsonschema()
+    msgs = [{"role": "user", "content": "Weather in Oslo?"}]
+    finished = 0
+    for seed in range(4):
+        kw = dict(model="tiny", messages=msgs, tools=SERVER_TOOLS, tool_choice="required", temperature=1.0,
+                  seed=seed, max_tokens=200)
+        r = tiny_server.chat.completions.create(**kw)
+        ch = r.choices[0]
+        assert ch.finish_reason in ("tool_calls", "length")
+        if ch.finish_reason == "length":
+            continue
+        finished += 1
+        assert ch.message.content is None and ch.message.tool_calls
+        for call in ch.message.tool_calls:
+            assert call.type == "function" and call.id.startswith("call_")
+            jsonschema.validate(json.loads(call.function.arguments), SERVER_SCHEMAS[call.function.name])
+        calls = {}
+        finish = None
+        for chunk in tiny_server.chat.completions.create(stream=True, **kw):
+            c = chunk.choices[0]
+            for tc in c.delta.tool_calls or []:
+                e = calls.setdefault(tc.index, {"id": tc.id, "name": tc.function.name, "arguments": ""})
+                e["arguments"] += tc.function.arguments or ""
+            finish = c.finish_reason or finish
+        assert finish == "tool_calls"
+        assert [(calls[i]["name"], calls[i]["arguments"]) for i in sorted(calls)] == \
+            [(c.function.name, c.function.arguments) for c in ch.message.tool_calls]
+        assert all(calls[i]["id"] for i in calls)
+        # the call and its result go back in
+        conv = msgs + [ch.message.model_dump(exclude_none=True),
+                       {"role": "tool", "tool_call_id": ch.message.tool_calls[0].id, "content": "sunny"}]
+        again = tiny_server.chat.completions.create(model="tiny", messages=conv, tools=SERVER_TOOLS, temperature=1.0,
+                                                    seed=seed, max_tokens=20)
+        assert again.usage.prompt_tokens > r.usage.prompt_tokens
+    assert finished >= 2
+    r = tiny_server.chat.completions.create(model="tiny", messages=msgs, tools=SERVER_TOOLS, temperature=1.0, seed=9,
+                                            max_tokens=200, tool_choice={"type": "function",
+                                                                         "function": {"name": "ping"}})
+    assert all(c.function.name == "ping" for c in r.choices[0].message.tool_calls or [])
+
+
+def test_json_schema_and_logprobs_through_client(tiny_server):
+    jsonschema = _jsonschema()
+    rf = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON, "strict": True}}
+    for seed in range(3):
+        r = tiny_server.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "JSON please"}],
+                                                response_format=rf, temperature=1.0, seed=seed, max_tokens=200)
+        assert r.choices[0].finish_reason == "stop"
+        jsonschema.validate(json.loads(r.choices[0].message.content), PERSON)
+    # the byte tokens 0x80-0xFF banned (ids 3 + byte), so that every token is whole ASCII text
+    ascii_only = {str(3 + b): -100 for b in range(0x80, 0x100)}
+    r = tiny_server.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Hi"}], max_tokens=6,
+                                            temperature=1.0, seed=1, logprobs=True, top_logprobs=3,
+                                            logit_bias=ascii_only)
+    content = r.choices[0].logprobs.content
+    assert len(content) == r.usage.completion_tokens
+    assert "".join(e.token for e in content) == r.choices[0].message.content
+    assert all(max(e.bytes) < 0x80 for e in content)
+    assert all(e.logprob <= 0 and len(e.top_logprobs) == 3 and bytes(e.bytes).decode("utf-8", "replace") == e.token
+               for e in content)
+    c = tiny_server.completions.create(model="tiny", prompt="Say:", max_tokens=20, temperature=1.0, seed=2, logprobs=2,
+                                       extra_body={"grammar": 'root ::= [a-z]{1,5} "."'})
+    text = c.choices[0].text
+    assert c.choices[0].finish_reason == "stop" and text.endswith(".") and text[:-1].isalpha()
+    assert "".join(c.choices[0].logprobs.tokens) == text
+
+
+def test_bad_controls_are_400(tiny_server):
+    msgs = [{"role": "user", "content": "x"}]
+    bad = [dict(tools=[{"type": "function", "function": {"name": "f", "parameters": {
+               "type": "object", "properties": {"n": {"type": "integer", "multipleOf": 2}}}}}]),
+           dict(tools=[{"type": "function", "function": {"name": "bad name"}}]),
+           dict(tools=SERVER_TOOLS, tool_choice={"type": "function", "function": {"name": "nope"}}),
+           dict(tools=SERVER_TOOLS, tool_choice="often"),
+           dict(response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "wat"}}}),
+           dict(response_format={"type": "yaml"}),
+           dict(logprobs=True, top_logprobs=30),
+           dict(logit_bias={"not-a-token": 1}),
+           dict(logit_bias={"999999": 1}),
+           dict(extra_body={"grammar": 'root ::= ("'})]
+    for kw in bad:
+        with pytest.raises(openai.BadRequestError):
+            tiny_server.chat.completions.create(model="tiny", messages=msgs, max_tokens=2, **kw)
+    with pytest.raises(openai.BadRequestError):
+        tiny_server.completions.create(model="tiny", prompt="x", max_tokens=2, extra_body={"grammar": "root ::= nope"})
+    with pytest.raises(openai.BadRequestError):
+        tiny_server.completions.create(model="tiny", prompt="x", max_tokens=2, logprobs=99)
