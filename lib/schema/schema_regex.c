@@ -519,7 +519,7 @@ static void collect(sctx *c, rx *r, bool start, bool end, branches *out, size_t 
     rx *core = sc_alloc(c, sizeof *core);
     if (!core) return;
     core->k = RX_SEQ;
-    core->kids = kids + a;
+    core->kids = kids ? kids + a : NULL;
     core->n = b - a;
     for (size_t i = 0; i < core->n; i++)
         if (has_anchor(core->kids[i])) out->misplaced = true;
@@ -784,6 +784,48 @@ static void put_utf8(sctx *c, llm_buf *b, uint32_t cp) {
     sc_put(c, b, u, k);
 }
 
+/* r without the empty string (NULL: nothing left). A repetition of something that can be empty,
+ * such as (a?)*, is a loop that consumes nothing, which GBNF parsers refuse as left recursion; it
+ * is written as a repetition of the non-empty part instead (same language). */
+static rx *nonempty(sctx *c, rx *r, size_t depth) {
+    int64_t lo, hi;
+    if (c->st != LLM_OK || depth > 4 * RX_MAX_GROUPS || !lengths(r, &lo, &hi) || hi == 0) return NULL;
+    if (lo > 0) return r;
+    switch (r->k) {
+    case RX_ALT: {
+        rx *alt = sc_alloc(c, sizeof *alt);
+        if (!alt || !(alt->kids = sc_alloc(c, r->n * sizeof(rx *)))) return NULL;
+        alt->k = RX_ALT;
+        for (size_t i = 0; i < r->n; i++) {
+            rx *k = nonempty(c, r->kids[i], depth + 1);
+            if (k) alt->kids[alt->n++] = k;
+        }
+        return alt->n ? alt : NULL;
+    }
+    case RX_REP: {
+        rx *k = nonempty(c, r->kids[0], depth + 1);
+        return k ? rep_of(c, k, 1, r->max) : NULL;
+    }
+    case RX_SEQ: { /* the first non-empty element is k_i: k_i' k_i+1 ... k_n (all earlier ones empty) */
+        rx *alt = sc_alloc(c, sizeof *alt);
+        if (!alt || !(alt->kids = sc_alloc(c, (r->n ? r->n : 1) * sizeof(rx *)))) return NULL;
+        alt->k = RX_ALT;
+        for (size_t i = 0; i < r->n; i++) {
+            rx *k = nonempty(c, r->kids[i], depth + 1);
+            if (!k) continue;
+            rx *seq = sc_alloc(c, sizeof *seq);
+            if (!seq || !(seq->kids = sc_alloc(c, (r->n - i) * sizeof(rx *)))) return NULL;
+            seq->k = RX_SEQ;
+            seq->kids[seq->n++] = k;
+            for (size_t j = i + 1; j < r->n; j++) seq->kids[seq->n++] = r->kids[j];
+            alt->kids[alt->n++] = seq;
+        }
+        return alt->n ? alt : NULL;
+    }
+    default: return NULL;
+    }
+}
+
 /* Appends r's GBNF (nothing for the empty string). */
 static void write_rx(sctx *c, const rx *r, llm_buf *out, size_t depth) {
     if (c->st != LLM_OK) return;
@@ -856,8 +898,14 @@ static void write_rx(sctx *c, const rx *r, llm_buf *out, size_t depth) {
             return;
         }
         if (mx > SCHEMA_MAX_REPEAT) mx = SCHEMA_MAX_REPEAT; /* fewer repetitions match too */
+        const rx *kid = r->kids[0];
+        if (a == 0 && mx != 1) {
+            kid = nonempty(c, r->kids[0], depth + 1);
+            if (!kid) return;
+            mn = 0;
+        }
         llm_buf k = {0};
-        write_rx(c, r->kids[0], &k, depth + 1);
+        write_rx(c, kid, &k, depth + 1);
         if (k.len) {
             if (mn == 1 && mx == 1) {
                 sc_put(c, out, k.data, k.len);

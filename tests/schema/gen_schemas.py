@@ -26,6 +26,7 @@ PATTERNS = [
     "(?P<n>z)+", "^\\D{2}\\W\\s?$", "[^a-z]", "^[a-z0-9_]+$", "^v\\d+\\.\\d+\\.\\d+$", "^(?:[01]\\d|2[0-3]):[0-5]\\d$",
     "^[A-Z][a-z]*( [A-Z][a-z]*)*$", "", "^$", "^(a|)$", "^\\u00e9t\\u00e9$", "^[\\-+*/]$", "^[]a]+$", "^[^]]+$",
     "^a{2,}b{,2}$", "^(?#comment)ok$", "^\\.\\*\\?$", "^[a-c]{3}$|^[x-z]{2}$", "\\Aq\\Z", "^[\\w.-]+$",
+    "^(?:|c)+$", "^(a?b?)*c$", "^(x|y?){2,3}z$",
 ]
 FORMATS = ["date", "time", "date-time", "uuid", "email", "idn-email", "ipv4", "ipv6"]
 WORDS = ["id", "name", "title", "count", "price", "tags", "done", "due", "owner", "kind", "x", "y", "note",
