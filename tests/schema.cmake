@@ -21,7 +21,8 @@ set_property(TEST test_schema_grammar APPEND PROPERTY LABELS schema)
 if(LLM_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   # The converter's sources, the JSON reader it uses and the GBNF parser that checks its output are
   # compiled into the target so that the coverage instrumentation sees them. Run: build-fuzz/tests/fuzz_schema CORPUS_DIR
-  # (seed corpus: python3 tests/schema/gen_schemas.py --corpus CORPUS_DIR).
+  # (seed corpus: python3 tests/schema/gen_schemas.py --corpus CORPUS_DIR; inputs it once crashed on:
+  # tests/fuzz/schema_regressions/, run by test_schema_grammar.py).
   file(GLOB LLM_SCHEMA_FUZZ_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/lib/schema/*.c ${CMAKE_SOURCE_DIR}/lib/grammar/*.c)
   file(GLOB LLM_TMPL_FUZZ_SOURCES2 CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/lib/template/*.c)
   add_executable(fuzz_schema ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_schema.c ${LLM_SCHEMA_FUZZ_SOURCES}

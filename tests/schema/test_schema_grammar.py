@@ -212,3 +212,18 @@ def test_grammar_is_compact_json():
     assert not gbnf_ref.recognise(g, '{"a":  [1]}')
     assert not gbnf_ref.recognise(g, '{\n' + " " * 17 + '"a":[]}')
     assert not gbnf_ref.recognise(g, '{"a":[1]} ')
+
+
+REGRESSIONS = os.path.join(HERE, "..", "fuzz", "schema_regressions")
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(REGRESSIONS)))
+def test_fuzz_regressions(name):
+    """Inputs fuzz_schema once crashed on: a clean result or a documented error now, and any
+    grammar parses (the driver checks it with the library's parser too)."""
+    with open(os.path.join(REGRESSIONS, name), encoding="utf-8") as f:
+        grammar, err = convert(f.read())
+    if grammar is not None:
+        gbnf_ref.parse(grammar)
+    else:
+        assert err.startswith("error: "), err
