@@ -25,6 +25,17 @@
  *     provably fail every other branch (different types, a required key the other branch never
  *     generates or forbids, different const/enum values of a required key, ...); otherwise
  *     LLM_ERR_UNSUPPORTED.
+ *   - minProperties/maxProperties only where the listed keys already satisfy them (extra keys are
+ *     then counted: at most maxProperties minus the listed ones, at least one where minProperties
+ *     is one above the required count); uniqueItems: true only with maxItems 0 or 1; "items" as
+ *     an array with "additionalItems" (drafts before 2020-12) as prefixItems and items;
+ *   - $ref siblings apply too (2020-12; in older drafts they are ignored, so applying them only
+ *     narrows what is generated); $ref only to "#..." JSON pointers inside the schema.
+ * Refused with LLM_ERR_UNSUPPORTED: multipleOf, not, if (other than true), patternProperties,
+ * propertyNames, dependentRequired/dependentSchemas/dependencies, contains and min/maxContains,
+ * unevaluatedProperties/Items, $dynamicRef/$recursiveRef, formats that jsonschema checks but that
+ * are not generated (uri, hostname, ...), two different patterns on one string, pattern with
+ * format. Unknown keywords and annotations are ignored, as jsonschema ignores them.
  * Repetition bounds (maxLength, maxItems) above SCHEMA_MAX_REPEAT are lowered to it; a minimum
  * above it is LLM_ERR_LIMIT. */
 #ifndef LLM_SCHEMA_JSON_SCHEMA_H
