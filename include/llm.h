@@ -446,14 +446,19 @@ LLM_API llm_status llm_session_set_json_schema(llm_session *session, const char 
 /* Checks a GBNF grammar without a session: LLM_OK, or LLM_ERR_FORMAT / LLM_ERR_LIMIT with the
  * detail in llm_last_error(options) (options may be NULL). */
 LLM_API llm_status llm_grammar_validate(const char *gbnf, const char *root_rule, llm_options *options);
-/* The GBNF grammar (start rule "root") of the JSON documents valid against a JSON Schema: type
- * (or a list of types), properties, required, additionalProperties, enum, const, items,
- * prefixItems, minItems, maxItems, anyOf, oneOf, allOf, $ref into $defs/definitions (recursive
- * too), minLength, maxLength, pattern, format (date, time, date-time, uuid), minimum, maximum,
- * exclusiveMinimum, exclusiveMaximum. A keyword that would change which documents are valid and
- * is not supported gives LLM_ERR_UNSUPPORTED naming it; malformed JSON or a malformed schema
- * LLM_ERR_INVALID_ARGUMENT (detail in llm_last_error(options); options may be NULL). The text
- * is copied like every string out-parameter (*needed = its length). */
+/* The GBNF grammar (start rule "root") of JSON documents valid against a JSON Schema: every
+ * document of the grammar validates (a subset of the valid ones is generated: compact whitespace,
+ * the listed properties in order). Supported: type (or a list of types), properties, required,
+ * additionalProperties, enum, const, items, prefixItems, minItems, maxItems, anyOf, oneOf (when
+ * its branches are provably disjoint), allOf, $ref into $defs/definitions (recursive too),
+ * minLength, maxLength, pattern (the regular expressions schemas use), format (date, time,
+ * date-time, uuid, email, idn-email, ipv4, ipv6), minimum, maximum, exclusiveMinimum,
+ * exclusiveMaximum (integer bounds exact); annotations are ignored; lib/schema/json_schema.h has
+ * the details. A keyword that would change which documents are valid and is not supported (e.g.
+ * multipleOf, not, patternProperties) gives LLM_ERR_UNSUPPORTED naming it; malformed JSON or a
+ * malformed schema LLM_ERR_INVALID_ARGUMENT with the JSON pointer of the problem; a schema beyond
+ * the size bounds LLM_ERR_LIMIT (detail in llm_last_error(options); options may be NULL). The
+ * text is copied like every string out-parameter (*needed = its length). */
 LLM_API llm_status llm_json_schema_to_grammar(const char *schema_json, llm_options *options, char *buffer,
                                               size_t capacity, size_t *needed);
 /* Adds bias[i] to the logit of tokens[i] before sampling (OpenAI's logit_bias; -INFINITY bans a
