@@ -513,6 +513,7 @@ def _stream_chat(model: "Model", session: Session, plan: _ChatPlan, overrides: D
         calls = _tools.CallStream(fmt, plan.names) if fmt is not None else None
         text = ""
         sent = 0  # characters of text sent as content
+        sent_calls = False
         pending: List[Dict[str, Any]] = []  # logprobs entries not sent yet
         for s in session._run(None, True, False, overrides, stop):
             e = lp.chat(s) if lp is not None else None
@@ -529,10 +530,14 @@ def _stream_chat(model: "Model", session: Session, plan: _ChatPlan, overrides: D
                 deltas = calls.update(text)
                 if deltas:
                     yield chunk({"tool_calls": deltas}, None, pending)
-                    pending = []
+                    pending, sent_calls = [], True
             if s.finish != _ffi.Finish.NONE:
                 if kind is None:  # nothing but spaces, or nothing at all
                     yield chunk({"role": "assistant", "content": text}, None)
+                elif kind == "calls" and not sent_calls and text:
+                    # it started like a call and was none (a response_format JSON object in
+                    # "auto" for the JSON families, or a call cut short): it is the content
+                    yield chunk({"content": text}, None)
                 n_calls = len(_tools.parse_calls(text, fmt, plan.names)) if kind == "calls" and fmt else 0
                 yield chunk({}, _finish_reason(s.finish, n_calls), pending)
         if include_usage:

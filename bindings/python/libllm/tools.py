@@ -246,8 +246,10 @@ def tool_grammar(tools: Sequence[Tool], fmt: ToolFormat, mode: str, parallel: bo
                                                         gbnf_literal("\n" + _HERMES_CLOSE)))
         rules.append('libllm-calls ::= libllm-block' + (' ("\\n" libllm-block)' + more if many else ""))
     elif fmt.name == "mistral":
-        rules.append('libllm-calls ::= %s "[" c-root%s "]"' % (gbnf_literal(_MISTRAL_OPEN),
-                                                              (' ("," " "? c-root)' + more) if many else ""))
+        # [TOOL_CALLS] is a control token in Mistral's vocabularies, which grammars cannot produce
+        # (they match text): optional, so that such a model can go straight to the list
+        rules.append('libllm-calls ::= %s? "[" c-root%s "]"' % (gbnf_literal(_MISTRAL_OPEN),
+                                                               (' ("," " "? c-root)' + more) if many else ""))
     else:
         rules.append("libllm-calls ::= c-root")
     if mode == "required":

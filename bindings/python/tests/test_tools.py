@@ -299,9 +299,11 @@ def test_required_calls_are_valid(family):
             assert ch["finish_reason"] == "length", ch  # only max_tokens may stop a call
         # streamed with the same seed: the same calls, in OpenAI's delta shape
         content, calls, finish = collect_stream(m.create_chat_completion(MSGS, stream=True, **kw))
-        assert finish == ch["finish_reason"] and content is None
         whole = [(c["function"]["name"], c["function"]["arguments"]) for c in msg.get("tool_calls") or []]
         streamed = [(n, a) for _i, n, a in calls]
+        assert finish == ch["finish_reason"]
+        # a call cut before its name was complete is no call: its text is the content, as whole
+        assert content == (None if streamed else msg["content"])
         if finish == "tool_calls":
             assert streamed == whole
         else:  # a stream cannot take back the start of a call that max_tokens then cut
@@ -361,6 +363,36 @@ def test_calls_and_results_go_back_in(family):
     # the same conversation with tool_choice "none": no grammar, the tools not shown
     r3 = m.create_chat_completion(conv, tools=TOOLS, tool_choice="none", temperature=1.0, seed=1, max_tokens=5)
     assert r3["choices"][0]["message"].get("tool_calls") is None and r3["choices"][0]["finish_reason"] != "tool_calls"
+
+
+def test_auto_with_response_format(fixtures_dir):
+    """tool_choice "auto" with a response_format: a call, or text in that format; for the JSON
+    families both start with "{", and the reply is read as a call only when it is one."""
+    answer = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}}, "required": ["answer"],
+              "additionalProperties": False}
+    rf = {"type": "json_schema", "json_schema": {"name": "answer", "schema": answer}}
+    path = make_model(os.path.join(fixtures_dir, "tiny_tools_chatml.gguf"), "--arch", "llama", "--type", "F32",
+                      "--n-embd", "64", "--n-ff", "128", "--n-vocab", "300", "--ctx", "8192",
+                      "--set", "tokenizer.chat_template=str:" + CHATML)
+    kinds = set()
+    with libllm.Model(path, n_ctx=8192) as m:
+        for seed in range(8):
+            kw = dict(tools=TOOLS, response_format=rf, temperature=1.0, seed=seed, max_tokens=200)
+            r = m.create_chat_completion(MSGS, **kw)
+            msg = r["choices"][0]["message"]
+            content, calls, finish = collect_stream(m.create_chat_completion(MSGS, stream=True, **kw))
+            assert finish == r["choices"][0]["finish_reason"]
+            if msg.get("tool_calls"):
+                kinds.add("call")
+                for call in msg["tool_calls"]:
+                    check_call(call)
+                assert [(n, a) for _i, n, a in calls] == [(c["function"]["name"], c["function"]["arguments"])
+                                                          for c in msg["tool_calls"]]
+            elif finish == "stop":
+                kinds.add("answer")
+                jsonschema.validate(json.loads(msg["content"]), answer)
+                assert content == msg["content"] and not calls
+    assert "answer" in kinds, kinds  # the answer is the likelier branch for noise: short and fixed
 
 
 def test_template_without_tools_gets_a_system_message(fixtures_dir):
