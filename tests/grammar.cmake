@@ -2,18 +2,15 @@
 # membership answers tests/grammar/test_grammar_walk.py checks against the independent Python
 # reference tests/grammar/gbnf_ref.py; grammar_bench, a timing program (not a test); and the
 # libFuzzer target fuzz_gbnf (with -DLLM_FUZZ=ON and clang).
-# The grammar sources are compiled into each executable: linked from the static llm_runtime, the
-# weak stand-ins of lib/api/api_pending_stubs.c (while it exists) could be picked instead of them.
-file(GLOB LLM_GRAMMAR_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/lib/grammar/*.c)
 llm_add_c_test(test_grammar_unit
-  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/grammar/test_grammar_unit.c ${LLM_GRAMMAR_SOURCES}
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/grammar/test_grammar_unit.c
   LIBS llm_runtime
   ARGS ${LLM_TESTDATA}/grammars
   LABELS grammar)
 
 # grammar_walk also replays the fuzz regressions through the fuzz target's body (fuzz_gbnf.c).
 foreach(tool grammar_walk grammar_bench)
-  add_executable(${tool} ${CMAKE_CURRENT_SOURCE_DIR}/grammar/${tool}.c ${LLM_GRAMMAR_SOURCES})
+  add_executable(${tool} ${CMAKE_CURRENT_SOURCE_DIR}/grammar/${tool}.c)
   target_compile_options(${tool} PRIVATE ${LLM_WARNINGS})
   target_compile_definitions(${tool} PRIVATE _GNU_SOURCE)
   target_include_directories(${tool} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
