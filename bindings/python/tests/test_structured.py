@@ -120,6 +120,9 @@ def test_grammar_constrains_every_generation(tiny):
             # each generation after a feed starts from the grammar's start again
             more = s.generate(" and", seed=seed + 100)
             assert gbnf_ref.recognise(ref, more), (seed, more)
+        assert s.sampling_ns > 0  # the time spent choosing tokens (grammar included) is counted
+        s.reset()
+        assert s.sampling_ns == 0
 
 
 def test_grammar_prefix_when_cut_and_root_rule(tiny):
