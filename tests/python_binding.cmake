@@ -11,9 +11,15 @@ llm_add_py_test(test_py_binding_install bindings/python/tests/test_install.py TI
 llm_add_py_test(test_py_binding_chat bindings/python/tests/test_chat.py TIMEOUT 600)
 # a vocabulary without weights (ggml-vocab-*.gguf): tokenize, chat render, no session
 llm_add_py_test(test_py_binding_vocab_only bindings/python/tests/test_vocab_only.py TIMEOUT 300)
+# constrained output: grammars, JSON Schema, logit bias, logprobs; tool calls in each family's
+# syntax (random models at temperature 1, jsonschema as the oracle); the to-do example app
+llm_add_py_test(test_py_binding_structured bindings/python/tests/test_structured.py TIMEOUT 600)
+llm_add_py_test(test_py_binding_tools bindings/python/tests/test_tools.py TIMEOUT 900)
+llm_add_py_test(test_py_binding_tool_app bindings/python/tests/test_tool_app.py TIMEOUT 600)
 set_tests_properties(test_py_binding_model test_py_binding_session test_py_binding_completion
                      test_py_binding_interrupt test_py_binding_server test_py_binding_install
-                     test_py_binding_chat test_py_binding_vocab_only PROPERTIES LABELS "python;ctypes")
+                     test_py_binding_chat test_py_binding_vocab_only test_py_binding_structured
+                     test_py_binding_tools test_py_binding_tool_app PROPERTIES LABELS "python;ctypes")
 
 # examples/chat.py end to end: two piped user lines, two streamed replies.
 add_test(NAME example_chat_py
