@@ -70,7 +70,9 @@ def generate(model, grammar_file, seeds, top_k, eog_bias, max_tokens=160, temp=1
         cmd += ["--bias", c]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
-    return [json.loads(line) for line in r.stdout.splitlines()]
+    # split on "\n" only: splitlines() also breaks at U+0085, U+2028 and other separators a
+    # generated text may hold (the driver escapes only control characters)
+    return [json.loads(line) for line in r.stdout.split("\n") if line]
 
 
 def check_runs(g, runs, where):
