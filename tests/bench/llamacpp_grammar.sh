@@ -47,6 +47,8 @@
 #   --max-segments K  give up a run after K invocations (default 4*N)
 #   --tsv          machine-readable output: a header line, then one line per mode and one
 #                  "grammar" line (the cost), tab-separated, no other text on stdout
+#   --runs FILE    also write every run's raw numbers to FILE (tab-separated, with a header):
+#                  mode, run, tokens, segments, eval runs, eval ms, sampling ms (to spot outliers)
 #   --show         print each mode's first generated text to stderr (to see what was produced)
 #   -h, --help
 set -euo pipefail
@@ -54,7 +56,7 @@ set -euo pipefail
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 REPS=3 THREADS=$(nproc) PROMPT=$'A person described as a JSON object:\n' TEMP=0.8 SEED=42 CTX=2048
-TSV=0 SHOW=0 MAX_SEG=
+TSV=0 SHOW=0 MAX_SEG= RUNS_FILE=
 ARGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -67,6 +69,7 @@ while [ $# -gt 0 ]; do
         --max-segments) MAX_SEG=$2; shift 2 ;;
         --tsv) TSV=1; shift ;;
         --show) SHOW=1; shift ;;
+        --runs) RUNS_FILE=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "llamacpp_grammar.sh: unknown option $1" >&2; exit 2 ;;
         *) ARGS+=("$1"); shift ;;
@@ -161,6 +164,12 @@ for ((rep = 0; rep < REPS; rep++)); do
     done
 done
 
+if [ -n "$RUNS_FILE" ]; then
+    { printf 'mode\trun\ttokens\tsegments\teval_runs\teval_ms\tsampling_ms\n'
+      awk '{ k = ++idx[$1]; printf "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", ($1 == "plain" ? "unconstrained" : "constrained"), k - 1, $2, $3, $4, $5, $6 }' "$TMP/rows"
+    } >"$RUNS_FILE"
+fi
+
 # Summary: per mode the mean and sample standard deviation of each per-run quantity; the grammar
 # row pairs run i of both modes.
 awk -v tsv="$TSV" -v model="$(basename "$MODEL")" -v grammar="$(basename "$GRAMMAR")" -v n="$N" \
@@ -199,11 +208,11 @@ awk -v tsv="$TSV" -v model="$(basename "$MODEL")" -v grammar="$(basename "$GRAMM
             exit
         }
         printf "llama.cpp llama-completion: %s, -n %d, temp %s, %d threads, %d runs (mean +- sd), load average %s\n\n", model, n, temp, threads, cnt["plain" SUBSEP "tok"], load
-        printf "| %-28s | %6s | %8s | %15s | %15s | %17s |\n", "mode", "tokens", "segments", "decode t/s", "eval t/s", "sample ms/t"
-        printf "|%s|%s|%s|%s|%s|%s|\n", "------------------------------", "--------", "----------", "-----------------", "-----------------", "-------------------"
+        printf "| %-28s | %6s | %8s | %16s | %16s | %17s |\n", "mode", "tokens", "segments", "decode t/s", "eval t/s", "sample ms/t"
+        printf "|%s|%s|%s|%s|%s|%s|\n", "------------------------------", "--------", "----------", "------------------", "------------------", "-------------------"
         for (i = 1; i <= 2; i++) {
             m = i == 1 ? "plain" : "grammar"
-            printf "| %-28s | %6.1f | %8.1f | %7.2f +- %4.2f | %7.2f +- %4.2f | %7.3f +- %6.3f |\n", label[m], mean(m SUBSEP "tok"), mean(m SUBSEP "seg"),
+            printf "| %-28s | %6.1f | %8.1f | %7.2f +- %5.2f | %7.2f +- %5.2f | %7.3f +- %6.3f |\n", label[m], mean(m SUBSEP "tok"), mean(m SUBSEP "seg"),
                 mean(m SUBSEP "dec"), sd(m SUBSEP "dec"), mean(m SUBSEP "eval"), sd(m SUBSEP "eval"), mean(m SUBSEP "smp"), sd(m SUBSEP "smp")
         }
         printf "\ngrammar cost: %.3f +- %.3f ms per token (constrained minus unconstrained sample ms/t, paired by run)\n", mean("cost"), sd("cost")
