@@ -68,7 +68,7 @@ typedef enum llm_status {
     LLM_ERR_INVALID_ARGUMENT = 1, /* NULL handle, bad option value, out-of-range index */
     LLM_ERR_OUT_OF_MEMORY = 2,
     LLM_ERR_IO = 3,               /* file cannot be opened, read or mapped */
-    LLM_ERR_FORMAT = 4,           /* malformed or truncated GGUF */
+    LLM_ERR_FORMAT = 4,           /* malformed input: GGUF file, chat template, grammar */
     LLM_ERR_UNSUPPORTED = 5,      /* unknown architecture, tensor type, GGUF version, ... */
     LLM_ERR_ABORTED = 6,          /* an abort or progress callback asked to stop */
     LLM_ERR_CONTEXT_FULL = 7,     /* the tokens do not fit in the session's context */

@@ -17,10 +17,12 @@
  *   tgN sampled / tgN FILE  (with --grammar FILE or --json-schema FILE) decoding the way an app
  *        does, with the library's default sampling (temperature 0.8, top-k 40, top-p 0.95, min-p
  *        0.05, a fixed seed): a fresh session is fed BENCH_SAMPLE_PROMPT (untimed), then
- *        llm_session_step runs until N tokens are generated; when a generation ends early (an
- *        end-of-generation token, or the grammar's string is complete) the session is reset and
- *        fed the prompt again, untimed. "sampled" is unconstrained, "FILE" constrained by that
- *        grammar or schema: the two rows' t/s compare constrained with unconstrained decode, and
+ *        llm_session_step runs until N tokens are generated; a generation that ends early (an
+ *        end-of-generation token, or the grammar's string is complete) goes on after a newline.
+ *        t/s = N / (N forward passes + the row's sampling time), the forward pass timed per
+ *        evaluated token over the repetition's rows (see bench_sampled). "sampled" is
+ *        unconstrained, "FILE" constrained by
+ *        that grammar or schema: the two rows compare constrained with unconstrained decode, and
  *        their "sample us/t" (llm_session_sampling_ns per generated token: the sampler, the
  *        grammar, everything but the forward pass) say what the grammar itself costs per token.
  * Each test has one untimed warm-up run (page faults of the mapped weights, first touch of the
@@ -498,17 +500,16 @@ static llm_status run_batch_once(llm_session **ss, int n, const int32_t *tokens,
 }
 
 /* One run of a sampled decode test (see the top of the file): *seconds gets the time of the
- * steps, *sample_ns the session's sampling time within them. A generation that ends early is
- * followed by a newline, fed inside the timing: its forward pass stands in for the one the
- * first step after a feed does not need (the feed leaves the logits), so every generated token
- * costs one forward pass whether or not generations restart. */
+ * steps (and of the newlines fed after early ends), *sample_ns the sampling time within them,
+ * *evaluated the tokens they put through the model. */
 static llm_status run_sampled_once(llm_session *s, const llm_model *m, int n_gen, double *seconds,
-                                   int64_t *sample_ns) {
+                                   int64_t *sample_ns, int64_t *evaluated) {
     *seconds = 0.0;
     *sample_ns = 0;
+    *evaluated = 0;
     llm_status st = llm_session_reset(s);
     if (st == LLM_OK) st = llm_session_feed_text(s, BENCH_SAMPLE_PROMPT, -1, LLM_FEED_ADD_BOS);
-    const int64_t ns0 = llm_session_sampling_ns(s);
+    const int64_t ns0 = llm_session_sampling_ns(s), ev0 = llm_session_n_evaluated(s);
     int done = 0;
     while (done < n_gen && st == LLM_OK) {
         int32_t tok = -1;
@@ -520,6 +521,7 @@ static llm_status run_sampled_once(llm_session *s, const llm_model *m, int n_gen
         *seconds += cli_now() - t0;
     }
     *sample_ns = llm_session_sampling_ns(s) - ns0;
+    *evaluated = llm_session_n_evaluated(s) - ev0;
     return st;
 }
 
@@ -788,25 +790,40 @@ static int bench_sampled(const bench_opts *o, bench_state *bs, const char *path,
         r->constraint = k - 1;
         r->constraint_name = k ? base_name(o->constraint_files[k - 1]) : "sampled";
     }
+    /* t/s of a row = N / (N forward passes + the row's sampling time), with the time of a
+     * forward pass pooled over all rows of the repetition (their steps' time less their sampling
+     * time, over the tokens evaluated): the pass is the same computation whatever the grammar,
+     * and pooling keeps restarts out (a model that ends its strings after two tokens, as random
+     * weights under a JSON grammar do with "{}", makes the loop evaluate restart newlines in
+     * two-token feeds). What differs between the rows is what choosing a token costs. */
     double sample_ns_sum[BENCH_MAX_LIST + 1] = {0};
-    for (int i = -1; i < o->reps; i++)
+    for (int i = -1; i < o->reps; i++) {
+        double secs[BENCH_MAX_LIST + 1], pass_time = 0.0;
+        int64_t sns[BENCH_MAX_LIST + 1], passes = 0;
         for (int k = 0; k < n_rows; k++) {
-            bench_result *r = &bs->res[first + k];
-            double secs = 0.0;
-            int64_t sns = 0;
-            st = run_sampled_once(ss[k], m, n_gen, &secs, &sns);
+            int64_t ev = 0;
+            st = run_sampled_once(ss[k], m, n_gen, &secs[k], &sns[k], &ev);
             if (st != LLM_OK) {
                 char what[300];
-                snprintf(what, sizeof what, "%s: test tg%d %s failed", base_name(path), n_gen, r->constraint_name);
+                snprintf(what, sizeof what, "%s: test tg%d %s failed", base_name(path), n_gen,
+                         bs->res[first + k].constraint_name);
                 cli_report(what, st, ss[k]);
                 goto done;
             }
-            if (i < 0) continue;
-            if (secs <= 0) secs = 1e-9;
-            r->samples_ns[i] = secs * 1e9;
-            r->samples_ts[i] = n_gen / secs;
-            sample_ns_sum[k] += (double)sns;
+            pass_time += secs[k] - (double)sns[k] / 1e9;
+            passes += ev;
         }
+        if (i < 0) continue;
+        const double per_pass = passes > 0 ? pass_time / (double)passes : 0.0;
+        for (int k = 0; k < n_rows; k++) {
+            bench_result *r = &bs->res[first + k];
+            double t = per_pass * n_gen + (double)sns[k] / 1e9;
+            if (t <= 0) t = 1e-9;
+            r->samples_ns[i] = t * 1e9;
+            r->samples_ts[i] = n_gen / t;
+            sample_ns_sum[k] += (double)sns[k];
+        }
+    }
     for (int k = 0; k < n_rows; k++) {
         bench_result *r = &bs->res[first + k];
         r->sample_us = sample_ns_sum[k] / 1e3 / ((double)o->reps * n_gen);

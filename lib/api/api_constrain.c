@@ -21,13 +21,28 @@ static const char *output_piece(void *ud, int32_t id, size_t *len) {
     return llm_tokenizer_piece((const llm_tokenizer *)ud, id, 0, len);
 }
 
-llm_status llm_model_trie(const llm_model *m, const llm_token_trie **trie, llm_err *err) {
+llm_status llm_model_trie(const llm_model *m, const llm_token_trie **trie, const int32_t **eog_ids, int32_t *n_eog,
+                          llm_err *err) {
     llm_model *mm = (llm_model *)m; /* the tree is a cache: the model's contents do not change */
     pthread_mutex_lock(&g_trie_lock);
     llm_status st = LLM_OK;
-    if (!mm->trie)
-        st = llm_token_trie_build(llm_tokenizer_n_vocab(m->tok), output_piece, (void *)m->tok, &mm->trie, err);
+    const int32_t n = llm_tokenizer_n_vocab(m->tok);
+    if (!mm->eog_ids) {
+        int32_t count = 0;
+        for (int32_t t = 0; t < n; t++) count += llm_tokenizer_is_eog(m->tok, t) != 0;
+        mm->eog_ids = malloc((size_t)(count ? count : 1) * sizeof *mm->eog_ids);
+        if (!mm->eog_ids) {
+            st = llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+        } else {
+            mm->n_eog = 0;
+            for (int32_t t = 0; t < n; t++)
+                if (llm_tokenizer_is_eog(m->tok, t)) mm->eog_ids[mm->n_eog++] = t;
+        }
+    }
+    if (st == LLM_OK && !mm->trie) st = llm_token_trie_build(n, output_piece, (void *)m->tok, &mm->trie, err);
     *trie = mm->trie;
+    if (eog_ids) *eog_ids = mm->eog_ids;
+    if (n_eog) *n_eog = mm->n_eog;
     pthread_mutex_unlock(&g_trie_lock);
     return st;
 }
@@ -39,7 +54,7 @@ static llm_status install_grammar(llm_session *s, llm_grammar *g) {
     llm_err_clear(&err);
     const llm_token_trie *trie;
     llm_gmatcher *gm = NULL;
-    llm_status st = llm_model_trie(s->model, &trie, &err);
+    llm_status st = llm_model_trie(s->model, &trie, NULL, NULL, &err);
     if (st == LLM_OK) st = llm_gmatcher_new(g, &gm, &err);
     if (st != LLM_OK) {
         llm_grammar_free(g);
@@ -150,6 +165,8 @@ llm_status llm_session_set_logit_bias(llm_session *s, const int32_t *tokens, con
 typedef struct filter_ctx {
     llm_session *s;
     const llm_token_trie *trie;
+    const int32_t *eog_ids;
+    int32_t n_eog;
     llm_err err;
 } filter_ctx;
 
@@ -168,10 +185,9 @@ static int filter_mask(void *ud, uint8_t *allowed) {
     const int32_t n = f->s->n_vocab, nt = llm_token_trie_n_tokens(f->trie);
     if (nt < n) memset(allowed + nt, 0, (size_t)(n - nt));
     if (llm_gmatcher_fill_mask(f->s->gm, f->trie, allowed, &f->err) != LLM_OK) return -1;
-    const int end = llm_gmatcher_can_end(f->s->gm);
-    const llm_tokenizer *tk = f->s->model->tok;
-    for (int32_t t = 0; t < n; t++)
-        if (llm_tokenizer_is_eog(tk, t)) allowed[t] = (uint8_t)end;
+    const uint8_t end = (uint8_t)llm_gmatcher_can_end(f->s->gm);
+    for (int32_t i = 0; i < f->n_eog; i++)
+        if (f->eog_ids[i] < n) allowed[f->eog_ids[i]] = end;
     return 0;
 }
 
@@ -186,12 +202,13 @@ llm_status llm_constrain_sample(llm_session *s, const float *row, const int32_t 
     *must_end = 0;
     s->lp_valid = 0;
     const llm_logit_bias bias = {s->bias_tok, s->bias_val, s->n_bias};
-    filter_ctx fc = {s, NULL, {0}};
+    filter_ctx fc = {s, NULL, NULL, 0, {0}};
     llm_err_clear(&fc.err);
     llm_sample_filter filter = {filter_allows, filter_mask, &fc};
     const llm_sample_filter *f = NULL;
     if (s->gm) {
-        llm_status st = llm_model_trie(s->model, &fc.trie, &fc.err); /* built when the grammar was set */
+        /* built when the grammar was set */
+        llm_status st = llm_model_trie(s->model, &fc.trie, &fc.eog_ids, &fc.n_eog, &fc.err);
         if (st != LLM_OK) return llm_fail(&s->h, st, "%s", fc.err.msg);
         f = &filter;
     }

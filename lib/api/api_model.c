@@ -40,6 +40,7 @@ static void model_destroy(llm_model *m) {
     if (!m) return;
     llm_tmpl_free(m->chat_tmpl);
     llm_token_trie_free(m->trie);
+    free(m->eog_ids);
     llm_tokenizer_free(m->tok);
     llm_arch_free(m->arch);
     gguf_free(m->gguf);

@@ -13,7 +13,7 @@ const char *llm_status_str(llm_status status) {
     case LLM_ERR_INVALID_ARGUMENT: return "invalid argument";
     case LLM_ERR_OUT_OF_MEMORY: return "out of memory";
     case LLM_ERR_IO: return "input/output error";
-    case LLM_ERR_FORMAT: return "malformed model file";
+    case LLM_ERR_FORMAT: return "malformed input (model file, template or grammar)";
     case LLM_ERR_UNSUPPORTED: return "unsupported model feature";
     case LLM_ERR_ABORTED: return "aborted";
     case LLM_ERR_CONTEXT_FULL: return "context full";

@@ -47,6 +47,8 @@ struct llm_model {
     /* The vocabulary's token prefix tree for grammar masks: built by the first session that sets
      * a grammar (api_constrain.c, under its lock), then shared read-only. */
     llm_token_trie *trie;
+    int32_t *eog_ids;      /* with the tree: the end-of-generation tokens (masks set them apart) */
+    int32_t n_eog;
 };
 
 struct llm_context {
@@ -176,8 +178,10 @@ void llm_constrain_restart(llm_session *s);
 llm_status llm_constrain_sample(llm_session *s, const float *row, const int32_t *history, size_t n_history,
                                 int32_t *token, int *must_end);
 void llm_constrain_free(llm_session *s);
-/* The model's token prefix tree, built on first use (thread-safe). */
-llm_status llm_model_trie(const llm_model *m, const llm_token_trie **trie, llm_err *err);
+/* The model's token prefix tree and its end-of-generation tokens, built on first use
+ * (thread-safe); eog_ids / n_eog may be NULL. */
+llm_status llm_model_trie(const llm_model *m, const llm_token_trie **trie, const int32_t **eog_ids, int32_t *n_eog,
+                          llm_err *err);
 
 /* Records the error on a handle header and returns code. */
 llm_status llm_fail(llm_handle_header *h, llm_status code, const char *fmt, ...) LLM_PRINTF(3, 4);

@@ -395,6 +395,11 @@ static ptrdiff_t lazy_allowed(llm_sampler *s, const llm_sample_filter *f, size_t
             return (ptrdiff_t)kept;
         }
         if (m >= LAZY_MAX_TESTED) return 0;
+        /* at the rate seen so far, the walk would not find the rest within the bound: mask now
+         * (nothing allowed among the likely tokens is the sign of a grammar the model does not
+         * follow, e.g. random weights: then every token needs the mask) */
+        if (kept == 0 || (double)(k - kept) * (double)tested / (double)kept > (double)(LAZY_MAX_TESTED - tested))
+            return 0;
         m *= 4;
     }
 }

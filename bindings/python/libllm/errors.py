@@ -45,7 +45,7 @@ class LlmIOError(LlmError, OSError):
 
 
 class FormatError(LlmError, ValueError):
-    """LLM_ERR_FORMAT: a malformed or truncated GGUF file."""
+    """LLM_ERR_FORMAT: malformed input: a GGUF file, a chat template, a grammar."""
     code = 4
 
 

@@ -15,7 +15,7 @@ pub enum Status {
     OutOfMemory,
     /// `LLM_ERR_IO`: a file cannot be opened, read or mapped.
     Io,
-    /// `LLM_ERR_FORMAT`: malformed or truncated GGUF.
+    /// `LLM_ERR_FORMAT`: malformed input: a GGUF file, a chat template, a grammar.
     Format,
     /// `LLM_ERR_UNSUPPORTED`: unknown architecture, tensor type, GGUF version, ...
     Unsupported,
