@@ -53,6 +53,7 @@ mod options;
 mod session;
 
 pub use error::{Error, Result, Status};
+pub use grammar::{json_schema_to_grammar, validate_grammar};
 pub use model::{DetokenizeFlags, Model, Role, TokenizeFlags};
 pub use options::{LogFn, LogLevel, OptionKey, Options, ProgressFn};
 pub use session::{Batch, Context, Finish, Pieces, Session, Step};

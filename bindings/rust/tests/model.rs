@@ -491,3 +491,52 @@ fn batch_step_matches_separate_steps() {
     assert!(err.to_string().contains("same session"), "{err}");
     assert_eq!(batch.step(&[5]).unwrap_err().status, Status::InvalidArgument);
 }
+
+#[test]
+fn grammar_schema_bias_and_logprobs() {
+    // without a model: grammar checks and the schema's grammar
+    assert!(libllm::validate_grammar("root ::= \"a\" [0-9]+", None).is_ok());
+    let err = libllm::validate_grammar("root ::= (\"a\"", None).unwrap_err();
+    assert_eq!(err.status, Status::Format, "{err}");
+    assert!(err.message.contains("line 1"), "{err}");
+    let g = libllm::json_schema_to_grammar(r#"{"type": "integer", "minimum": 1, "maximum": 12}"#).unwrap();
+    assert!(g.contains("root"), "{g}");
+    let err = libllm::json_schema_to_grammar(r#"{"type": "integer", "multipleOf": 2}"#).unwrap_err();
+    assert_eq!(err.status, Status::Unsupported, "{err}");
+    assert!(err.message.contains("multipleOf"), "{err}");
+
+    let Some(model) = load() else { return };
+    let mut ctx = Context::new(&model, &opts()).unwrap();
+    let o = opts().temperature(0.9).max_tokens(40).top_logprobs(Some(3));
+    let mut s = Session::new(&mut ctx, &o).unwrap();
+    // a grammar: the output is in the language, the generation ends where it is complete
+    s.set_grammar(Some("root ::= (\"yes\" | \"no\") \"!\""), None).unwrap();
+    s.feed(PROMPT).unwrap();
+    let (text, finish) = closure_text(&mut s);
+    assert!(text == "yes!" || text == "no!", "{text:?}");
+    assert_eq!(finish, Finish::Eog);
+    // log-probabilities of the last sampled token: <= 0, alternatives sorted
+    let (lp, top) = s.logprobs().unwrap();
+    assert!(lp <= 0.0, "{lp}");
+    assert!(top.windows(2).all(|w| w[0].1 >= w[1].1), "{top:?}");
+    assert!(s.sampling_time().as_nanos() > 0);
+    // a bad grammar keeps the previous one; a schema replaces it
+    assert_eq!(s.set_grammar(Some("root ::= ["), None).unwrap_err().status, Status::Format);
+    s.set_json_schema(r#"{"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 9}}, "required": ["n"], "additionalProperties": false}"#).unwrap();
+    s.reset().unwrap();
+    s.feed("JSON:").unwrap();
+    let (text, finish) = closure_text(&mut s);
+    assert_eq!(finish, Finish::Eog, "{text:?}");
+    let digit = text.chars().filter(|c| c.is_ascii_digit()).count();
+    assert!(text.starts_with('{') && text.ends_with('}') && text.contains("\"n\"") && digit == 1, "{text:?}");
+    // logit bias: a large bias on the token of "no" makes it the choice
+    s.set_grammar(Some("root ::= (\"yes\" | \"no\") \"!\""), None).unwrap();
+    let no = model.tokenize("no", TokenizeFlags::NONE).unwrap();
+    assert_eq!(no.len(), 1, "{no:?}");
+    s.set_logit_bias(&[(no[0], 40.0)]).unwrap();
+    s.reset().unwrap();
+    s.feed(PROMPT).unwrap();
+    assert_eq!(closure_text(&mut s).0, "no!");
+    assert_eq!(s.set_logit_bias(&[(model.n_vocab() as i32, 1.0)]).unwrap_err().status, Status::InvalidArgument);
+    s.set_grammar(None, None).unwrap();
+}
