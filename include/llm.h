@@ -345,7 +345,8 @@ enum {
 LLM_API llm_status llm_session_new(llm_context *context, const llm_options *options, llm_session **session);
 LLM_API void llm_session_free(llm_session *session); /* accepts NULL */
 /* Forget all tokens (the KV cache) and the chat conversation (its template variables stay), and
- * restart the sampler from its seed. */
+ * restart the sampler from its seed; the grammar (back at its start), logit bias and stop strings
+ * stay. */
 LLM_API llm_status llm_session_reset(llm_session *session);
 LLM_API llm_status llm_session_set_int(llm_session *session, llm_option key, int64_t value);
 LLM_API llm_status llm_session_set_float(llm_session *session, llm_option key, double value);
