@@ -164,17 +164,34 @@ static void heap_sift_up(cand *h, size_t i) {
 static size_t top_sorted(const float *work, int32_t n, size_t m, cand *out) {
     size_t k = 0;
     if (m == 0) return 0;
-    for (int32_t i = 0; i < n; i++) {
-        float v = work[i];
-        if (v == -INFINITY) continue;
-        cand c = {v, i};
-        if (k < m) {
-            out[k] = c;
-            heap_sift_up(out, k);
-            k++;
-        } else if (cand_before(c, out[0])) {
-            out[0] = c;
-            heap_sift_down(out, k, 0);
+    int32_t i = 0;
+    while (i < n) {
+        int32_t end = i + 1;
+        if (k == m) {
+            /* Once the heap is full, a block whose largest value does not exceed the worst kept
+             * one cannot enter (a tie loses too: every id here is larger than the kept ones), so
+             * it is skipped after a max the compiler vectorises; most of a large vocabulary goes
+             * this way. */
+            end = n - i > 64 ? i + 64 : n;
+            float mx = -INFINITY;
+            for (int32_t j = i; j < end; j++) mx = work[j] > mx ? work[j] : mx;
+            if (!(mx > out[0].logit)) {
+                i = end;
+                continue;
+            }
+        }
+        for (; i < end; i++) {
+            float v = work[i];
+            if (v == -INFINITY) continue;
+            cand c = {v, i};
+            if (k < m) {
+                out[k] = c;
+                heap_sift_up(out, k);
+                k++;
+            } else if (cand_before(c, out[0])) {
+                out[0] = c;
+                heap_sift_down(out, k, 0);
+            }
         }
     }
     qsort(out, k, sizeof *out, cand_cmp);
@@ -263,13 +280,30 @@ static int32_t pick_sorted(const cand *c, size_t k, const llm_sampling_params *p
     return c[at >= 0 ? at : last].id;
 }
 
-/* Sampling over the whole of work[] (tokens at -inf excluded): greedy, top-k, or the growing
- * sorted prefix. top = the largest value of work, at index best. */
-static int32_t pick_all(llm_sampler *s, const llm_sampling_params *params, int32_t best, float top) {
+static int32_t argmax(const float *work, int32_t n) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (work[i] > work[best]) best = i;
+    return best;
+}
+
+/* Sampling over the whole of work[] (tokens at -inf excluded): greedy (argmax, lowest id on ties;
+ * 0 when every value is -inf), top-k, or the growing sorted prefix. */
+static int32_t pick_all(llm_sampler *s, const llm_sampling_params *params) {
     const int32_t n = s->n_vocab;
     const float *work = s->work;
-    if (!(params->temperature > 0.0f) || top == -INFINITY) return best;
-
+    const int use_k = params->top_k > 0 && params->top_k < n;
+    if (!(params->temperature > 0.0f)) return argmax(work, n);
+    if (use_k) {
+        /* top-k: the universe is the k best tokens; probabilities are normalised over them (the
+         * best one is the first: no argmax pass over the vocabulary) */
+        size_t k = top_sorted(work, n, (size_t)params->top_k, s->cands);
+        if (k == 0) return 0;
+        return pick_sorted(s->cands, k, params, rng_uniform(s->rng));
+    }
+    const int32_t best = argmax(work, n);
+    const float top = work[best];
+    if (top == -INFINITY) return best;
     const double inv_t = 1.0 / (double)params->temperature;
     const double top_p = params->top_p;
     const int use_top_p = top_p < 1.0; /* NaN: disabled */
@@ -278,12 +312,6 @@ static int32_t pick_all(llm_sampler *s, const llm_sampling_params *params, int32
     const double u = rng_uniform(s->rng);
 
     cand *c = s->cands;
-
-    if (params->top_k > 0 && params->top_k < n) {
-        /* top-k: the universe is the k best tokens; probabilities are normalised over them. */
-        size_t k = top_sorted(work, n, (size_t)params->top_k, c);
-        return pick_sorted(c, k, params, u);
-    }
 
     /* Weights relative to the best token (weight 1). Over the whole vocabulary: the total, and
      * the number / total weight of tokens min-p keeps (prob >= min_p * max prob). */
@@ -363,14 +391,6 @@ static void prepare_work(llm_sampler *s, const llm_sampling_params *params, cons
     apply_penalties(s, params, history, n_history);
 }
 
-static int32_t argmax(const float *work, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (work[i] > work[best]) best = i;
-    return best;
-}
-
-
 /* The k best allowed tokens, sorted, into s->kept, by testing candidates in rank order (each
  * once: a larger sorted prefix starts with the smaller one). Returns k when found, 0 when the
  * lazy walk gave up (the caller masks), -1 on a filter error. With fewer than k tokens of finite
@@ -415,10 +435,7 @@ int32_t llm_sampler_sample_ex(llm_sampler *s, const llm_sampling_params *params,
     }
     const int32_t n = s->n_vocab;
     prepare_work(s, params, logits, bias, history, n_history);
-    if (!filter) {
-        const int32_t best = argmax(s->work, n);
-        return pick_all(s, params, best, s->work[best]);
-    }
+    if (!filter) return pick_all(s, params);
 
     /* Constrained: the tokens the filter rejects are out (as if at -inf), then the same
      * sampling. Greedy needs the best allowed token, top-k the k best: found lazily. */
@@ -446,8 +463,7 @@ int32_t llm_sampler_sample_ex(llm_sampler *s, const llm_sampling_params *params,
         else if (s->work[i] != -INFINITY) any = 1;
     }
     if (!any) return LLM_SAMPLE_NONE_ALLOWED;
-    const int32_t best = argmax(s->work, n);
-    return pick_all(s, params, best, s->work[best]);
+    return pick_all(s, params);
 }
 
 int32_t llm_sampler_sample(llm_sampler *s, const llm_sampling_params *params, const float *logits,
