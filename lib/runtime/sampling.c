@@ -33,6 +33,7 @@ struct llm_sampler {
     int32_t *count; /* per-token occurrence counts inside the penalty window (kept zeroed) */
     uint8_t *mask;  /* constrained sampling's whole-vocabulary mask (allocated on first use) */
     cand *kept;     /* the allowed candidates a lazy walk found (LAZY_MAX_TESTED) */
+    int lazy_failures, lazy_skip; /* recent lazy walks that failed; tokens to mask directly */
 };
 
 /* ---- PRNG ---------------------------------------------------------------------------------- */
@@ -160,6 +161,18 @@ static void heap_sift_up(cand *h, size_t i) {
     }
 }
 
+/* Offers c to the heap out of *k entries keeping the best m. */
+static inline void heap_offer(cand *out, size_t *k, size_t m, cand c) {
+    if (*k < m) {
+        out[*k] = c;
+        heap_sift_up(out, *k);
+        (*k)++;
+    } else if (cand_before(c, out[0])) {
+        out[0] = c;
+        heap_sift_down(out, *k, 0);
+    }
+}
+
 /* The best m tokens with a finite (> -inf) logit, sorted; returns how many (<= m). */
 static size_t top_sorted(const float *work, int32_t n, size_t m, cand *out) {
     size_t k = 0;
@@ -183,15 +196,8 @@ static size_t top_sorted(const float *work, int32_t n, size_t m, cand *out) {
         for (; i < end; i++) {
             float v = work[i];
             if (v == -INFINITY) continue;
-            cand c = {v, i};
-            if (k < m) {
-                out[k] = c;
-                heap_sift_up(out, k);
-                k++;
-            } else if (cand_before(c, out[0])) {
-                out[0] = c;
-                heap_sift_down(out, k, 0);
-            }
+            const cand c = {v, i};
+            heap_offer(out, &k, m, c);
         }
     }
     qsort(out, k, sizeof *out, cand_cmp);
@@ -438,25 +444,48 @@ int32_t llm_sampler_sample_ex(llm_sampler *s, const llm_sampling_params *params,
     if (!filter) return pick_all(s, params);
 
     /* Constrained: the tokens the filter rejects are out (as if at -inf), then the same
-     * sampling. Greedy needs the best allowed token, top-k the k best: found lazily. */
+     * sampling. Greedy needs the best allowed token, top-k the k best: found lazily, unless the
+     * last walks failed (a model that does not follow the grammar, e.g. random weights, would
+     * pay for a failed walk before every mask): after a failure the next min(failures, 8)
+     * tokens go straight to the mask. Either way the same token comes out. */
     const int greedy = !(params->temperature > 0.0f);
     const int use_k = params->top_k > 0 && params->top_k < n;
-    if (greedy || use_k) {
+    const size_t k = greedy ? 1 : (size_t)params->top_k;
+    if ((greedy || use_k) && s->lazy_skip > 0) {
+        s->lazy_skip--;
+    } else if (greedy || use_k) {
         int exhausted = 0;
-        const size_t k = greedy ? 1 : (size_t)params->top_k;
         const ptrdiff_t got = lazy_allowed(s, filter, k, &exhausted);
         if (got < 0) return LLM_SAMPLE_FILTER_ERROR;
         if (exhausted) return LLM_SAMPLE_NONE_ALLOWED;
         if (got > 0) {
+            s->lazy_failures = 0;
             if (greedy) return s->kept[0].id;
             return pick_sorted(s->kept, (size_t)got, params, rng_uniform(s->rng));
         }
+        if (s->lazy_failures < 8) s->lazy_failures++;
+        s->lazy_skip = s->lazy_failures;
     }
     if (!s->mask) {
         s->mask = malloc((size_t)n);
         if (!s->mask) return LLM_SAMPLE_FILTER_ERROR;
     }
     if (filter->fill_mask(filter->ud, s->mask) != 0) return LLM_SAMPLE_FILTER_ERROR;
+    if (greedy || use_k) {
+        /* the k best of the allowed tokens: gathered from the mask (a pass over bytes, mostly
+         * zero where a mask is needed), then a heap over them only */
+        size_t na = 0, kk = 0;
+        for (int32_t i = 0; i < n; i++)
+            if (s->mask[i] && s->work[i] != -INFINITY) {
+                const cand c = {s->work[i], i};
+                heap_offer(s->cands, &kk, k, c);
+                na++;
+            }
+        if (na == 0) return LLM_SAMPLE_NONE_ALLOWED;
+        qsort(s->cands, kk, sizeof *s->cands, cand_cmp);
+        if (greedy) return s->cands[0].id;
+        return pick_sorted(s->cands, kk, params, rng_uniform(s->rng));
+    }
     int any = 0;
     for (int32_t i = 0; i < n; i++) {
         if (!s->mask[i]) s->work[i] = -INFINITY;
