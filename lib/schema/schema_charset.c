@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "schema/schema_regex.h"
+#include "tokenizer/tok_internal.h"
 
 static const crange ALL[2] = {{0, 0xD7FF}, {0xE000, CP_MAX}};
 
@@ -107,22 +108,7 @@ void cs_gbnf(sctx *c, const cset *s, llm_buf *out) {
     size_t n = 0;
     if (raw.n == 1 && raw.r[0].lo == raw.r[0].hi) { /* one character: a literal */
         char u[4];
-        uint32_t cp = raw.r[0].lo;
-        size_t k = 0;
-        if (cp < 0x80) u[k++] = (char)cp;
-        else if (cp < 0x800) {
-            u[k++] = (char)(0xc0 | (cp >> 6));
-            u[k++] = (char)(0x80 | (cp & 0x3f));
-        } else if (cp < 0x10000) {
-            u[k++] = (char)(0xe0 | (cp >> 12));
-            u[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-            u[k++] = (char)(0x80 | (cp & 0x3f));
-        } else {
-            u[k++] = (char)(0xf0 | (cp >> 18));
-            u[k++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-            u[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-            u[k++] = (char)(0x80 | (cp & 0x3f));
-        }
+        const size_t k = (size_t)tok_utf8_encode(raw.r[0].lo, u);
         sc_gbnf_literal(c, &alts[n++], u, k);
     } else if (raw.n) {
         cset comp = {0};

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "schema/schema_internal.h"
+#include "tokenizer/tok_internal.h"
 
 /* prefixItems nest one group per item. */
 #define MAX_PREFIX 128
@@ -88,19 +89,8 @@ static const char *trie_rule(sctx *c, const trie *t, const char *hint, size_t de
         }
         const char *sub = trie_rule(c, t->kids[i], hint, depth + 1);
         if (!sub) break;
-        char ch[8];
-        size_t k = 0;
-        uint32_t cp = t->cps[i];
-        /* the character as UTF-8 for the literal */
-        if (cp < 0x80) ch[k++] = (char)cp;
-        else if (cp < 0x800) { ch[k++] = (char)(0xc0 | (cp >> 6)); ch[k++] = (char)(0x80 | (cp & 0x3f)); }
-        else if (cp < 0x10000) {
-            ch[k++] = (char)(0xe0 | (cp >> 12)); ch[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-            ch[k++] = (char)(0x80 | (cp & 0x3f));
-        } else {
-            ch[k++] = (char)(0xf0 | (cp >> 18)); ch[k++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-            ch[k++] = (char)(0x80 | ((cp >> 6) & 0x3f)); ch[k++] = (char)(0x80 | (cp & 0x3f));
-        }
+        char ch[4];
+        const size_t k = (size_t)tok_utf8_encode(t->cps[i], ch); /* the character for the literal */
         sc_puts(c, &b, " | ");
         sc_gbnf_literal(c, &b, ch, k);
         sc_puts(c, &b, " ");

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "schema/schema_regex.h"
+#include "tokenizer/tok_internal.h"
 
 #define RX_MAX_GROUPS 64
 #define RX_INF_LEN ((int64_t)1 << 40)
@@ -766,21 +767,7 @@ static bool plain_char(const rx *r, uint32_t *cp) {
 
 static void put_utf8(sctx *c, llm_buf *b, uint32_t cp) {
     char u[4];
-    size_t k = 0;
-    if (cp < 0x80) u[k++] = (char)cp;
-    else if (cp < 0x800) {
-        u[k++] = (char)(0xc0 | (cp >> 6));
-        u[k++] = (char)(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        u[k++] = (char)(0xe0 | (cp >> 12));
-        u[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[k++] = (char)(0x80 | (cp & 0x3f));
-    } else {
-        u[k++] = (char)(0xf0 | (cp >> 18));
-        u[k++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        u[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[k++] = (char)(0x80 | (cp & 0x3f));
-    }
+    const size_t k = (size_t)tok_utf8_encode(cp, u);
     sc_put(c, b, u, k);
 }
 
