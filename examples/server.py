@@ -6,7 +6,9 @@
 
 Endpoints: GET /v1/models, GET /v1/models/{id}, GET /health, POST /v1/completions and
 POST /v1/chat/completions (both with "stream": true as Server-Sent Events: "data: {chunk}" events
-ending with "data: [DONE]"). Chat requests take tools / tool_choice / parallel_tool_calls (calls
+ending with "data: [DONE]"), POST /v1/embeddings (encoding_format "float" or "base64"; the
+extensions "pooling" and "normalize", see libllm.Model.create_embedding). Chat requests take
+tools / tool_choice / parallel_tool_calls (calls
 constrained to each tool's schema, returned as message.tool_calls or streamed delta.tool_calls),
 response_format (json_object, json_schema), logprobs / top_logprobs, logit_bias and seed;
 completions take response_format, logprobs (an integer), logit_bias and seed; both take "grammar"
@@ -108,10 +110,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         try:
-            if path not in ("/v1/completions", "/v1/chat/completions"):
+            if path not in ("/v1/completions", "/v1/chat/completions", "/v1/embeddings"):
                 self.read_body_and_discard()
                 raise ApiError(404, f"no route POST {path}", "not_found_error")
             body = self.read_json()
+            if path == "/v1/embeddings":
+                self.send_json(200, self.embeddings(body))
+                return
             kwargs = {k: body[k] for k in SAMPLING_FIELDS if body.get(k) is not None}
             if "max_tokens" not in kwargs and body.get("max_completion_tokens") is not None:
                 kwargs["max_tokens"] = body["max_completion_tokens"]
@@ -152,7 +157,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error_json(e)
         except libllm.ContextFullError as e:
             self.send_error_json(ApiError(400, f"the prompt does not fit in the context: {e.message}",
-                                          param="messages" if "chat" in path else "prompt"))
+                                          param="messages" if "chat" in path else
+                                          "input" if "embeddings" in path else "prompt"))
         except (libllm.InvalidUtf8Error, libllm.InvalidArgumentError, libllm.UnsupportedError,
                 libllm.FormatError, libllm.LimitError) as e:
             # FormatError: the chat template rejects the conversation, or a grammar does not parse;
@@ -171,6 +177,21 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_error_json(ApiError(500, f"internal error: {type(e).__name__}", "server_error"))
             except OSError:
                 pass
+
+    def embeddings(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        """POST /v1/embeddings: OpenAI's request (input: a string, a list of strings, a list of
+        token ids or a list of lists of them; encoding_format "float" or "base64"; dimensions
+        only as the model's own size), plus libllm's "pooling" ("mean", "last", "first") and
+        "normalize" (default true)."""
+        if body.get("input") is None:
+            raise ApiError(400, "input is required", param="input")
+        dims = body.get("dimensions")
+        if dims is not None and dims != self.server.model.n_embd:
+            raise ApiError(400, f"dimensions is not supported: the embeddings have the model's "
+                                f"{self.server.model.n_embd}", param="dimensions")
+        return self.server.model.create_embedding(body["input"], encoding_format=body.get("encoding_format") or "float",
+                                                  pooling=body.get("pooling") or "mean",
+                                                  normalize=bool(body.get("normalize", True)))
 
     def read_body_and_discard(self) -> None:
         n = int(self.headers.get("Content-Length") or 0)

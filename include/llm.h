@@ -128,6 +128,19 @@ typedef enum llm_option {
     LLM_OPT_BACKEND = 3,          /* int, llm_backend (default LLM_BACKEND_AUTO) */
     LLM_OPT_MAX_SESSIONS = 4,     /* int, sessions a context may host at once (default 8) */
     LLM_OPT_PRECISION = 5,        /* int, llm_precision of the CPU kernels (default LLM_PRECISION_FAST) */
+    LLM_OPT_KV_TYPE = 6,          /* int, llm_kv_type of the sessions' KV cache (default LLM_KV_F32) */
+    LLM_OPT_MEMORY_LIMIT = 7,     /* int, bytes (0 = none, the default): a model load, context or session
+                                   * that would make the total exceed it fails with LLM_ERR_LIMIT
+                                   * (see llm_model_estimate_memory for what is counted) */
+    LLM_OPT_PREFIX_CACHE = 8,     /* int, bytes of KV cache a context keeps for prompt prefixes that
+                                   * its sessions may share (least recently used evicted first);
+                                   * -1 = as much as one session's cache (default), 0 = none */
+    /* session: what happens when the context is full */
+    LLM_OPT_CONTEXT_SHIFT = 9,    /* int, llm_context_shift (default LLM_SHIFT_NONE) */
+    LLM_OPT_SHIFT_KEEP = 26,      /* int, tokens at the start never dropped by a shift; -1 = when a
+                                   * chat starts with a system message, it and the message after it
+                                   * (some templates fold the one into the other), else the first
+                                   * token (default -1) */
     /* session: sampling (also settable on a live session with llm_session_set_*) */
     LLM_OPT_TEMPERATURE = 10,     /* float, 0 = greedy (default 0.8) */
     LLM_OPT_TOP_K = 11,           /* int, 0 = disabled (default 40) */
@@ -172,6 +185,29 @@ typedef enum llm_precision {
  * plugin loads, finds a device with enough free memory and supports the model, else the CPU (the
  * model's log callback says why); CUDA fails with LLM_ERR_BACKEND instead of falling back.
  * Sampling always runs on the host, identically on every backend. */
+/* The type of the KV cache's elements (LLM_OPT_KV_TYPE). F16 halves and Q8_0 (8-bit values with
+ * one f16 scale per 32) cuts to about 27% the memory of F32; the keys and values are rounded as they
+ * are stored (attention then reads them converted back to f32). Q8_0 needs head dimensions that are
+ * multiples of 32 (else context creation fails with LLM_ERR_UNSUPPORTED). CPU contexts only. */
+typedef enum llm_kv_type {
+    LLM_KV_F32 = 0,
+    LLM_KV_F16 = 1,
+    LLM_KV_Q8_0 = 2
+} llm_kv_type;
+
+/* What a session does when its context is full (LLM_OPT_CONTEXT_SHIFT). NONE stops, as before
+ * (LLM_FINISH_CONTEXT / LLM_ERR_CONTEXT_FULL). SHIFT keeps the first LLM_OPT_SHIFT_KEEP tokens,
+ * drops the older half of the rest and moves the kept keys to their new positions (the rotary
+ * embedding re-applied), like llama.cpp's context shift: cheap, but the kept entries still carry
+ * what they saw of the dropped text. SHIFT_RECOMPUTE drops the same tokens and evaluates the kept
+ * ones again: the session is then exactly a session that was fed only the kept tokens (a prefill
+ * of up to half a context per shift). CPU contexts only. */
+typedef enum llm_context_shift {
+    LLM_SHIFT_NONE = 0,
+    LLM_SHIFT = 1,
+    LLM_SHIFT_RECOMPUTE = 2
+} llm_context_shift;
+
 typedef enum llm_backend {
     LLM_BACKEND_AUTO = 0,
     LLM_BACKEND_CPU = 1,
@@ -225,6 +261,30 @@ LLM_API llm_status llm_backend_device_memory(llm_backend backend, int32_t device
 typedef struct llm_model llm_model;
 
 LLM_API llm_status llm_model_load_file(const char *path, llm_options *options, llm_model **model);
+/* What a model file will need, computed from its header before loading (nothing is loaded), under
+ * the given load, context and session options (may be NULL): LLM_OPT_USE_MMAP, LLM_OPT_REPACK,
+ * LLM_OPT_CONTEXT_SIZE, LLM_OPT_KV_TYPE, LLM_OPT_THREADS, LLM_OPT_PRECISION. size must be
+ * sizeof(llm_memory_estimate) of the caller's header (fields the library does not know are
+ * zeroed). total_bytes is what a loaded model with one context and one session that filled its
+ * context keeps resident (within a few percent: tests/memory/measure_memory.c measures it). Not
+ * counted: the activations of llm_session_step_batch (they grow with the batch), grammar masks and
+ * the vocabulary tree of constrained sampling, prefix-cache pages no live session shares, memory on
+ * a GPU. LLM_ERR_IO: the file cannot be opened; LLM_ERR_FORMAT: not a GGUF file, or hyper-parameters
+ * missing; LLM_ERR_INVALID_ARGUMENT: NULL path or estimate, size too small. */
+typedef struct llm_memory_estimate {
+    uint64_t size;                 /* sizeof(llm_memory_estimate), set by the caller */
+    uint64_t weights_bytes;        /* tensor data of the file (mapped or read) */
+    uint64_t weights_resident;     /* of those, what stays resident after load (repacking releases
+                                    * the mapped pages of the matrices it copies) */
+    uint64_t repacked_bytes;       /* the load-time copy in the CPU kernels' layout */
+    uint64_t model_overhead_bytes; /* f32 copies of norms and vectors, tokenizer, template */
+    uint64_t kv_bytes_per_token;   /* keys and values of one position, all layers */
+    uint64_t kv_bytes_per_session; /* one session's cache at the full context size */
+    uint64_t scratch_bytes;        /* activations of a session's forward pass and of its sampler */
+    uint64_t context_bytes;        /* per context: threads' scratch, batch scratch */
+    uint64_t total_bytes;          /* weights_resident + repacked + overhead + context + one session */
+} llm_memory_estimate;
+LLM_API llm_status llm_model_estimate_memory(const char *path, llm_options *options, llm_memory_estimate *estimate);
 /* The bytes are copied; the buffer may be freed once the call returns. */
 LLM_API llm_status llm_model_load_memory(const void *data, size_t size, llm_options *options,
                                          llm_model **model);
@@ -319,6 +379,11 @@ LLM_API const char *llm_context_backend_name(const llm_context *context); /* "cp
 /* The CPU instruction-set path the context's kernels use: "scalar", "avx2", "avx512", "amx" or
  * "neon" (chosen by cpuid; the environment variable LLM_CPU_ISA forces a lower one). */
 LLM_API const char *llm_context_isa(const llm_context *context);
+/* Bytes of KV cache the context's sessions and its prefix cache hold now, a block shared by
+ * several sessions counted once. */
+LLM_API uint64_t llm_context_kv_bytes(const llm_context *context);
+/* Drops every prompt prefix the context keeps for sharing (sessions keep what they use). */
+LLM_API void llm_context_clear_prefixes(llm_context *context);
 
 /* ---------------------------------------------------------------------------------------------
  * Session: one conversation (its KV cache, tokens and sampler).
@@ -426,6 +491,77 @@ LLM_API int64_t llm_session_n_evaluated(const llm_session *session);
  * its settings, logit bias, grammar and log-probabilities (not the forward passes), e.g. to see
  * what a grammar costs per token. */
 LLM_API int64_t llm_session_sampling_ns(const llm_session *session);
+
+/* Positions of the last feed that came from the context's prefix cache instead of being
+ * evaluated (a prompt that starts like one fed before, e.g. the same system prompt). */
+LLM_API int32_t llm_session_n_reused(const llm_session *session);
+/* Shifts done since creation or reset (LLM_OPT_CONTEXT_SHIFT). */
+LLM_API int32_t llm_session_n_shifts(const llm_session *session);
+
+/* ---------------------------------------------------------------------------------------------
+ * Saved sessions. A saved state holds everything the session's next steps depend on: its tokens
+ * and KV cache, the logits of its last feed, the sampler (its random generator included), the
+ * options set on it, stop strings, logit bias, grammar and the chat conversation. Loading it into a
+ * session of a context of the same model file (any process) makes that session continue exactly as
+ * the saved one would have (when that context has the same LLM_OPT_PRECISION; with the other one
+ * it continues from the same cache with its own arithmetic). The format is versioned and checksummed and names the model; loading
+ * fails, leaving the session as it was, with LLM_ERR_INVALID_ARGUMENT for another model, another KV
+ * type or a context too small, LLM_ERR_FORMAT for a truncated or corrupted state and
+ * LLM_ERR_UNSUPPORTED for a newer format version. CPU contexts only.
+ * ------------------------------------------------------------------------------------------ */
+/* Writes the state into buffer when it fits (else LLM_ERR_BUFFER_TOO_SMALL); *needed = its size. */
+LLM_API llm_status llm_session_save(llm_session *session, void *buffer, size_t capacity, size_t *needed);
+LLM_API llm_status llm_session_save_file(llm_session *session, const char *path);
+LLM_API llm_status llm_session_load(llm_session *session, const void *data, size_t size);
+LLM_API llm_status llm_session_load_file(llm_session *session, const char *path);
+
+/* ---------------------------------------------------------------------------------------------
+ * Embeddings and scores. Both replace what the session holds: they reset it (as llm_session_reset
+ * does), run the model over their input in its KV cache and empty the cache again, so that
+ * afterwards the session is empty, as after a reset, whether the call succeeded or not
+ * (llm_session_n_evaluated counts the tokens evaluated). Invalid arguments, tokens outside the
+ * vocabulary and an input longer than the context (LLM_ERR_CONTEXT_FULL) are reported before
+ * anything is changed. The session's abort function is polled (LLM_ERR_ABORTED). CPU contexts
+ * only: a session on a device backend gets LLM_ERR_UNSUPPORTED.
+ * ------------------------------------------------------------------------------------------ */
+typedef enum llm_pooling {
+    LLM_POOLING_MEAN = 0,   /* the mean of the tokens' final hidden states */
+    LLM_POOLING_LAST = 1,   /* the last token's (the usual choice for a causal model) */
+    LLM_POOLING_FIRST = 2   /* the first token's (only the first token is evaluated: in a causal
+                             * model it sees nothing else, so every text that begins with BOS
+                             * gets the same one) */
+} llm_pooling;
+enum { LLM_EMBED_NORMALIZE = 1 }; /* flags: scale the embedding to unit L2 norm (a zero vector
+                                   * stays zero) */
+/* The embedding of n_tokens tokens (n_tokens >= 1, at most the context size): the final hidden
+ * states (after the output norm, the vectors the LM head reads) pooled as asked, in double, then
+ * rounded to float. out receives llm_model_n_embd floats; capacity (in floats) must be at least
+ * that, else LLM_ERR_BUFFER_TOO_SMALL. out is written only on success. Unknown flags or pooling:
+ * LLM_ERR_INVALID_ARGUMENT. */
+LLM_API llm_status llm_session_embed(llm_session *session, const int32_t *tokens, size_t n_tokens,
+                                     llm_pooling pooling, int flags, float *out, size_t capacity);
+/* The same for text (len < 0: NUL-terminated), tokenized with the model's BOS when it uses one
+ * (special-token text is plain text). A text with no tokens is LLM_ERR_INVALID_ARGUMENT. */
+LLM_API llm_status llm_session_embed_text(llm_session *session, const char *text, ptrdiff_t len,
+                                          llm_pooling pooling, int flags, float *out, size_t capacity);
+/* The log-probability (natural log, raw model distribution: the softmax of the logits, no logit
+ * bias, penalties or temperature) of continuation after prompt, each token evaluated once (the
+ * last continuation token is not evaluated: no score needs its logits). *total = the sum (0 for
+ * n_continuation = 0), computed in double, and token_logprobs (n_continuation floats) each
+ * token's; either may be NULL. n_prompt >= 1 (e.g. just BOS); n_prompt + n_continuation must fit
+ * the context. Comparing the totals of several continuations (labels, candidates) classifies or
+ * reranks them. The prompt's start comes from the context's prefix cache when it holds it
+ * (LLM_OPT_PREFIX_CACHE; llm_session_n_reused counts those positions) and the prompt is offered
+ * to that cache: scoring several continuations of one long prompt evaluates the prompt once
+ * (results then equal a fresh evaluation's within float rounding). */
+LLM_API llm_status llm_session_score(llm_session *session, const int32_t *prompt, size_t n_prompt,
+                                     const int32_t *continuation, size_t n_continuation,
+                                     float *token_logprobs, double *total);
+/* The same for texts (NUL-terminated): the prompt tokenized with BOS when the model uses one, the
+ * continuation without, each on its own (so a continuation usually starts with its space, e.g.
+ * " Paris"); *n_tokens (may be NULL) gets the continuation's token count. */
+LLM_API llm_status llm_session_score_text(llm_session *session, const char *prompt, const char *continuation,
+                                          double *total, int32_t *n_tokens);
 
 /* ---------------------------------------------------------------------------------------------
  * Constrained output: grammars, JSON Schema, logit bias, log-probabilities.

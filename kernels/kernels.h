@@ -118,6 +118,17 @@ typedef struct llm_attention_args {
     int64_t v_stride;
     float *out;
     int64_t out_stride;
+    /* A paged cache instead of k / v (k_pages != NULL): the keys at positions
+     * [i * page_size, (i + 1) * page_size) are rows of k_row_bytes at k_pages[i] (likewise v),
+     * of type kv_type (LLM_DT_F32, LLM_DT_F16 or LLM_DT_Q8_0; head g's elements start at element
+     * g * head_dim, which for Q8_0 must be a multiple of 32); page_size is a multiple of 64, the
+     * key block, so the blocking and the result are those of the same keys in f32 rows. Non-F32
+     * blocks are converted to f32 (llm_dequantize_row) before use. */
+    const void *const *k_pages;
+    const void *const *v_pages;
+    int32_t page_size;
+    uint32_t kv_type;
+    size_t k_row_bytes, v_row_bytes;
 } llm_attention_args;
 void llm_attention(const llm_attention_args *args, llm_pool *pool);
 

@@ -16,6 +16,12 @@ llm_add_py_test(test_py_binding_vocab_only bindings/python/tests/test_vocab_only
 llm_add_py_test(test_py_binding_structured bindings/python/tests/test_structured.py TIMEOUT 600)
 llm_add_py_test(test_py_binding_tools bindings/python/tests/test_tools.py TIMEOUT 900)
 llm_add_py_test(test_py_binding_tool_app bindings/python/tests/test_tool_app.py TIMEOUT 600)
+# llm_model_estimate_memory and LLM_OPT_MEMORY_LIMIT (libllm.estimate_memory, Model(memory_limit=))
+llm_add_py_test(test_py_binding_memory bindings/python/tests/test_memory.py TIMEOUT 300)
+set_tests_properties(test_py_binding_memory PROPERTIES LABELS "python;ctypes")
+# long conversations (context shift), KV cache types, shared prompt prefixes
+llm_add_py_test(test_py_binding_longctx bindings/python/tests/test_longctx.py TIMEOUT 300)
+set_tests_properties(test_py_binding_longctx PROPERTIES LABELS "python;ctypes")
 set_tests_properties(test_py_binding_model test_py_binding_session test_py_binding_completion
                      test_py_binding_interrupt test_py_binding_server test_py_binding_install
                      test_py_binding_chat test_py_binding_vocab_only test_py_binding_structured

@@ -69,6 +69,7 @@ typedef struct bench_opts {
     int constraint_is_schema[BENCH_MAX_LIST];
     char *constraint_text[BENCH_MAX_LIST]; /* the files' contents, read by cli_bench */
     int n_constraints;
+    int shared_prompt; /* --shared-prompt N: time to first token with an N-token common prompt */
     int reps;
     int json;
     int bandwidth;
@@ -101,6 +102,11 @@ static void bench_usage(FILE *f) {
             "                               the default sampling and llm_session_step; the \"sample\n"
             "                               us/t\" column is the time per token spent choosing it\n"
             "      --json-schema FILE       the same with the grammar of a JSON Schema\n"
+            "      --shared-prompt N        also measure the time to first token of requests that start\n"
+            "                               with the same N-token prompt (then a 16-token question):\n"
+            "                               the first request, the following ones (the prompt's KV\n"
+            "                               cache shared through the context's prefix cache), and the\n"
+            "                               same requests in a context without a prefix cache\n"
             "  -o, --output FORMAT          md (a Markdown table, default) or json\n"
             "      --bandwidth              also measure the memory read bandwidth with each thread\n"
             "                               count and report the decode floor (model bytes /\n"
@@ -193,7 +199,8 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
                                                     {"-n", "--n-gen"},       {"-t", "--threads"},
                                                     {"-r", "--repetitions"}, {"-o", "--output"},
                                                     {NULL, "--precision"},   {NULL, "--sessions"},
-                                                    {NULL, "--grammar"},     {NULL, "--json-schema"}};
+                                                    {NULL, "--grammar"},     {NULL, "--json-schema"},
+                                                    {NULL, "--shared-prompt"}};
         int known = 0;
         for (size_t k = 0; k < sizeof WITH_VALUE / sizeof WITH_VALUE[0]; k++)
             known |= opt_is(name, WITH_VALUE[k][0], WITH_VALUE[k][1]);
@@ -230,6 +237,14 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
                 o->constraint_is_schema[o->n_constraints] = opt_is(name, NULL, "--json-schema");
                 o->constraint_files[o->n_constraints++] = value;
             }
+        } else if (opt_is(name, NULL, "--shared-prompt")) {
+            int v[1], nv = 0;
+            rc = parse_int_list(name, value, 1, v, &nv);
+            if (rc == 0 && nv != 1) {
+                fprintf(stderr, "llm bench: --shared-prompt takes one value\n");
+                rc = -1;
+            }
+            if (rc == 0) o->shared_prompt = v[0];
         } else if (opt_is(name, "-r", "--repetitions")) {
             int list[1], n = 0;
             rc = strchr(value, ',') ? (fprintf(stderr, "llm bench: %s takes one value\n", name), -1)
@@ -867,6 +882,8 @@ static int bench_model_threads(const bench_opts *o, const char *path, const llm_
         st = llm_options_set_int(opt, LLM_OPT_MAX_SESSIONS, max_s + 2 + o->n_constraints);
     if (st == LLM_OK) st = llm_options_set_float(opt, LLM_OPT_TEMPERATURE, 0.0);
     if (st == LLM_OK) st = llm_options_set_int(opt, LLM_OPT_PRECISION, precision);
+    /* every run feeds the same tokens again: a prefix cache would serve them instead of the model */
+    if (st == LLM_OK) st = llm_options_set_int(opt, LLM_OPT_PREFIX_CACHE, 0);
     if (st != LLM_OK) {
         cli_report("bad option", st, opt);
         llm_options_free(opt);
@@ -961,6 +978,108 @@ done:
     return rc;
 }
 
+/* ---- shared prompts: time to first token --------------------------------------------------- */
+
+/* One request on a new session of c: the shared prompt, then question q (16 tokens), until the
+ * first token is sampled; *ms gets the time, *reused the positions served by the prefix cache. */
+static llm_status ttft_once(llm_context *c, const int32_t *sys, int n_sys, const int32_t *q, double *ms,
+                            int32_t *reused) {
+    llm_session *s = NULL;
+    llm_status st = llm_session_new(c, NULL, &s);
+    if (st != LLM_OK) return st;
+    int32_t *prompt = malloc((size_t)(n_sys + 16) * sizeof *prompt);
+    if (!prompt) {
+        llm_session_free(s);
+        return LLM_ERR_OUT_OF_MEMORY;
+    }
+    memcpy(prompt, sys, (size_t)n_sys * sizeof *prompt);
+    memcpy(prompt + n_sys, q, 16 * sizeof *prompt);
+    const double t0 = cli_now();
+    st = llm_session_feed_tokens(s, prompt, (size_t)n_sys + 16);
+    if (st == LLM_OK) st = llm_session_step(s, NULL, NULL, NULL, NULL);
+    *ms = (cli_now() - t0) * 1e3;
+    *reused = llm_session_n_reused(s);
+    free(prompt);
+    llm_session_free(s);
+    return st;
+}
+
+/* The --shared-prompt table: per model, threads and precision, the first request's time to
+ * first token, the following requests' (mean over the repetitions, each with another question),
+ * and the same requests in a context without a prefix cache (what every request costs there). */
+static int bench_shared(const bench_opts *o, const char *path, const llm_model *m, int threads, int precision,
+                        int *printed) {
+    const int n_sys = o->shared_prompt, reps = o->reps > 1 ? o->reps : 2;
+    int32_t *sys = random_tokens(m, (size_t)n_sys, BENCH_SEED + 1);
+    int32_t *qs = random_tokens(m, (size_t)(reps + 2) * 16, BENCH_SEED + 2);
+    llm_context *cs[2] = {NULL, NULL};
+    int rc = -1;
+    double first = 0, sum[2] = {0, 0}, sum2[2] = {0, 0};
+    int32_t reused = 0, reused_min = INT32_MAX;
+    if (!sys || !qs) goto done;
+    for (int k = 0; k < 2; k++) {
+        llm_options *opt = llm_options_new();
+        if (!opt) goto done;
+        llm_options_set_int(opt, LLM_OPT_THREADS, threads);
+        llm_options_set_int(opt, LLM_OPT_CONTEXT_SIZE, n_sys + 32);
+        llm_options_set_int(opt, LLM_OPT_PRECISION, precision);
+        llm_options_set_int(opt, LLM_OPT_PREFIX_CACHE, k == 0 ? -1 : 0);
+        llm_status st = llm_context_new(m, opt, &cs[k]);
+        if (st != LLM_OK) cli_report("cannot create a context", st, opt);
+        llm_options_free(opt);
+        if (st != LLM_OK) goto done;
+    }
+    /* a warm-up request with other tokens in each context (weights paged in, pools started) */
+    for (int k = 0; k < 2; k++) {
+        double ms = 0;
+        if (ttft_once(cs[k], qs + 16 * reps, 16, qs, &ms, &reused) != LLM_OK) goto done;
+    }
+    /* interleaved: request i with the cache, then without it */
+    for (int i = 0; i <= reps; i++)
+        for (int k = 0; k < 2; k++) {
+            double ms = 0;
+            llm_status st = ttft_once(cs[k], sys, n_sys, qs + 16 * i, &ms, &reused);
+            if (st != LLM_OK) {
+                cli_report("shared-prompt request failed", st, cs[k]);
+                goto done;
+            }
+            if (k == 0 && i == 0) first = ms;
+            else if (i > 0) {
+                sum[k] += ms;
+                sum2[k] += ms * ms;
+                if (k == 0 && reused < reused_min) reused_min = reused;
+            }
+        }
+    if (!*printed) {
+        printf("\nTime to first token of requests that start with the same %d-token prompt (then 16 tokens of\n"
+               "question), milliseconds; following: mean +/- sd of %d requests, each with another question:\n\n",
+               n_sys, reps);
+        printf("| %-28s | %7s | %9s | %8s | %18s | %13s | %18s | %7s |\n", "model", "threads", "precision",
+               "first", "following", "reused tokens", "no prefix cache", "speedup");
+        printf("| %.28s | ------: | --------: | -------: | -----------------: | ------------: | -----------------: | ------: |\n",
+               "----------------------------------------");
+        *printed = 1;
+    }
+    double mean[2], sd[2];
+    for (int k = 0; k < 2; k++) {
+        mean[k] = sum[k] / reps;
+        const double var = sum2[k] / reps - mean[k] * mean[k];
+        sd[k] = var > 0 ? sqrt(var) : 0;
+    }
+    char fol[64], none[64];
+    snprintf(fol, sizeof fol, "%.1f +/- %.1f", mean[0], sd[0]);
+    snprintf(none, sizeof none, "%.1f +/- %.1f", mean[1], sd[1]);
+    printf("| %-28s | %7d | %9s | %8.1f | %18s | %13d | %18s | %6.1fx |\n", base_name(path), threads,
+           precision_name(precision), first, fol, (int)reused_min, none, mean[0] > 0 ? first / mean[0] : 0.0);
+    rc = 0;
+done:
+    llm_context_free(cs[0]);
+    llm_context_free(cs[1]);
+    free(sys);
+    free(qs);
+    return rc;
+}
+
 int cli_bench(int argc, char **argv) {
     bench_opts o;
     int pr = bench_parse(argc, argv, &o);
@@ -1037,6 +1156,23 @@ int cli_bench(int argc, char **argv) {
     if (o.json && bs.n_res > 0) printf("\n]\n");
     else if (o.json && rc == CLI_OK) printf("[]\n");
     if (!o.json) md_sampled(bs.res, bs.n_res);
+    int printed_shared = 0;
+    for (int mi = 0; mi < o.n_models && rc == CLI_OK && o.shared_prompt > 0; mi++) {
+        llm_model *m = NULL;
+        llm_options *lo = llm_options_new();
+        static int verbose_flag2 = 1;
+        if (lo) llm_options_set_log(lo, log_cb, o.verbose ? &verbose_flag2 : NULL);
+        if (!lo || llm_model_load_file(o.models[mi], lo, &m) != LLM_OK) {
+            cli_report("cannot load the model", LLM_ERR_IO, lo);
+            rc = CLI_ERR_RUNTIME;
+        }
+        for (int ti = 0; ti < o.n_threads && rc == CLI_OK; ti++)
+            for (int pi = 0; pi < o.n_precisions && rc == CLI_OK; pi++)
+                if (bench_shared(&o, o.models[mi], m, o.threads[ti], o.precisions[pi], &printed_shared) != 0)
+                    rc = CLI_ERR_RUNTIME;
+        llm_model_free(m);
+        llm_options_free(lo);
+    }
     if (!o.json && o.bandwidth && bs.n_bw > 0 && bs.n_res > 0) md_bandwidth(bs.res, bs.n_res, bs.bws, bs.n_bw);
     fflush(stdout);
     for (int i = 0; i < bs.n_res; i++) {

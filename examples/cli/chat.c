@@ -6,12 +6,14 @@
 
 #include "common.h"
 
-#define CHAT_GROUPS (CLI_G_MODEL | CLI_G_THREADS | CLI_G_CTX | CLI_G_SAMPLING | CLI_G_SYSTEM)
+#define CHAT_GROUPS (CLI_G_MODEL | CLI_G_THREADS | CLI_G_CTX | CLI_G_SAMPLING | CLI_G_SYSTEM | CLI_G_STATE)
 
 static void chat_usage(FILE *f) {
     fprintf(f, "usage: llm chat [-m MODEL] [--system TEXT] [sampling options] [-t THREADS] [-c CTX]\n"
+               "                [--load FILE] [--save FILE]\n"
                "Reads one user message per line from stdin and streams the replies to stdout.\n"
-               "'/reset' starts a new conversation, '/exit' or end of input quits.\n\n");
+               "'/reset' starts a new conversation, '/exit' or end of input quits.\n"
+               "--save FILE keeps the conversation in FILE; --load FILE resumes it (same model).\n\n");
     cli_print_options(f, CHAT_GROUPS);
 }
 
@@ -33,6 +35,17 @@ static int start_conversation(llm_session *s, const char *system) {
     return 0;
 }
 
+/* --save: writes the session's state (a failure is reported, the chat goes on). */
+static int save_state(llm_session *s, const char *path) {
+    if (!path) return 0;
+    llm_status st = llm_session_save_file(s, path);
+    if (st != LLM_OK) {
+        cli_report("cannot save the conversation", st, s);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_chat(int argc, char **argv) {
     cli_args a;
     int pr = cli_parse(argc, argv, CHAT_GROUPS, &a);
@@ -47,7 +60,16 @@ int cli_chat(int argc, char **argv) {
     if (cli_open(&a, 1, &env)) return CLI_ERR_RUNTIME;
     int rc = CLI_OK;
     const int interactive = isatty(STDIN_FILENO);
-    if (start_conversation(env.session, a.system)) {
+    if (a.load_file) {
+        llm_status st = llm_session_load_file(env.session, a.load_file);
+        if (st != LLM_OK) {
+            cli_report("cannot resume the conversation", st, env.session);
+            cli_close(&env);
+            return CLI_ERR_RUNTIME;
+        }
+        fprintf(stderr, "llm chat: resumed the conversation saved in %s (%d tokens)\n", a.load_file,
+                (int)llm_session_n_past(env.session));
+    } else if (start_conversation(env.session, a.system)) {
         cli_close(&env);
         return CLI_ERR_RUNTIME;
     }
@@ -100,7 +122,9 @@ int cli_chat(int argc, char **argv) {
         }
         if (finish == LLM_FINISH_CONTEXT)
             fprintf(stderr, "llm chat: context full; type /reset to start a new conversation\n");
+        save_state(env.session, a.save_file);
     }
+    if (rc == CLI_OK && save_state(env.session, a.save_file)) rc = CLI_ERR_RUNTIME;
     free(line);
     cli_close(&env);
     return rc;

@@ -52,7 +52,7 @@ typedef enum opt_id {
     O_MODEL, O_PROMPT, O_FILE, O_SYSTEM, O_THREADS, O_CTX, O_NPREDICT, O_CHUNKS, O_TEMP, O_SEED,
     O_TOPK, O_TOPP, O_MINP, O_REPEAT, O_FREQ, O_PRESENCE, O_LASTN, O_IDS, O_NOBOS, O_SPECIAL,
     O_VERBOSE, O_PRECISION, O_NOSPECIAL, O_TEMPLATE, O_MESSAGES, O_TOOLS, O_VAR, O_GENPROMPT,
-    O_GRAMMAR, O_SCHEMA
+    O_GRAMMAR, O_SCHEMA, O_SAVE, O_LOAD, O_KV_TYPE, O_SHIFT
 } opt_id;
 
 typedef struct opt_def {
@@ -75,6 +75,10 @@ static const opt_def OPTS[] = {
     {O_CTX, "-c", "--ctx", 1, CLI_G_CTX, "N", "context size in tokens"},
     {O_PRECISION, NULL, "--precision", 1, CLI_G_CTX, "P",
      "fast (8-bit activations, default) or exact (the f32 reference arithmetic)"},
+    {O_KV_TYPE, NULL, "--kv-type", 1, CLI_G_CTX, "T", "KV cache element type: f32 (default), f16 or q8_0"},
+    {O_SHIFT, NULL, "--context-shift", 1, CLI_G_CTX, "MODE",
+     "when the context is full: none (stop), shift (drop the older half, rotate the kept keys; chat's default) or "
+     "recompute (drop it, evaluate the kept tokens again)"},
     {O_NPREDICT, "-n", "--n-predict", 1, CLI_G_SAMPLING, "N",
      "tokens to generate, <= 0: until end of text or full context"},
     {O_CHUNKS, NULL, "--chunks", 1, CLI_G_PPL, "K", "evaluate at most K chunks (default: all)"},
@@ -99,6 +103,9 @@ static const opt_def OPTS[] = {
     {O_TOOLS, NULL, "--tools", 1, CLI_G_TEMPLATE, "FILE", "JSON array of tool definitions (the variable tools)"},
     {O_VAR, NULL, "--var", 1, CLI_G_TEMPLATE, "NAME=JSON", "another template variable (repeatable)"},
     {O_GENPROMPT, NULL, "--add-generation-prompt", 0, CLI_G_TEMPLATE, NULL, "end with the assistant's turn header"},
+    {O_SAVE, NULL, "--save", 1, CLI_G_STATE, "FILE", "save the conversation after each reply and at the end"},
+    {O_LOAD, NULL, "--load", 1, CLI_G_STATE, "FILE",
+     "resume the conversation saved in FILE (its sampling settings come with it)"},
     {O_VERBOSE, "-v", "--verbose", 0, 0, NULL, "print the library's log messages"},
 };
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
@@ -169,6 +176,8 @@ int cli_parse(int argc, char **argv, unsigned groups, cli_args *a) {
         case O_PROMPT: a->prompt = value; break;
         case O_FILE: a->file = value; break;
         case O_SYSTEM: a->system = value; break;
+        case O_SAVE: a->save_file = value; break;
+        case O_LOAD: a->load_file = value; break;
         case O_THREADS: rc = parse_int(name, value, 0, 4096, &a->threads); break;
         case O_CTX: rc = parse_int(name, value, 1, INT_MAX, &a->ctx); break;
         case O_NPREDICT:
@@ -216,6 +225,24 @@ int cli_parse(int argc, char **argv, unsigned groups, cli_args *a) {
             }
             break;
         case O_VERBOSE: a->verbose = 1; break;
+        case O_KV_TYPE:
+            if (strcmp(value, "f32") == 0) a->kv_type = 1 + LLM_KV_F32;
+            else if (strcmp(value, "f16") == 0) a->kv_type = 1 + LLM_KV_F16;
+            else if (strcmp(value, "q8_0") == 0) a->kv_type = 1 + LLM_KV_Q8_0;
+            else {
+                fprintf(stderr, "llm: %s: expected f32, f16 or q8_0, not '%s'\n", name, value);
+                rc = -1;
+            }
+            break;
+        case O_SHIFT:
+            if (strcmp(value, "none") == 0) a->context_shift = 1 + LLM_SHIFT_NONE;
+            else if (strcmp(value, "shift") == 0) a->context_shift = 1 + LLM_SHIFT;
+            else if (strcmp(value, "recompute") == 0) a->context_shift = 1 + LLM_SHIFT_RECOMPUTE;
+            else {
+                fprintf(stderr, "llm: %s: expected none, shift or recompute, not '%s'\n", name, value);
+                rc = -1;
+            }
+            break;
         case O_PRECISION:
             if (strcmp(value, "fast") == 0) {
                 a->precision = 1 + LLM_PRECISION_FAST;
@@ -353,6 +380,10 @@ llm_options *cli_make_options(const cli_args *a) {
     if (a->threads > 0) rc |= set_int(o, LLM_OPT_THREADS, a->threads, "--threads");
     if (a->ctx > 0) rc |= set_int(o, LLM_OPT_CONTEXT_SIZE, a->ctx, "--ctx");
     if (a->precision > 0) rc |= set_int(o, LLM_OPT_PRECISION, a->precision - 1, "--precision");
+    if (a->kv_type > 0) rc |= set_int(o, LLM_OPT_KV_TYPE, a->kv_type - 1, "--kv-type");
+    /* a chat goes on past the context by default, as a user expects of a chat */
+    if (a->context_shift > 0) rc |= set_int(o, LLM_OPT_CONTEXT_SHIFT, a->context_shift - 1, "--context-shift");
+    else if (a->chat_default) rc |= set_int(o, LLM_OPT_CONTEXT_SHIFT, LLM_SHIFT, "--context-shift");
     if (a->has_n_predict) rc |= set_int(o, LLM_OPT_MAX_TOKENS, a->n_predict > 0 ? a->n_predict : 0, "-n");
     if (a->has_temp) rc |= set_float(o, LLM_OPT_TEMPERATURE, a->temp, "--temp");
     if (a->has_top_k) rc |= set_int(o, LLM_OPT_TOP_K, a->top_k, "--top-k");

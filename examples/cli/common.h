@@ -24,7 +24,8 @@ enum {
     CLI_G_PPL = 1 << 8,      /* -f --chunks */
     CLI_G_POSITIONAL = 1 << 9,
     CLI_G_NOSPECIAL = 1 << 10, /* --no-special */
-    CLI_G_TEMPLATE = 1 << 11   /* --template --messages --tools --var --add-generation-prompt */
+    CLI_G_TEMPLATE = 1 << 11,  /* --template --messages --tools --var --add-generation-prompt */
+    CLI_G_STATE = 1 << 12      /* --save --load (saved sessions) */
 };
 
 #define CLI_MAX_POSITIONAL 64
@@ -35,9 +36,12 @@ typedef struct cli_args {
     const char *file;   /* -f */
     const char *system; /* --system */
     const char *grammar_file, *schema_file; /* --grammar, --json-schema */
+    const char *save_file, *load_file;      /* --save, --load */
     int threads;        /* -t, 0: library default */
     int ctx;            /* -c/--ctx, 0: library default (perplexity: 512) */
     int precision;      /* --precision: 0 library default, else 1 + llm_precision */
+    int kv_type;        /* --kv-type: 0 library default, else 1 + llm_kv_type */
+    int context_shift;  /* --context-shift: 0 default (chat: shift), else 1 + llm_context_shift */
     int n_predict;      /* -n, <= 0: until end of generation or context full */
     int has_n_predict;
     int chunks;         /* --chunks, 0: all */

@@ -1,15 +1,17 @@
 /* llm info: a model's properties and metadata. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "common.h"
 
-#define INFO_GROUPS (CLI_G_MODEL)
+#define INFO_GROUPS (CLI_G_MODEL | CLI_G_THREADS | CLI_G_CTX)
 
 static void info_usage(FILE *f) {
-    fprintf(f, "usage: llm info [-m MODEL]\n"
-               "Prints the model's architecture, size and dimensions, then every metadata key\n"
+    fprintf(f, "usage: llm info [-m MODEL] [-c N] [-t N]\n"
+               "Prints the model's architecture, size and dimensions, the memory it needs with one\n"
+               "session of N positions (llm_model_estimate_memory), then every metadata key\n"
                "with its value (arrays are shown as [array]), then the backends (CPU, and the CUDA\n"
                "plugin libllm-cuda.so: where it was loaded from or why not) and their devices.\n\n");
     cli_print_options(f, INFO_GROUPS);
@@ -83,6 +85,23 @@ static void print_backends(void) {
     }
 }
 
+/* What the file needs with one context and one session that fills it (-c and -t apply). */
+static void print_memory(const cli_args *a, llm_options *o) {
+    char buf[4096];
+    const char *path = cli_model_path(a, buf, sizeof buf);
+    llm_memory_estimate e;
+    memset(&e, 0, sizeof e);
+    e.size = sizeof e;
+    if (!path || llm_model_estimate_memory(path, o, &e) != LLM_OK) return;
+    const double mb = 1048576.0;
+    printf("memory:         %.1f MiB with one session of %d positions\n", e.total_bytes / mb,
+           e.kv_bytes_per_token ? (int)(e.kv_bytes_per_session / e.kv_bytes_per_token) : 0);
+    printf("  weights:      %.1f MiB resident of %.1f MiB, repacked copy %.1f MiB, other %.1f MiB\n",
+           e.weights_resident / mb, e.weights_bytes / mb, e.repacked_bytes / mb, e.model_overhead_bytes / mb);
+    printf("  per context:  %.1f MiB; per session: KV %.1f MiB (%.1f KiB per position), scratch %.1f MiB\n",
+           e.context_bytes / mb, e.kv_bytes_per_session / mb, e.kv_bytes_per_token / 1024.0, e.scratch_bytes / mb);
+}
+
 int cli_info(int argc, char **argv) {
     cli_args a;
     int pr = cli_parse(argc, argv, INFO_GROUPS, &a);
@@ -117,6 +136,7 @@ int cli_info(int argc, char **argv) {
         printf("context length: %d\n", (int)llm_model_n_ctx_train(m));
         printf("layers:         %d\n", (int)llm_model_n_layer(m));
         printf("embedding size: %d\n", (int)llm_model_n_embd(m));
+        print_memory(&a, o); /* llm_model_estimate_memory */
     }
     int32_t nk = llm_model_meta_count(m);
     printf("metadata:       %d keys\n", (int)nk);

@@ -32,6 +32,7 @@
  * in a 512-token prefill is bitwise the one computed when decoding it). */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/scalar/exp_f32.h"
@@ -53,6 +54,8 @@ typedef void (*dot4_fn)(const float *restrict q, const float *restrict k, int64_
 
 typedef struct attn_run {
     const llm_attention_args *a;
+    float *conv;          /* paged non-F32 caches: per thread, LLM_ATTN_KEY_BLOCK keys and values in f32 */
+    size_t conv_floats;   /* floats per thread */
     llm_dot_fn dot;       /* NULL: the scalar reference */
     accumulate_fn accumulate;
     expsub_fn expsub;
@@ -202,7 +205,30 @@ static accumulate_fn accumulate_for(llm_isa isa) {
     return accumulate_base;
 }
 
-static void run_unit(const attn_run *r, int64_t u) {
+/* Where the keys (values) of KV head g at positions [ja, jz] of one key block are, as f32 rows
+ * of *stride floats: in place for an f32 cache, else converted into buf. */
+static const float *block_rows(const llm_attention_args *a, int is_v, int32_t g, int32_t ja, int32_t jz, float *buf,
+                               int64_t *stride) {
+    const int32_t hd = is_v ? a->head_dim_v : a->head_dim_k;
+    if (!a->k_pages) {
+        *stride = is_v ? a->v_stride : a->k_stride;
+        return (is_v ? a->v : a->k) + (int64_t)g * hd + (int64_t)ja * *stride;
+    }
+    const size_t rb = is_v ? a->v_row_bytes : a->k_row_bytes;
+    const unsigned char *page = (is_v ? a->v_pages : a->k_pages)[ja / a->page_size];
+    const unsigned char *row = page + (size_t)(ja % a->page_size) * rb;
+    if (a->kv_type == LLM_DT_F32) {
+        *stride = (int64_t)(rb / sizeof(float));
+        return (const float *)row + (int64_t)g * hd;
+    }
+    const size_t head_bytes = llm_dtype_row_bytes(a->kv_type, hd);
+    for (int32_t j = ja; j <= jz; j++)
+        llm_dequantize_row(a->kv_type, row + (size_t)(j - ja) * rb + (size_t)g * head_bytes, buf + (int64_t)(j - ja) * hd, hd);
+    *stride = hd;
+    return buf;
+}
+
+static void run_unit(const attn_run *r, int64_t u, int ith) {
     const llm_attention_args *a = r->a;
     const int32_t hd_k = a->head_dim_k, hd_v = a->head_dim_v;
     /* heaviest first: the last query tokens see the most keys */
@@ -216,8 +242,8 @@ static void run_unit(const attn_run *r, int64_t u) {
     const int32_t h_end = g * r->group + r->group;
     const int32_t h1 = h0 + r->head_per_unit < h_end ? h0 + r->head_per_unit : h_end;
     const int32_t nh = h1 - h0;
-    const float *kg = a->k + (int64_t)g * hd_k;
-    const float *vg = a->v + (int64_t)g * hd_v;
+    float *kbuf = r->conv ? r->conv + (size_t)ith * r->conv_floats : NULL;
+    float *vbuf = kbuf ? kbuf + (size_t)LLM_ATTN_KEY_BLOCK * hd_k : NULL;
 
     float m[LLM_ATTN_MAX_ROWS];
     double l[LLM_ATTN_MAX_ROWS];
@@ -234,6 +260,12 @@ static void run_unit(const attn_run *r, int64_t u) {
     int32_t k_first = 0;
     if (a->window > 0 && p_first - a->window + 1 > 0) k_first = p_first - a->window + 1;
     for (int32_t jb = k_first - k_first % LLM_ATTN_KEY_BLOCK; jb <= p_last; jb += LLM_ATTN_KEY_BLOCK) {
+        /* the keys of this block any of the unit's tokens sees: [ja0, jz0] */
+        const int32_t ja0 = jb > k_first ? jb : k_first;
+        const int32_t jz0 = jb + LLM_ATTN_KEY_BLOCK - 1 < p_last ? jb + LLM_ATTN_KEY_BLOCK - 1 : p_last;
+        int64_t ks, vs;
+        const float *kblk = block_rows(a, 0, g, ja0, jz0, kbuf, &ks);
+        const float *vblk = block_rows(a, 1, g, ja0, jz0, vbuf, &vs);
         for (int32_t t = t0; t < t1; t++) {
             const int32_t p = a->pos0 + t;
             int32_t lo = 0;
@@ -242,8 +274,8 @@ static void run_unit(const attn_run *r, int64_t u) {
             const int32_t jz = jb + LLM_ATTN_KEY_BLOCK - 1 < p ? jb + LLM_ATTN_KEY_BLOCK - 1 : p;
             if (ja > jz) continue; /* fully masked for this token */
             const int32_t n = jz - ja + 1;
-            const float *kb = kg + (int64_t)ja * a->k_stride;
-            const float *vb = vg + (int64_t)ja * a->v_stride;
+            const float *kb = kblk + (int64_t)(ja - ja0) * ks;
+            const float *vb = vblk + (int64_t)(ja - ja0) * vs;
             for (int32_t h = h0; h < h1; h++) {
                 const int32_t i = (t - t0) * nh + (h - h0);
                 const float *q = a->q + (int64_t)t * a->q_stride + (int64_t)h * hd_k;
@@ -251,8 +283,8 @@ static void run_unit(const attn_run *r, int64_t u) {
                 float bm = -INFINITY;
                 int32_t j = 0;
                 if (r->dot4)
-                    for (; j + 4 <= n; j += 4) r->dot4(q, kb + (int64_t)j * a->k_stride, a->k_stride, hd_k, s + j);
-                for (; j < n; j++) s[j] = dot_f32(r, kb + (int64_t)j * a->k_stride, q, hd_k);
+                    for (; j + 4 <= n; j += 4) r->dot4(q, kb + (int64_t)j * ks, ks, hd_k, s + j);
+                for (; j < n; j++) s[j] = dot_f32(r, kb + (int64_t)j * ks, q, hd_k);
                 for (j = 0; j < n; j++) {
                     s[j] *= a->scale;
                     if (a->softcap > 0.0f) s[j] = a->softcap * tanhf(s[j] / a->softcap);
@@ -271,7 +303,7 @@ static void run_unit(const attn_run *r, int64_t u) {
                 double sum = 0.0;
                 for (j = 0; j < n; j++) sum += (double)s[j];
                 l[i] += sum;
-                r->accumulate(o, vb, a->v_stride, s, n, hd_v);
+                r->accumulate(o, vb, vs, s, n, hd_v);
             }
         }
     }
@@ -287,12 +319,12 @@ static void run_unit(const attn_run *r, int64_t u) {
 }
 
 static void attn_worker(void *arg, int ith, int nth) {
-    (void)ith, (void)nth;
+    (void)nth;
     attn_run *r = arg;
     for (;;) {
         const int64_t u = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed);
         if (u >= r->n_units) break;
-        run_unit(r, u);
+        run_unit(r, u, ith);
     }
 }
 
@@ -320,6 +352,21 @@ void llm_attention(const llm_attention_args *a, llm_pool *pool) {
         else r.head_per_unit = (r.head_per_unit + 1) / 2;
     }
     atomic_init(&r.next, 0);
+    /* conversion buffers of a non-F32 paged cache: one block of keys and values per thread */
+    r.conv = NULL;
+    r.conv_floats = (size_t)LLM_ATTN_KEY_BLOCK * (size_t)(a->head_dim_k + a->head_dim_v);
+    float *owned = NULL;
+    if (a->k_pages && a->kv_type != LLM_DT_F32) {
+        const size_t bytes = (size_t)nth * r.conv_floats * sizeof(float);
+        r.conv = pool ? llm_pool_shared(pool, bytes) : NULL;
+        if (!r.conv) r.conv = owned = malloc(bytes);
+        if (!r.conv) { /* nothing to compute with: NaN, never uninitialised memory */
+            for (int32_t t = 0; t < a->n_tok; t++)
+                for (int64_t d = 0; d < (int64_t)a->n_head * a->head_dim_v; d++) a->out[t * a->out_stride + d] = NAN;
+            return;
+        }
+    }
     if (nth > 1 && r.n_units > 1) llm_pool_run(pool, attn_worker, &r);
     else attn_worker(&r, 0, 1);
+    free(owned);
 }

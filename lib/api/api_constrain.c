@@ -49,29 +49,52 @@ llm_status llm_model_trie(const llm_model *m, const llm_token_trie **trie, const
 
 /* ---- grammars ------------------------------------------------------------------------------ */
 
-static llm_status install_grammar(llm_session *s, llm_grammar *g) {
+static char *copy_text(const char *t, size_t n) {
+    char *c = malloc(n + 1);
+    if (c) {
+        memcpy(c, t, n);
+        c[n] = 0;
+    }
+    return c;
+}
+
+/* g was parsed from src[0..len) with root rule root (kept for saved sessions). */
+static llm_status install_grammar(llm_session *s, llm_grammar *g, const char *src, size_t len, const char *root) {
     llm_err err;
     llm_err_clear(&err);
     const llm_token_trie *trie;
     llm_gmatcher *gm = NULL;
-    llm_status st = llm_model_trie(s->model, &trie, NULL, NULL, &err);
+    char *src_copy = copy_text(src, len), *root_copy = copy_text(root, strlen(root));
+    llm_status st = src_copy && root_copy ? llm_model_trie(s->model, &trie, NULL, NULL, &err)
+                                          : llm_err_set(&err, LLM_ERR_OUT_OF_MEMORY, "out of memory");
     if (st == LLM_OK) st = llm_gmatcher_new(g, &gm, &err);
     if (st != LLM_OK) {
         llm_grammar_free(g);
+        free(src_copy);
+        free(root_copy);
         return llm_fail(&s->h, st, "%s", err.msg);
     }
     llm_gmatcher_free(s->gm);
     llm_grammar_free(s->grammar);
+    free(s->grammar_src);
+    free(s->grammar_root);
     s->grammar = g;
     s->gm = gm;
+    s->grammar_src = src_copy;
+    s->grammar_root = root_copy;
+    s->gm_n = 0;
     return LLM_OK;
 }
 
 static void clear_grammar(llm_session *s) {
     llm_gmatcher_free(s->gm);
     llm_grammar_free(s->grammar);
+    free(s->grammar_src);
+    free(s->grammar_root);
     s->gm = NULL;
     s->grammar = NULL;
+    s->grammar_src = s->grammar_root = NULL;
+    s->gm_n = 0;
 }
 
 llm_status llm_session_set_grammar(llm_session *s, const char *gbnf, const char *root) {
@@ -85,7 +108,7 @@ llm_status llm_session_set_grammar(llm_session *s, const char *gbnf, const char 
     llm_grammar *g = NULL;
     llm_status st = llm_grammar_parse(gbnf, strlen(gbnf), root, &g, &err);
     if (st != LLM_OK) return llm_fail(&s->h, st, "grammar: %s", err.msg);
-    return install_grammar(s, g);
+    return install_grammar(s, g, gbnf, strlen(gbnf), root ? root : "root");
 }
 
 llm_status llm_session_set_json_schema(llm_session *s, const char *schema) {
@@ -105,9 +128,13 @@ llm_status llm_session_set_json_schema(llm_session *s, const char *schema) {
             st = llm_err_set(&err, LLM_ERR_INTERNAL, "the schema's grammar does not parse: %s", why);
         }
     }
+    if (st != LLM_OK) {
+        llm_buf_free(&text);
+        return llm_fail(&s->h, st, "JSON schema: %s", err.msg);
+    }
+    st = install_grammar(s, g, text.data ? text.data : "", text.len, "root");
     llm_buf_free(&text);
-    if (st != LLM_OK) return llm_fail(&s->h, st, "JSON schema: %s", err.msg);
-    return install_grammar(s, g);
+    return st;
 }
 
 llm_status llm_grammar_validate(const char *gbnf, const char *root, llm_options *o) {
@@ -193,6 +220,7 @@ static int filter_mask(void *ud, uint8_t *allowed) {
 
 void llm_constrain_restart(llm_session *s) {
     if (s->gm) llm_gmatcher_reset(s->gm);
+    s->gm_n = 0;
     s->lp_valid = 0;
 }
 
@@ -227,10 +255,18 @@ llm_status llm_constrain_sample(llm_session *s, const float *row, const int32_t 
         s->lp_valid = 1;
     }
     if (s->gm && !llm_tokenizer_is_eog(s->model->tok, tok)) {
+        if (s->gm_n == s->gm_cap) { /* the accepted tokens, for saved sessions */
+            const size_t cap = s->gm_cap ? s->gm_cap * 2 : 64;
+            int32_t *grown = realloc(s->gm_tok, cap * sizeof *grown);
+            if (!grown) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+            s->gm_tok = grown;
+            s->gm_cap = cap;
+        }
         size_t len = 0;
         const char *p = llm_tokenizer_piece(s->model->tok, tok, 0, &len);
         llm_status st = llm_gmatcher_accept(s->gm, p, len, &fc.err);
         if (st != LLM_OK) return llm_fail(&s->h, st, "grammar: %s", fc.err.msg);
+        s->gm_tok[s->gm_n++] = tok;
         *must_end = llm_gmatcher_must_end(s->gm);
     }
     *token = tok;
@@ -256,6 +292,9 @@ llm_status llm_session_logprobs(llm_session *s, float *logprob, int32_t *top_tok
 
 void llm_constrain_free(llm_session *s) {
     clear_grammar(s);
+    free(s->gm_tok);
+    s->gm_tok = NULL;
+    s->gm_cap = 0;
     free(s->bias_tok);
     free(s->bias_val);
     s->bias_tok = NULL;

@@ -1,9 +1,11 @@
 /* Contexts: the thread pool and limits under which sessions of one model run. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "memory/memory.h"
 
 /* Puts the model on the CUDA plugin's device with the most free memory, if it can run there:
  * LLM_OK with c->dev_* set, else the reason in err (LLM_ERR_OUT_OF_MEMORY when the device ran out
@@ -121,11 +123,35 @@ llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context *
     c->precision = (llm_precision)llm_options_value(o, LLM_OPT_PRECISION);
     llm_pool_set_fast(c->pool, c->precision == LLM_PRECISION_FAST);
     c->backend = LLM_BACKEND_CPU;
-    if (backend != LLM_BACKEND_CPU) {
+    c->kv_type = (int)llm_options_value(o, LLM_OPT_KV_TYPE);
+    const llm_hparams *hp = llm_arch_hparams(model->arch);
+    if (c->kv_type == LLM_KV_Q8_0 && (hp->head_dim_k % 32 || hp->head_dim_v % 32)) {
+        llm_pool_free(c->pool);
+        free(c);
+        return llm_fail(eh, LLM_ERR_UNSUPPORTED,
+                        "a Q8_0 KV cache needs head dimensions that are multiples of 32 (this model: %d and %d)",
+                        (int)hp->head_dim_k, (int)hp->head_dim_v);
+    }
+    if (c->kv_type != LLM_KV_F32 && backend == LLM_BACKEND_CUDA) {
+        llm_pool_free(c->pool);
+        free(c);
+        return llm_fail(eh, LLM_ERR_UNSUPPORTED, "the cuda backend keeps an F32 KV cache (LLM_OPT_KV_TYPE)");
+    }
+    /* the prefix cache: by default as large as one session's cache */
+    const int64_t prefix_opt = (int64_t)llm_options_value(o, LLM_OPT_PREFIX_CACHE);
+    const uint64_t prefix_limit =
+        prefix_opt >= 0 ? (uint64_t)prefix_opt : llm_kv_bytes_per_token(hp, c->kv_type) * (uint64_t)n_ctx;
+    if (prefix_limit > 0 && !(c->prefixes = llm_prefix_cache_new(prefix_limit))) {
+        llm_pool_free(c->pool);
+        free(c);
+        return llm_fail(eh, LLM_ERR_OUT_OF_MEMORY, "out of memory allocating the context");
+    }
+    if (backend != LLM_BACKEND_CPU && c->kv_type == LLM_KV_F32) {
         llm_err err;
         llm_err_clear(&err);
         llm_status st = open_device(c, model, &err);
         if (st != LLM_OK && backend == LLM_BACKEND_CUDA) {
+            llm_prefix_cache_free(c->prefixes);
             llm_pool_free(c->pool);
             free(c);
             return llm_fail(eh, st == LLM_ERR_OUT_OF_MEMORY ? st : LLM_ERR_BACKEND, "the cuda backend is not available: %s",
@@ -138,6 +164,11 @@ llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context *
         llm_log(model, LLM_LOG_INFO, "context: cpu backend (%s kernels, %s precision; %s), %d threads, %d tokens per session",
             llm_isa_name(isa), c->precision == LLM_PRECISION_FAST ? "fast" : "exact", llm_kernels_blas_info(),
             (int)n_threads, (int)n_ctx);
+    llm_err mem_err; /* LLM_OPT_MEMORY_LIMIT (lib/memory) */
+    if (llm_mem_context_admit(c, o, &mem_err) != LLM_OK) {
+        llm_context_free(c);
+        return llm_fail(eh, mem_err.code, "%s", mem_err.msg);
+    }
     *out = c;
     return LLM_OK;
 }
@@ -150,8 +181,10 @@ void llm_context_free(llm_context *c) {
         return;
     }
     if (c->dev_api) c->dev_api->model_free(c->dev_model);
+    llm_prefix_cache_free(c->prefixes);
     llm_pool_free(c->pool);
     llm_fwd_scratch_free(&c->batch_scratch);
+    llm_mem_context_release(c);
     c->h.magic = 0;
     free(c);
 }
@@ -167,4 +200,15 @@ const char *llm_context_isa(const llm_context *c) {
 const char *llm_context_backend_name(const llm_context *c) {
     if (!c || c->h.magic != LLM_MAGIC_CONTEXT) return "";
     return llm_backend_name(c->backend);
+}
+
+uint64_t llm_context_kv_bytes(const llm_context *c) {
+    if (!c || c->h.magic != LLM_MAGIC_CONTEXT) return 0;
+    const int64_t b = atomic_load(&((llm_context *)c)->kv_dom.bytes);
+    return b > 0 ? (uint64_t)b : 0;
+}
+
+void llm_context_clear_prefixes(llm_context *c) {
+    if (!c || c->h.magic != LLM_MAGIC_CONTEXT) return;
+    llm_prefix_cache_clear(c->prefixes);
 }

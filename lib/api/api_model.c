@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "api/internal.h"
+#include "memory/memory.h"
 
 static char *dup_str(const char *p, size_t n) {
     char *s = malloc(n + 1);
@@ -97,6 +98,7 @@ static llm_status finish_load(gguf_source *src, llm_options *o, llm_model **out)
         m->log_ud = o->log_ud;
     }
     llm_status st = gguf_parse(m->source.data, m->source.size, &m->gguf, &err);
+    if (st == LLM_OK) st = llm_mem_model_admit(m, o, &err); /* LLM_OPT_MEMORY_LIMIT (lib/memory) */
     if (st == LLM_OK && m->source.is_mapped) st = prefault(&m->source, o, &err);
     if (st == LLM_OK) {
         gguf_str s = {"", 0};

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "memory/memory.h"
 #include "runtime/textout.h"
 
 static int valid(const llm_session *s) { return s && s->h.magic == LLM_MAGIC_SESSION; }
@@ -30,17 +31,20 @@ static void apply_sampling(llm_sampling_params *sp, llm_option key, double v) {
 static const llm_option k_session_keys[] = {
     LLM_OPT_TEMPERATURE, LLM_OPT_TOP_K, LLM_OPT_TOP_P, LLM_OPT_MIN_P, LLM_OPT_REPEAT_PENALTY,
     LLM_OPT_FREQUENCY_PENALTY, LLM_OPT_PRESENCE_PENALTY, LLM_OPT_PENALTY_LAST_N, LLM_OPT_SEED,
-    LLM_OPT_MAX_TOKENS, LLM_OPT_ALL_LOGITS, LLM_OPT_TOP_LOGPROBS,
+    LLM_OPT_MAX_TOKENS, LLM_OPT_ALL_LOGITS, LLM_OPT_TOP_LOGPROBS, LLM_OPT_CONTEXT_SHIFT, LLM_OPT_SHIFT_KEEP,
 };
 
 static void apply_option(llm_session *s, llm_option key, double v) {
     if (key == LLM_OPT_MAX_TOKENS) s->max_tokens = (int32_t)v;
     else if (key == LLM_OPT_ALL_LOGITS) s->all_logits = v != 0;
     else if (key == LLM_OPT_TOP_LOGPROBS) s->top_logprobs = (int32_t)v;
+    else if (key == LLM_OPT_CONTEXT_SHIFT) s->shift_mode = (int)v;
+    else if (key == LLM_OPT_SHIFT_KEEP) s->shift_keep = (int32_t)v;
     else apply_sampling(&s->sp, key, v);
 }
 
 static void session_destroy(llm_session *s) {
+    llm_mem_session_release(s);
     llm_kv_free(s->kv);
     if (s->dev) s->ctx->dev_api->session_free(s->dev);
     free(s->dev_tokens);
@@ -75,6 +79,7 @@ llm_status llm_session_new(llm_context *ctx, const llm_options *o, llm_session *
     s->model = ctx->model;
     s->n_vocab = llm_arch_hparams(ctx->model->arch)->n_vocab;
     s->pending_token = -1;
+    s->reuse_base = -1;
     s->chat_text_valid = 1; /* empty text, empty cache */
     s->chat_reply_start = INT32_MAX;
     llm_tmpl_limits_from_options(o, &s->tmpl_limits);
@@ -83,6 +88,11 @@ llm_status llm_session_new(llm_context *ctx, const llm_options *o, llm_session *
     llm_err err;
     llm_err_clear(&err);
     llm_status st;
+    if ((st = llm_mem_session_admit(s, o, &err)) != LLM_OK) { /* LLM_OPT_MEMORY_LIMIT (lib/memory) */
+        llm_fail(&ctx->h, st, "%s", err.msg);
+        session_destroy(s);
+        return st;
+    }
     if (ctx->dev_api) {
         char msg[LLM_ERRMSG_MAX] = "";
         const int r = ctx->dev_api->session_new(ctx->dev_model, ctx->n_ctx, &s->dev, msg, sizeof msg);
@@ -93,7 +103,7 @@ llm_status llm_session_new(llm_context *ctx, const llm_options *o, llm_session *
             llm_err_set(&err, st, "%s session: %s", ctx->dev_api->name, msg[0] ? msg : "cannot create");
         }
     } else {
-        st = llm_kv_new(ctx->model->arch, ctx->n_ctx, &s->kv, &err);
+        st = llm_kv_new_typed(ctx->model->arch, ctx->n_ctx, ctx->kv_type, &ctx->kv_dom, &s->kv, &err);
     }
     if (st == LLM_OK) {
         s->sampler = llm_sampler_new(s->n_vocab);
@@ -128,7 +138,15 @@ enum { JOB_NONE = 0, JOB_REPLY = 1, JOB_PENDING = 2 };
 /* Discards the computation in flight, if any: the KV cache (n_past) never moved, the tokens it
  * evaluated are still pending (or the reply header still waits), and the logits are untouched
  * (it wrote into logits_next). */
+/* A failed or abandoned evaluation leaves the cache as before it began: the prefix positions
+ * attached for it go too. */
+static void unreuse(llm_session *s) {
+    if (s->reuse_base >= 0 && s->kv) llm_kv_truncate(s->kv, s->reuse_base);
+    s->reuse_base = -1;
+}
+
 static void abandon(llm_session *s) {
+    if (s->job != JOB_NONE) unreuse(s);
     if (s->job == JOB_NONE) return;
     if (s->dev) s->dev_in_flight = 0;
     else llm_forward_cancel(s->kv);
@@ -167,6 +185,11 @@ llm_status llm_session_reset(llm_session *s) {
     s->chat_text_valid = 1;
     s->chat_reply_start = INT32_MAX;
     s->chat_need_reply = s->chat_in_reply = 0;
+    s->chat_system_end = 0;
+    s->chat_shifted = 0;
+    s->n_shifts = 0;
+    s->n_reused = 0;
+    s->reuse_base = -1;
     llm_err_clear(&s->h.err);
     return LLM_OK;
 }
@@ -238,6 +261,11 @@ static llm_status reserve_next(llm_session *s, int32_t rows) {
 static llm_status eval_begin(llm_session *s, const int32_t *tokens, size_t n) {
     abandon(s);
     int32_t n_past = sess_n_past(s), n_ctx = sess_n_ctx(s);
+    if (n > (size_t)(n_ctx - n_past) && n <= (size_t)n_ctx && llm_session_shifts(s)) {
+        llm_status sst = llm_session_make_room(s, (int32_t)n);
+        if (sst != LLM_OK) return sst;
+        n_past = sess_n_past(s);
+    }
     if (n > (size_t)(n_ctx - n_past))
         return llm_fail(&s->h, LLM_ERR_CONTEXT_FULL, "%zu tokens do not fit: %d of the context's %d are in use",
                         n, (int)n_past, (int)n_ctx);
@@ -245,6 +273,16 @@ static llm_status eval_begin(llm_session *s, const int32_t *tokens, size_t n) {
         if (tokens[i] < 0 || tokens[i] >= s->n_vocab)
             return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "token %d at index %zu is outside the vocabulary [0, %d)",
                             (int)tokens[i], i, (int)s->n_vocab);
+    /* a prompt that starts like one the context keeps: those positions are attached, not computed */
+    s->n_reused = 0;
+    if (!s->dev && !s->all_logits && n >= 2) {
+        const int32_t r = llm_session_reuse_prefix(s, tokens, (int32_t)n);
+        s->n_reused = r;
+        if (r > 0) s->reuse_base = n_past;
+        tokens += r;
+        n -= (size_t)r;
+        n_past = sess_n_past(s);
+    }
     int32_t rows = s->all_logits ? (int32_t)n : 1;
     llm_status rst = reserve_next(s, rows);
     if (rst != LLM_OK) return rst;
@@ -264,7 +302,10 @@ static llm_status eval_begin(llm_session *s, const int32_t *tokens, size_t n) {
         llm_err_clear(&err);
         llm_status st = llm_forward_begin(s->model->arch, s->kv, tokens, (int32_t)n, s->logits_next, s->all_logits,
                                           s->ctx->pool, &err);
-        if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
+        if (st != LLM_OK) {
+            unreuse(s);
+            return llm_fail(&s->h, st, "%s", err.msg);
+        }
     }
     memcpy(s->history + n_past, tokens, n * sizeof *tokens);
     s->job_rows = rows;
@@ -308,6 +349,8 @@ static void eval_complete(llm_session *s) {
     s->next_cap_rows = cap;
     s->n_logit_rows = s->job_rows;
     s->n_evaluated += s->job_tokens;
+    s->reuse_base = -1;
+    if (s->job_tokens >= 2 && !s->dev) llm_session_share_prefix(s); /* a prompt: others may start like it */
 }
 
 static llm_status eval_advance(llm_session *s, int64_t deadline_ns, int *done) {
@@ -319,7 +362,10 @@ static llm_status eval_advance(llm_session *s, int64_t deadline_ns, int *done) {
         llm_err_clear(&err);
         st = llm_forward_advance(s->model->arch, s->kv, s->ctx->pool, deadline_ns, s->abort_fn, s->abort_ud, done,
                                  &err);
-        if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
+        if (st != LLM_OK) {
+            unreuse(s);
+            return llm_fail(&s->h, st, "%s", err.msg);
+        }
     }
     if (*done) eval_complete(s);
     return LLM_OK;
@@ -493,9 +539,12 @@ static int step_prepare(llm_session *s, int64_t deadline, llm_finish *finish_out
     if (s->job == JOB_NONE && s->pending_token >= 0) {
         if (llm_tokenizer_is_eog(s->model->tok, s->pending_token)) {
             s->pending_token = -1;
-        } else if (sess_n_past(s) >= sess_n_ctx(s)) {
+        } else if (sess_n_past(s) >= sess_n_ctx(s) && !llm_session_shifts(s)) {
             *st = finish(s, LLM_FINISH_CONTEXT, finish_out);
             return STEP_OUT;
+        } else if (sess_n_past(s) >= sess_n_ctx(s)) {
+            if ((*st = llm_session_make_room(s, 1)) != LLM_OK) return STEP_ERROR;
+            return STEP_EVAL;
         } else {
             return STEP_EVAL;
         }
@@ -587,7 +636,7 @@ static int step_sample(llm_session *s, int computed, int64_t deadline, int32_t *
         *st = finish(s, LLM_FINISH_EOG, finish_out);
     } else if (s->max_tokens > 0 && s->n_generated >= s->max_tokens) {
         *st = finish(s, LLM_FINISH_LENGTH, finish_out);
-    } else if (sess_n_past(s) >= sess_n_ctx(s)) {
+    } else if (sess_n_past(s) >= sess_n_ctx(s) && !llm_session_shifts(s)) {
         *st = finish(s, LLM_FINISH_CONTEXT, finish_out); /* the token cannot be evaluated any more */
     } else {
         *st = release(s, 0);
@@ -935,8 +984,9 @@ static llm_status chat_sync_begin(llm_session *s, int add_generation_prompt, int
     st = llm_tokenizer_encode(s->model->tok, text, len, chat_wants_bos(s, text, len), 1, &ids, &n, &err);
     const int32_t n_past = sess_n_past(s);
     while (st == LLM_OK && keep < n && keep < (size_t)n_past && ids[keep] == s->history[keep]) keep++;
-    const int in_reply = keep < (size_t)n_past && (int32_t)keep >= s->chat_reply_start && s->chat_text_valid &&
-                         have <= len && (have == 0 || memcmp(text, s->chat_text.data, have) == 0);
+    const int follows = s->chat_text_valid && have <= len && (have == 0 || memcmp(text, s->chat_text.data, have) == 0);
+    /* after a context shift the cache holds only part of chat_text: what follows it is fed */
+    const int in_reply = follows && ((keep < (size_t)n_past && (int32_t)keep >= s->chat_reply_start) || s->chat_shifted);
     if (st == LLM_OK && in_reply) {
         st = llm_tokenizer_encode(s->model->tok, text + have, len - have, 0, 1, &rest, &n_rest, &err);
         if (st == LLM_OK) st = feed_begin(s, rest, n_rest, started);
@@ -945,10 +995,31 @@ static llm_status chat_sync_begin(llm_session *s, int add_generation_prompt, int
         abandon(s);
         s->pending_token = -1; /* it is in the rendering again, or gone */
         if (keep == n && keep > 0) keep--; /* evaluate the last token again: fresh logits */
+        const int32_t n_ctx = sess_n_ctx(s);
+        if (llm_session_shifts(s) && n > (size_t)n_ctx) {
+            /* the rendering does not fit: as a shift would, keep its first tokens and its latest part */
+            int32_t head = llm_session_shift_keep(s);
+            if (head > (int32_t)keep) head = (int32_t)keep;
+            const size_t tail = (size_t)(n_ctx - head) / 2;
+            chat_truncate(s, head);
+            s->chat_text_valid = 0; /* until the rest is in */
+            s->chat_reply_start = INT32_MAX;
+            s->chat_shifted = 1;
+            s->n_shifts++;
+            st = feed_begin(s, ids + n - tail, tail, started);
+            free(ids);
+            free(rest);
+            llm_buf_free(&s->chat_next);
+            if (st == LLM_OK) s->chat_next = r;
+            else llm_buf_free(&r);
+            return st;
+        }
         if ((int32_t)keep < n_past) {
             chat_truncate(s, (int32_t)keep);
             s->chat_text_valid = 0; /* until the rest is in */
             s->chat_reply_start = INT32_MAX;
+            s->chat_shifted = 0; /* the rendering is fed again from keep */
+            if (s->chat_system_end > (int32_t)keep) s->chat_system_end = 0;
         }
         st = feed_begin(s, ids + keep, n - keep, started);
     } else {
@@ -989,6 +1060,10 @@ static llm_status chat_add(llm_session *s, const char *json, const char *role, c
         return st;
     }
     chat_sync_done(s);
+    /* what a context shift keeps by default: a conversation's system prompt with the first message
+     * after it (templates that have no system turn fold the one into the other) */
+    if (s->conv.n_messages == 1) s->chat_system_end = strcmp(role ? role : "", "system") == 0 ? -1 : 0;
+    else if (s->conv.n_messages == 2 && s->chat_system_end == -1) s->chat_system_end = sess_n_past(s);
     s->pending_token = -1;
     new_generation(s);
     s->chat_in_reply = 0;
@@ -1027,3 +1102,6 @@ llm_status llm_session_chat_vars(llm_session *s, const char *vars_json) {
 
 int64_t llm_session_n_evaluated(const llm_session *s) { return valid(s) ? s->n_evaluated : 0; }
 int64_t llm_session_sampling_ns(const llm_session *s) { return valid(s) ? s->sampling_ns : 0; }
+
+int32_t llm_session_n_reused(const llm_session *s) { return valid(s) ? s->n_reused : 0; }
+int32_t llm_session_n_shifts(const llm_session *s) { return valid(s) ? s->n_shifts : 0; }

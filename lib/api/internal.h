@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 #include "llm.h"
 #include "model/model.h"
+#include "prefix/prefix_cache.h"
 #include "chat/chat_conv.h"
 #include "chat/chat_format.h"
 #include "grammar/grammar.h"
@@ -49,6 +50,10 @@ struct llm_model {
     llm_token_trie *trie;
     int32_t *eog_ids;      /* with the tree: the end-of-generation tokens (masks set them apart) */
     int32_t n_eog;
+    /* memory budget (lib/memory): the model's own bytes, and those of its live contexts and
+     * sessions (running totals, updated on create/free from any thread) */
+    uint64_t mem_bytes;
+    _Atomic uint64_t mem_live, mem_ctx, mem_sess;
 };
 
 struct llm_context {
@@ -73,6 +78,12 @@ struct llm_context {
      * batch and kept: a context's sessions are stepped by one thread at a time, so its batches
      * never overlap, like their use of the pool. */
     llm_fwd_scratch batch_scratch;
+    /* The sessions' KV caches (CPU): their element type, where their pages are counted, and the
+     * prompt prefixes kept for sharing between sessions (lib/prefix; NULL: none). */
+    int kv_type;
+    llm_kv_domain kv_dom;
+    llm_prefix_cache *prefixes;
+    uint64_t mem_bytes; /* counted in the model's memory budget (lib/memory) */
 };
 
 struct llm_session {
@@ -148,6 +159,25 @@ struct llm_session {
     int32_t lp_tok[20];
     float lp_val[20];
     int32_t chat_reply_start; /* cache position where the last generated reply begins (INT32_MAX: none) */
+    uint64_t mem_bytes;       /* counted in the model's memory budget (lib/memory) */
+
+    /* long conversations (LLM_OPT_CONTEXT_SHIFT) and shared prefixes */
+    int shift_mode;        /* llm_context_shift */
+    int32_t shift_keep;    /* LLM_OPT_SHIFT_KEEP (-1: automatic) */
+    int32_t chat_system_end; /* tokens of the conversation's system prompt and the message after it in
+                              * the cache (0: none; -1: the system prompt is in, the next message not) */
+    int chat_shifted;      /* a shift dropped part of the conversation: the cache holds its kept tokens
+                            * and chat_text stays the whole rendering, for the next message's delta */
+    int32_t n_shifts;
+    int32_t n_reused;      /* positions of the last feed taken from the prefix cache */
+    int32_t reuse_base;    /* n_past before them, while the rest of that feed is being evaluated
+                            * (-1: none): a failed or abandoned evaluation gives them back */
+    /* for saved sessions (api_state.c): the grammar's GBNF source and root rule (NULL: none), and
+     * the tokens the matcher accepted since the generation started (replayed to restore it) */
+    char *grammar_src;
+    char *grammar_root;
+    int32_t *gm_tok;
+    size_t gm_n, gm_cap;
 };
 
 /* Copies n bytes plus a NUL into buffer when they fit (else LLM_ERR_BUFFER_TOO_SMALL); *needed = n. */
@@ -182,6 +212,21 @@ void llm_constrain_free(llm_session *s);
  * (thread-safe); eog_ids / n_eog may be NULL. */
 llm_status llm_model_trie(const llm_model *m, const llm_token_trie **trie, const int32_t **eog_ids, int32_t *n_eog,
                           llm_err *err);
+
+/* Long conversations and shared prefixes (api_longctx.c), CPU sessions. */
+/* Whether the session shifts its context when full (LLM_OPT_CONTEXT_SHIFT on a CPU session). */
+int llm_session_shifts(const llm_session *s);
+/* The tokens at the start a shift keeps (LLM_OPT_SHIFT_KEEP, or the automatic choice). */
+int32_t llm_session_shift_keep(const llm_session *s);
+/* Makes room for n_need more tokens by a context shift (the session's mode), recording it on the
+ * session: history, chat state. LLM_ERR_CONTEXT_FULL when the kept tokens leave no room. */
+llm_status llm_session_make_room(llm_session *s, int32_t n_need);
+/* Before evaluating tokens[0, n) at n_past: attaches the longest prefix of history + tokens the
+ * context keeps, past n_past and short of the last token (whose logits are needed). Returns how
+ * many of the tokens are now in the cache (0: none), their history entries written. */
+int32_t llm_session_reuse_prefix(llm_session *s, const int32_t *tokens, int32_t n);
+/* After a prompt was evaluated: offers the session's whole pages to the context's prefixes. */
+void llm_session_share_prefix(llm_session *s);
 
 /* Records the error on a handle header and returns code. */
 llm_status llm_fail(llm_handle_header *h, llm_status code, const char *fmt, ...) LLM_PRINTF(3, 4);

@@ -157,8 +157,7 @@ static void attention_in(const llm_arch_model *m, const fwd_where *w, int32_t il
         if (L->k_norm) head_norm(kt, hp->n_head_kv, hp->head_dim_k, L->k_norm, hp->rms_eps, b->tmp);
         llm_rope_apply(qt, hp->n_head, hp->head_dim_k, pos, &rope);
         llm_rope_apply(kt, hp->n_head_kv, hp->head_dim_k, pos, &rope);
-        memcpy(llm_kv_k(kv, il, pos), kt, (size_t)k_row * sizeof(float));
-        memcpy(llm_kv_v(kv, il, pos), b->v + t * v_row, (size_t)v_row * sizeof(float));
+        llm_kv_store(kv, il, pos, kt, b->v + t * v_row);
     }
 }
 
@@ -169,14 +168,15 @@ static void attend(const llm_arch_model *m, llm_kv_state *kv, int32_t il, fwd_bu
     const llm_layer *L = &m->layers[il];
     const llm_hparams *hp = &m->hp;
     const int64_t q_stride = (int64_t)hp->n_head * hp->head_dim_k, out_stride = (int64_t)hp->n_head * hp->head_dim_v;
+    llm_kv_layer_pages(kv, il, pos0 + n);
     const llm_attention_args args = {
         .n_tok = n, .pos0 = pos0,
         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim_k = hp->head_dim_k, .head_dim_v = hp->head_dim_v,
         .window = L->window, .scale = m->attn_scale, .softcap = m->attn_softcap,
         .q = b->q + t0 * q_stride, .q_stride = q_stride,
-        .k = llm_kv_k(kv, il, 0), .k_stride = kv->k_row,
-        .v = llm_kv_v(kv, il, 0), .v_stride = kv->v_row,
         .out = b->att + t0 * out_stride, .out_stride = out_stride,
+        .k_pages = kv->kptr, .v_pages = kv->vptr, .page_size = LLM_KV_PAGE,
+        .kv_type = kv->dtype, .k_row_bytes = kv->k_rb, .v_row_bytes = kv->v_rb,
     };
     llm_attention(&args, pool);
 }
@@ -325,7 +325,11 @@ static void run_unit(const llm_arch_model *m, llm_kv_state *kv, llm_fwd_cursor *
         const int32_t n_out = n - c->first_out;
         const float *h = b->h + (int64_t)c->first_out * hp->n_embd;
         if (c->out && c->out_row == 0) output_norm(m, b, c->first_out, n_out, pool);
-        if (c->out && n_out == 1) {
+        if (c->hidden) {
+            output_norm(m, b, 0, n, pool);
+            memcpy(c->hidden + (size_t)c->c0 * (size_t)hp->n_embd, b->h, (size_t)n * (size_t)hp->n_embd * sizeof(float));
+            c->out_row = m->output.rows;
+        } else if (c->out && n_out == 1) {
             /* one row of logits, by row ranges */
             /* (whole groups of 16 rows, so that the x16 copy of the head serves every range) */
             const int64_t r0 = c->out_row, step = max_rows > LLM_X16_ROWS ? max_rows / LLM_X16_ROWS * LLM_X16_ROWS : LLM_X16_ROWS;
@@ -382,9 +386,12 @@ llm_status llm_forward_begin(const llm_arch_model *m, llm_kv_state *kv, const in
     const int32_t n_max = n_tokens < LLM_FORWARD_CHUNK ? n_tokens : LLM_FORWARD_CHUNK;
     llm_status st = alloc_bufs(m, kv, n_max, &c->b, err);
     if (st) return st;
+    /* the cache pages the tokens go to, so that nothing can fail once units run */
+    if ((st = llm_kv_reserve(kv, kv->n_past, n_tokens, err)) != LLM_OK) return st;
     c->n_tokens = n_tokens;
     c->pos0 = kv->n_past;
     c->logits = logits;
+    c->hidden = NULL;
     c->all_logits = all_logits;
     start_chunk(m, c, 0);
     c->active = 1;
@@ -447,6 +454,17 @@ llm_status llm_forward(const llm_arch_model *m, llm_kv_state *kv, const int32_t 
                        int (*abort_fn)(void *), void *abort_data, llm_err *err) {
     llm_status st = llm_forward_begin(m, kv, tokens, n_tokens, logits, all_logits, pool, err);
     if (st) return st;
+    int done = 0;
+    return llm_forward_advance(m, kv, pool, 0, abort_fn, abort_data, &done, err);
+}
+
+llm_status llm_forward_hidden(const llm_arch_model *m, llm_kv_state *kv, const int32_t *tokens, int32_t n_tokens,
+                              float *hidden, llm_pool *pool, int (*abort_fn)(void *), void *abort_data,
+                              llm_err *err) {
+    if (!hidden) return llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "llm_forward_hidden: no output");
+    llm_status st = llm_forward_begin(m, kv, tokens, n_tokens, NULL, 0, pool, err);
+    if (st) return st;
+    kv->fw.hidden = hidden;
     int done = 0;
     return llm_forward_advance(m, kv, pool, 0, abort_fn, abort_data, &done, err);
 }
@@ -524,6 +542,7 @@ llm_status llm_forward_batch(const llm_arch_model *m, llm_batch_item *items, int
             if (items[j].kv == kv)
                 st = llm_err_set(err, LLM_ERR_INVALID_ARGUMENT, "batch items %d and %d share a KV state", j, i);
     }
+    for (int32_t i = 0; i < n && st == LLM_OK; i++) st = llm_kv_reserve(items[i].kv, items[i].kv->n_past, 1, err);
     /* the activations of the n tokens and, for n > 1, their logits (one product, copied out
      * per item) in the caller's scratch; the bookkeeping arrays per call */
     fwd_bufs b;

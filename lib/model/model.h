@@ -55,12 +55,59 @@ uint64_t llm_arch_repacked_bytes(const llm_arch_model *m);
 
 /* Per-session state: KV cache for up to n_ctx positions plus the scratch buffers of a batch. */
 typedef struct llm_kv_state llm_kv_state;
+/* Where the pages of several caches (the sessions of a context and its prefix cache) are
+ * counted: bytes allocated now, a page shared by several caches counted once. Zero-initialise. */
+typedef struct llm_kv_domain {
+    _Atomic int64_t bytes;
+} llm_kv_domain;
+/* An F32 cache, not counted anywhere. */
 llm_status llm_kv_new(const llm_arch_model *m, int32_t n_ctx, llm_kv_state **out, llm_err *err);
+/* kv_type: llm_kv_type (F32, F16, Q8_0; Q8_0 needs head dimensions that are multiples of 32:
+ * else LLM_ERR_UNSUPPORTED); dom may be NULL. Pages are allocated as positions are written. */
+llm_status llm_kv_new_typed(const llm_arch_model *m, int32_t n_ctx, int kv_type, llm_kv_domain *dom,
+                            llm_kv_state **out, llm_err *err);
 void llm_kv_free(llm_kv_state *kv);
 /* Forget positions >= n_keep (n_keep = 0 clears everything). */
 void llm_kv_truncate(llm_kv_state *kv, int32_t n_keep);
 int32_t llm_kv_n_past(const llm_kv_state *kv);
 int32_t llm_kv_n_ctx(const llm_kv_state *kv);
+
+/* Shifts the cache for a context shift: drops positions [n_keep, n_keep + n_discard), moves the
+ * later ones down by n_discard and rotates their keys by -n_discard positions (each layer's
+ * rotary embedding), so they are where a session holding only the kept tokens would have them.
+ * Needs 0 <= n_keep, n_discard >= 1, n_keep + n_discard <= n_past. */
+llm_status llm_kv_shift(const llm_arch_model *m, llm_kv_state *kv, int32_t n_keep, int32_t n_discard, llm_err *err);
+/* Shared prefixes: the first n_pages pages of kv (each full: n_pages * LLM_KV_PAGE <= n_past) as a
+ * list of references (llm_kv_pages_release drops them), and attaching such pages to positions
+ * [0, n_pages * LLM_KV_PAGE) of another cache of the same model, type and context size (its
+ * own pages there are dropped). Copying the first n rows of a page into kv at page index pidx
+ * (the partial page of a prefix). */
+typedef struct llm_kv_page llm_kv_page;
+llm_status llm_kv_pages_ref(llm_kv_state *kv, int32_t n_pages, llm_kv_page ***pages, llm_err *err);
+void llm_kv_pages_release(llm_kv_page **pages, int32_t n_pages);
+void llm_kv_pages_attach(llm_kv_state *kv, llm_kv_page *const *pages, int32_t n_pages);
+llm_status llm_kv_page_copy_rows(llm_kv_state *kv, int32_t pidx, const llm_kv_page *src, int32_t n_rows, llm_err *err);
+/* Bytes of one page (all layers, K and V) of kv. */
+size_t llm_kv_page_bytes(const llm_kv_state *kv);
+int32_t llm_kv_page_positions(void);
+
+/* Raw access to the cache's rows, for saving and restoring a session (the bytes are the cache's
+ * own element type, llm_kv_elem_type; identical bytes give identical results). Rows are
+ * positions [pos0, pos0 + n) of layer il, keys (is_v = 0) or values (is_v = 1), packed one row
+ * after another, llm_kv_row_bytes each. Reading needs pos0 + n <= n_past; writing needs
+ * pos0 + n <= n_ctx (it may allocate: LLM_ERR_OUT_OF_MEMORY) and does not move n_past:
+ * llm_kv_set_n_past does, once every row is written. */
+int llm_kv_elem_type(const llm_kv_state *kv); /* llm_kv_type (include/llm.h) */
+size_t llm_kv_row_bytes(const llm_kv_state *kv, int is_v);
+llm_status llm_kv_read_rows(llm_kv_state *kv, int32_t il, int is_v, int32_t pos0, int32_t n, void *dst,
+                            llm_err *err);
+llm_status llm_kv_write_rows(llm_kv_state *kv, int32_t il, int is_v, int32_t pos0, int32_t n, const void *src,
+                             llm_err *err);
+/* Sets n_past (0 <= n <= n_ctx) after the rows below it were written; discards a computation in
+ * flight. */
+void llm_kv_set_n_past(llm_kv_state *kv, int32_t n);
+/* Bytes of K and V of one position over all layers for an element type (for estimates). */
+uint64_t llm_kv_bytes_per_token(const llm_hparams *hp, int kv_type);
 
 /* Evaluates n_tokens tokens at positions n_past .. n_past+n_tokens-1, appending them to the KV
  * cache. logits receives n_vocab floats for the last position, or for every position
@@ -106,6 +153,12 @@ llm_status llm_forward_advance(const llm_arch_model *m, llm_kv_state *kv, llm_po
                                int64_t deadline_ns, int (*abort_fn)(void *), void *abort_data,
                                int *done, llm_err *err);
 void llm_forward_cancel(llm_kv_state *kv);
+/* The final hidden states instead of logits: like llm_forward without logits, and hidden
+ * receives, for each of the n_tokens tokens, the n_embd floats the LM head would read (after the
+ * output norm), row-major. For embeddings. */
+llm_status llm_forward_hidden(const llm_arch_model *m, llm_kv_state *kv, const int32_t *tokens, int32_t n_tokens,
+                              float *hidden, llm_pool *pool, int (*abort_fn)(void *), void *abort_data,
+                              llm_err *err);
 /* Whether a computation begun on kv is still in flight. */
 int llm_forward_in_flight(const llm_kv_state *kv);
 

@@ -160,6 +160,9 @@ llm_status llm_bind_freq_factors(llm_arch_model *m, const gguf_file *f, const ch
  * one token at position pos. */
 void llm_rope_apply(float *x, int32_t n_heads, int32_t head_dim, int64_t pos,
                     const llm_rope_params *rp);
+/* Rotates already-rotated heads by delta more positions (a context shift moves cached keys by
+ * -n_discard): the same frequencies, without applying mscale again. */
+void llm_rope_shift(float *x, int32_t n_heads, int32_t head_dim, int64_t delta, const llm_rope_params *rp);
 /* The parameters a session with an n_ctx-position context uses (longrope picks its factors). */
 llm_rope_params llm_rope_for_ctx(const llm_rope_params *rp, int32_t n_ctx);
 
@@ -197,6 +200,7 @@ typedef struct llm_fwd_cursor {
     int32_t n_tokens;
     int32_t pos0;            /* n_past at begin */
     float *logits;           /* caller's output (may be NULL) */
+    float *hidden;           /* or: the final hidden state of every token (llm_forward_hidden) */
     int all_logits;
     llm_fwd_bufs b;          /* activations of the current chunk (in kv->scratch) */
     /* where the computation stands */
@@ -214,21 +218,43 @@ typedef struct llm_fwd_cursor {
 } llm_fwd_cursor;
 
 /* ---- kv_cache.c: internals used by forward.c ---- */
+/* The cache is cut into pages of LLM_KV_PAGE positions, each holding those positions' keys and
+ * values for every layer ([layer][LLM_KV_PAGE][k_row_bytes] then the same for V). A session's
+ * table points at its pages: allocated when a position in them is first written, and possibly
+ * shared read-only with other sessions and with the context's prefix cache (reference counted;
+ * a shared page is copied before it is written). LLM_KV_PAGE is a multiple of the attention
+ * kernel's key block, so each block of keys lies in one page. */
+#define LLM_KV_PAGE 64
+
+typedef struct llm_kv_page llm_kv_page;
+
 struct llm_kv_state {
     int32_t n_ctx;
     int32_t n_past;
     int32_t n_layer;
-    int64_t k_row;   /* floats per position of K: n_head_kv * head_dim_k */
+    int64_t k_row;   /* elements per position of K: n_head_kv * head_dim_k */
     int64_t v_row;   /* n_head_kv * head_dim_v */
-    float *k;        /* [n_layer][n_ctx][k_row] */
-    float *v;        /* [n_layer][n_ctx][v_row] */
+    int type;        /* llm_kv_type */
+    uint32_t dtype;  /* its llm_dtype (F32, F16, Q8_0) */
+    size_t k_rb, v_rb;     /* bytes of one position's K / V row of one layer */
+    int32_t n_pages;       /* ceil(n_ctx / LLM_KV_PAGE) */
+    llm_kv_page **pages;   /* n_pages entries, NULL = not allocated yet */
+    llm_kv_domain *dom;    /* accounting of the pages' bytes (may be NULL) */
+    const void **kptr;     /* per attention call: layer il's K (V) of each page */
+    const void **vptr;
     /* scratch of one batch chunk, grown on demand */
     float *scratch;
     size_t scratch_floats;
     llm_fwd_cursor fw;  /* the forward pass in flight, if any */
 };
-float *llm_kv_k(llm_kv_state *kv, int32_t layer, int32_t pos);
-float *llm_kv_v(llm_kv_state *kv, int32_t layer, int32_t pos);
+/* Makes positions [pos0, pos0 + n) writable: their pages allocated and owned by kv alone (a
+ * shared page is copied). LLM_ERR_OUT_OF_MEMORY leaves the table valid. */
+llm_status llm_kv_reserve(llm_kv_state *kv, int32_t pos0, int32_t n, llm_err *err);
+/* Stores one position's K and V rows (f32, converted to the cache's type) of layer il; the
+ * position must have been reserved. */
+void llm_kv_store(llm_kv_state *kv, int32_t il, int32_t pos, const float *k, const float *v);
+/* Fills kv->kptr / vptr with layer il's rows of the pages covering positions [0, n_pos). */
+void llm_kv_layer_pages(llm_kv_state *kv, int32_t il, int32_t n_pos);
 /* Ensures at least n floats of scratch; NULL on allocation failure. */
 float *llm_kv_scratch(llm_kv_state *kv, size_t n);
 

@@ -53,3 +53,11 @@ void llm_rope_apply(float *x, int32_t n_heads, int32_t head_dim, int64_t pos,
         }
     }
 }
+
+void llm_rope_shift(float *x, int32_t n_heads, int32_t head_dim, int64_t delta, const llm_rope_params *rp) {
+    /* the rotation of delta positions alone: the magnitude (mscale) was applied with the first
+     * rotation and rotations compose by adding angles */
+    llm_rope_params r = *rp;
+    r.mscale = 1.0;
+    llm_rope_apply(x, n_heads, head_dim, delta, &r);
+}

@@ -122,6 +122,21 @@ void llm_sampler_reset(llm_sampler *s, const llm_sampling_params *params) {
     rng_seed(s->rng, params->seed);
 }
 
+void llm_sampler_get_state(const llm_sampler *s, llm_sampler_state *out) {
+    memcpy(out->rng, s->rng, sizeof out->rng);
+    out->lazy_failures = s->lazy_failures;
+    out->lazy_skip = s->lazy_skip;
+}
+
+int llm_sampler_set_state(llm_sampler *s, const llm_sampler_state *in) {
+    if ((in->rng[0] | in->rng[1] | in->rng[2] | in->rng[3]) == 0 || in->lazy_failures < 0 || in->lazy_skip < 0)
+        return -1;
+    memcpy(s->rng, in->rng, sizeof s->rng);
+    s->lazy_failures = in->lazy_failures;
+    s->lazy_skip = in->lazy_skip;
+    return 0;
+}
+
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 /* a ranks before b: higher logit first, then lower id. */

@@ -26,6 +26,15 @@ llm_sampler *llm_sampler_new(int32_t n_vocab); /* NULL on out of memory */
 void llm_sampler_free(llm_sampler *s);
 /* Restart the random stream from params->seed. */
 void llm_sampler_reset(llm_sampler *s, const llm_sampling_params *params);
+/* What a sampler carries from one token to the next (its random generator and the lazy walks'
+ * counters), for saving and restoring a session: set(get()) continues the same stream. */
+typedef struct llm_sampler_state {
+    uint64_t rng[4];
+    int32_t lazy_failures, lazy_skip;
+} llm_sampler_state;
+void llm_sampler_get_state(const llm_sampler *s, llm_sampler_state *out);
+/* 0, or -1 when the state cannot be one of a sampler (the generator all zero, negative counters). */
+int llm_sampler_set_state(llm_sampler *s, const llm_sampler_state *in);
 /* Pick a token from logits[0..n_vocab) (not modified) given the recent history
  * (history[0..n_history), oldest first). */
 int32_t llm_sampler_sample(llm_sampler *s, const llm_sampling_params *params, const float *logits,

@@ -122,6 +122,7 @@ def test_info(model):
     assert re.search(r"^embedding size:\s+640$", out, re.M)
     assert re.search(r"^context length:\s+32768$", out, re.M)
     assert re.search(r"^parameters:\s+2\d\d\.\d\d M", out, re.M)
+    assert re.search(r"^memory:\s+\d+\.\d MiB with one session of 4096 positions$", out, re.M)  # the estimate
     assert "  general.architecture = gemma3" in out
     assert "  tokenizer.ggml.tokens = [array]" in out
     assert re.search(r"^  gemma3\.block_count = 18$", out, re.M)

@@ -221,6 +221,16 @@ class Model:
     # --- forward -------------------------------------------------------------------------------
     def forward(self, tokens):
         """Logits (len(tokens), n_vocab), float64, for every position (tokens at 0..T-1)."""
+        x = self.hidden(tokens)
+        out_name = "output.weight" if self.has("output.weight") else "token_embd.weight"
+        logits = self.logits(x, out_name)
+        if self.final_softcap:
+            logits = np.tanh(logits / self.final_softcap) * self.final_softcap
+        return logits
+
+    def hidden(self, tokens):
+        """The final hidden states (len(tokens), n_embd), float64: after the output norm, the
+        vectors the output matrix multiplies (for embeddings)."""
         T = len(tokens)
         if self.n_ctx is None:
             self.n_ctx = T
@@ -254,12 +264,7 @@ class Model:
             if gemma:
                 d = self.rmsnorm(d, self.w(b + "post_ffw_norm.weight"))
             x = x + d
-        x = self.rmsnorm(x, self.w("output_norm.weight"))
-        out_name = "output.weight" if self.has("output.weight") else "token_embd.weight"
-        logits = self.logits(x, out_name)
-        if self.final_softcap:
-            logits = np.tanh(logits / self.final_softcap) * self.final_softcap
-        return logits
+        return self.rmsnorm(x, self.w("output_norm.weight"))
 
     def embed_row(self, t, tok):
         """One dequantized row of a (possibly large, quantized) matrix tensor."""

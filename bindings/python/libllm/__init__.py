@@ -23,11 +23,13 @@ from typing import Any, Dict, List
 
 from . import _ffi
 from ._ffi import Backend, Finish, LogLevel, Option, Status
+from ._ffi import Pooling
 from .errors import (AbortedError, BackendError, BufferTooSmallError, ContextFullError, FormatError, InternalError,
                      InvalidArgumentError, InvalidUtf8Error, LibraryVersionError, LimitError, LlmError, LlmIOError,
                      NotFoundError, OutOfMemoryError, StateError, TypeMismatchError, UnsupportedError)
 from .grammar import json_schema_to_grammar, validate_grammar
 from .model import Model, Options
+from .model import estimate_memory
 from .session import Session, Step, step_batch
 from . import tools
 
@@ -107,3 +109,5 @@ __all__ = [
     "step_batch", "json_schema_to_grammar", "validate_grammar", "tools",
     "__version__",
 ]
+__all__ += ["Pooling"]
+__all__ += ["estimate_memory"]

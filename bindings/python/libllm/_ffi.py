@@ -52,6 +52,13 @@ class Status(enum.IntEnum):
     INTERNAL = 15
 
 
+class MemoryEstimate(ctypes.Structure):
+    """llm_memory_estimate (llm_model_estimate_memory)."""
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "size", "weights_bytes", "weights_resident", "repacked_bytes", "model_overhead_bytes", "kv_bytes_per_token",
+        "kv_bytes_per_session", "scratch_bytes", "context_bytes", "total_bytes")]
+
+
 class Option(enum.IntEnum):
     """llm_option: keys of llm_options / llm_session_set_*."""
     THREADS = 1
@@ -59,6 +66,10 @@ class Option(enum.IntEnum):
     BACKEND = 3
     MAX_SESSIONS = 4
     PRECISION = 5
+    KV_TYPE = 6
+    MEMORY_LIMIT = 7
+    PREFIX_CACHE = 8
+    CONTEXT_SHIFT = 9
     TEMPERATURE = 10
     TOP_K = 11
     TOP_P = 12
@@ -75,6 +86,7 @@ class Option(enum.IntEnum):
     TEMPLATE_MAX_OUTPUT = 23
     TEMPLATE_MAX_MEMORY = 24
     TOP_LOGPROBS = 25
+    SHIFT_KEEP = 26
     USE_MMAP = 30
     REPACK = 31
 
@@ -115,6 +127,15 @@ class Finish(enum.IntEnum):
     ABORTED = 5
     GRAMMAR = 6  # the grammar allows no token here (the output is an unfinished prefix of it)
 
+
+class Pooling(enum.IntEnum):
+    """llm_pooling: how llm_session_embed pools the tokens' final hidden states."""
+    MEAN = 0
+    LAST = 1
+    FIRST = 2
+
+
+EMBED_NORMALIZE = 1
 
 TOKENIZE_ADD_BOS = 1
 TOKENIZE_SPECIAL = 2
@@ -157,6 +178,7 @@ _PROTOTYPES = {
     "llm_model_n_params": (c_uint64, [c_void_p]),
     "llm_model_size_bytes": (c_uint64, [c_void_p]),
     "llm_model_repacked_bytes": (c_uint64, [c_void_p]),
+    "llm_model_estimate_memory": (c_int, [c_char_p, c_void_p, ctypes.POINTER(MemoryEstimate)]),
     "llm_model_n_vocab": (c_int32, [c_void_p]),
     "llm_model_n_ctx_train": (c_int32, [c_void_p]),
     "llm_model_n_embd": (c_int32, [c_void_p]),
@@ -214,6 +236,15 @@ _PROTOTYPES = {
     "llm_session_chat_message": (c_int, [c_void_p, c_char_p]),
     "llm_session_chat_vars": (c_int, [c_void_p, c_char_p]),
     "llm_session_n_evaluated": (c_int64, [c_void_p]),
+    "llm_session_n_reused": (c_int32, [c_void_p]),
+    "llm_session_n_shifts": (c_int32, [c_void_p]),
+    "llm_context_kv_bytes": (c_uint64, [c_void_p]),
+    "llm_context_clear_prefixes": (None, [c_void_p]),
+    # embeddings and scores
+    "llm_session_embed": (c_int, [c_void_p, P(c_int32), c_size_t, c_int, c_int, P(c_float), c_size_t]),
+    "llm_session_embed_text": (c_int, [c_void_p, c_char_p, c_ssize_t, c_int, c_int, P(c_float), c_size_t]),
+    "llm_session_score": (c_int, [c_void_p, P(c_int32), c_size_t, P(c_int32), c_size_t, P(c_float), P(c_double)]),
+    "llm_session_score_text": (c_int, [c_void_p, c_char_p, c_char_p, P(c_double), P(c_int32)]),
     "llm_quantize": (c_int, [c_char_p, c_char_p, c_char_p, c_void_p]),
     # constrained output
     "llm_session_set_grammar": (c_int, [c_void_p, c_char_p, c_char_p]),
@@ -223,6 +254,11 @@ _PROTOTYPES = {
     "llm_session_set_logit_bias": (c_int, [c_void_p, P(c_int32), P(c_float), c_size_t]),
     "llm_session_logprobs": (c_int, [c_void_p, P(c_float), P(c_int32), P(c_float), c_size_t, P(c_size_t)]),
     "llm_session_sampling_ns": (c_int64, [c_void_p]),
+    # saved sessions
+    "llm_session_save": (c_int, [c_void_p, c_void_p, c_size_t, P(c_size_t)]),
+    "llm_session_save_file": (c_int, [c_void_p, c_char_p]),
+    "llm_session_load": (c_int, [c_void_p, c_char_p, c_size_t]),
+    "llm_session_load_file": (c_int, [c_void_p, c_char_p]),
 }
 
 #: Functions added to llm.h after 0.1.0 that an older library may lack; the binding checks
@@ -234,6 +270,21 @@ OPTIONAL = frozenset({"llm_session_step_timed", "llm_session_step_batch", "llm_c
                       "llm_session_set_grammar", "llm_session_set_json_schema", "llm_grammar_validate",
                       "llm_json_schema_to_grammar", "llm_session_set_logit_bias", "llm_session_logprobs",
                       "llm_session_sampling_ns"})
+
+#: Long conversations and shared prefixes (optional: added after 0.1.0).
+OPTIONAL = OPTIONAL | frozenset({"llm_session_n_reused", "llm_session_n_shifts", "llm_context_kv_bytes",
+                                 "llm_context_clear_prefixes"})
+
+#: Memory known in advance (optional: added after 0.1.0).
+OPTIONAL = OPTIONAL | frozenset({"llm_model_estimate_memory"})
+
+#: Saved sessions (optional: added after 0.1.0).
+OPTIONAL = OPTIONAL | frozenset({"llm_session_save", "llm_session_save_file", "llm_session_load",
+                                 "llm_session_load_file"})
+
+#: Embeddings and scores (also optional: added after 0.1.0).
+OPTIONAL = OPTIONAL | frozenset({"llm_session_embed", "llm_session_embed_text", "llm_session_score",
+                                 "llm_session_score_text"})
 
 
 def _candidates() -> List[str]:

@@ -42,9 +42,12 @@ def _check_unsupported(unsupported: Mapping[str, Any]) -> None:
         raise TypeError(f"unsupported completion argument {key!r}")
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> Dict[str, int]:
+def _usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Dict[str, Any]:
+    # cached_tokens: OpenAI's name for the prompt tokens served from a cache (here the context's
+    # shared prefixes)
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens}}
 
 
 def _overrides(max_tokens: Optional[int], **kw: Any) -> Dict[str, Any]:
@@ -256,7 +259,7 @@ def create_completion(model: "Model", prompt: Union[str, List[str]], *, max_toke
     return {**meta, "object": "text_completion",
             "choices": [{"index": 0, "text": (prompt + text) if echo else text,
                          "logprobs": lp.result() if lp is not None else None, "finish_reason": finish}],
-            "usage": _usage(prompt_tokens, completion_tokens)}
+            "usage": _usage(prompt_tokens, completion_tokens, session.last_cached_tokens)}
 
 
 class _LegacyLogprobs:
@@ -323,7 +326,7 @@ def _stream_completion(model: "Model", session: Session, prompt: str, overrides:
                 yield chunk("", OPENAI_FINISH_REASONS.get(s.finish, "stop"), _merge_legacy(pending))
         if include_usage:
             yield {**meta, "object": "text_completion", "choices": [],
-                   "usage": _usage(session.last_prompt_tokens, session.last_completion_tokens)}
+                   "usage": _usage(session.last_prompt_tokens, session.last_completion_tokens, session.last_cached_tokens)}
     finally:
         constraint.clear(session)
         model._release_session(session)
@@ -486,7 +489,7 @@ def create_chat_completion(model: "Model", messages: Sequence[Mapping[str, Any]]
             "choices": [{"index": 0, "message": message,
                          "logprobs": _content_logprobs(entries if lp is not None else None),
                          "finish_reason": _finish_reason(last_finish, len(calls))}],
-            "usage": _usage(prompt_tokens, completion_tokens)}
+            "usage": _usage(prompt_tokens, completion_tokens, session.last_cached_tokens)}
 
 
 def _stream_chat(model: "Model", session: Session, plan: _ChatPlan, overrides: Dict[str, Any], stop: Stops,
@@ -542,7 +545,7 @@ def _stream_chat(model: "Model", session: Session, plan: _ChatPlan, overrides: D
                 yield chunk({}, _finish_reason(s.finish, n_calls), pending)
         if include_usage:
             yield {**meta, "object": "chat.completion.chunk", "choices": [],
-                   "usage": _usage(session.last_prompt_tokens, session.last_completion_tokens)}
+                   "usage": _usage(session.last_prompt_tokens, session.last_completion_tokens, session.last_cached_tokens)}
     finally:
         plan.constraint.clear(session)
         model._release_session(session)

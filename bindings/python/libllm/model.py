@@ -7,7 +7,7 @@ import io
 import os
 import threading
 import weakref
-from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union, TYPE_CHECKING)
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, TYPE_CHECKING)
 
 from . import _ffi
 from ._handles import _ModelHandle
@@ -83,12 +83,16 @@ class Model:
 
     def __init__(self, path_or_bytes: PathOrBytes, *, n_threads: int = 0, n_ctx: int = 0, use_mmap: bool = True,
                  repack: bool = True, log: Optional[LogCallback] = None, progress: Optional[ProgressCallback] = None,
-                 model_id: Optional[str] = None) -> None:
+                 model_id: Optional[str] = None, memory_limit: int = 0) -> None:
         self.n_threads: int = int(n_threads)
+        #: LLM_OPT_MEMORY_LIMIT (bytes, 0 = none) of the load and of the model's contexts and sessions
+        self.memory_limit: int = int(memory_limit)
         self.n_ctx: int = int(n_ctx)
         self._pool: List["Session"] = []
         self._pool_lock = threading.Lock()
         opts = Options({_ffi.Option.USE_MMAP: int(bool(use_mmap)), _ffi.Option.REPACK: int(bool(repack))})
+        if self.memory_limit:
+            opts.set(_ffi.Option.MEMORY_LIMIT, self.memory_limit)
         keep: List[Any] = []
         if log is not None:
             def log_cb(_ud: Any, level: int, msg: Optional[bytes], _log: LogCallback = log) -> None:
@@ -480,6 +484,78 @@ class Model:
                                                  response_format=response_format, grammar=grammar,
                                                  logprobs=logprobs, top_logprobs=top_logprobs, logit_bias=logit_bias,
                                                  unsupported=unsupported)
+
+    # -- embeddings and scores -----------------------------------------------------------------
+    def embed(self, input: Union[TextLike, Sequence[int]], pooling: Union[str, int] = "mean", normalize: bool = True,
+              n_ctx: Optional[int] = None) -> List[float]:
+        """The embedding of a text or of token ids as a list of ``n_embd`` floats (see
+        :meth:`Session.embed`; this takes a session from the model's pool)."""
+        s = self._acquire_session(n_ctx)
+        try:
+            return s.embed(input, pooling=pooling, normalize=normalize)
+        finally:
+            self._release_session(s)
+
+    def create_embedding(self, input: Any, pooling: Union[str, int] = "mean", normalize: bool = True,
+                         encoding_format: Optional[str] = "float", dimensions: Optional[int] = None,
+                         n_ctx: Optional[int] = None, **unsupported: Any) -> Dict[str, Any]:
+        """OpenAI-style embeddings: ``input`` is a string, a list of strings, a list of token ids
+        or a list of lists of token ids; texts are tokenized with BOS when the model uses one.
+        Returns a dict shaped like the OpenAI client's ``CreateEmbeddingResponse``: {"object":
+        "list", "data": [{"object": "embedding", "index": i, "embedding": [...]}], "model": ...,
+        "usage": {"prompt_tokens": n, "total_tokens": n}}. Each embedding is the final hidden
+        states (after the output norm) pooled by ``pooling`` ("mean", "last" or "first"; "last" is
+        the usual choice for a causal model, "first" is the same for every text that starts with
+        BOS), at unit L2 norm when ``normalize``. ``encoding_format`` "base64" gives each
+        embedding as the base64 of its little-endian float32 bytes (as OpenAI does);
+        ``dimensions`` other than ``n_embd`` is refused (ValueError), like any malformed input."""
+        from . import embedding
+        return embedding.create_embedding(self, input, pooling=pooling, normalize=normalize,
+                                          encoding_format=encoding_format, dimensions=dimensions, n_ctx=n_ctx,
+                                          unsupported=unsupported)
+
+    def score(self, prompt: Union[TextLike, Sequence[int]], continuation: Union[TextLike, Sequence[int]], *,
+              per_token: bool = False, n_ctx: Optional[int] = None) -> Union[float, Tuple[float, List[float]]]:
+        """The log-probability of ``continuation`` after ``prompt`` (see :meth:`Session.score`;
+        this takes a session from the model's pool). E.g. the best label:
+        ``max(labels, key=lambda l: model.score(prompt, l))``."""
+        s = self._acquire_session(n_ctx)
+        try:
+            return s.score(prompt, continuation, per_token=per_token)
+        finally:
+            self._release_session(s)
+
+
+# estimate_memory keywords that are not the lower-case name of an Option
+_ESTIMATE_ALIASES = {"n_ctx": _ffi.Option.CONTEXT_SIZE, "n_threads": _ffi.Option.THREADS}
+
+
+def estimate_memory(path: Union[str, bytes, "os.PathLike[str]"], **options: Any) -> Dict[str, int]:
+    """llm_model_estimate_memory: the bytes a model file will need, from its header (nothing is
+    loaded), under load, context and session options given as keywords: ``use_mmap``, ``repack``,
+    ``n_ctx`` (or ``context_size``), ``n_threads`` (or ``threads``), ``kv_type`` (0 F32, 1 F16, 2
+    Q8_0), ``precision``. Returns the fields of llm_memory_estimate as a dict: weights_bytes,
+    weights_resident, repacked_bytes, model_overhead_bytes, kv_bytes_per_token, kv_bytes_per_session,
+    scratch_bytes, context_bytes and total_bytes (what a loaded model with one context and one
+    session that filled its context keeps resident)."""
+    if not _ffi.has("llm_model_estimate_memory"):
+        raise error_for(_ffi.Status.UNSUPPORTED, "the loaded libllm has no llm_model_estimate_memory")
+    opts = Options()
+    try:
+        for name, value in options.items():
+            key = _ESTIMATE_ALIASES.get(name)
+            if key is None:
+                try:
+                    key = _ffi.Option[name.upper()]
+                except KeyError:
+                    raise TypeError(f"estimate_memory() got an unknown option {name!r}") from None
+            opts.set(key, int(value) if isinstance(value, bool) else value)
+        est = _ffi.MemoryEstimate()
+        est.size = ctypes.sizeof(est)
+        check(_ffi.lib.llm_model_estimate_memory(fspath(path), opts.ptr, ctypes.byref(est)), opts.ptr)
+        return {name: int(getattr(est, name)) for name, _t in _ffi.MemoryEstimate._fields_ if name != "size"}
+    finally:
+        opts.close()
 
 
 def _tokenize_message(status: int) -> str:

@@ -87,6 +87,19 @@ class Step:
         return self.finish != _ffi.Finish.NONE
 
 
+#: LLM_OPT_CONTEXT_SHIFT and LLM_OPT_KV_TYPE by name.
+_SHIFT_MODES = {"none": 0, "shift": 1, "recompute": 2}
+_KV_TYPES = {"f32": 0, "f16": 1, "q8_0": 2}
+
+
+def _choice(what: str, value: Union[str, int], names: Dict[str, int]) -> int:
+    if isinstance(value, str):
+        if value.lower() not in names:
+            raise ValueError(f"{what} must be one of {', '.join(names)}, not {value!r}")
+        return names[value.lower()]
+    return int(value)
+
+
 class Session:
     """A conversation on a :class:`~libllm.Model`.
 
@@ -97,6 +110,13 @@ class Session:
     ``all_logits`` (keep the logits of every fed position), ``stop`` (stop strings) and
     ``top_logprobs`` (-1: no log-probabilities; 0..20: each :class:`Step` carries the sampled
     token's log-probability and that many alternatives). Unset settings keep the library's defaults.
+
+    Long conversations: ``context_shift`` ("none": a full context ends the generation, the
+    default; "shift": the older half after the first ``shift_keep`` tokens is dropped and the kept
+    keys move, like llama.cpp; "recompute": the same, the kept tokens evaluated again) and
+    ``shift_keep`` (default: a chat's system prompt and first message). The KV cache:
+    ``kv_type`` ("f32", "f16", "q8_0") and ``prefix_cache`` (bytes the context keeps of prompt
+    prefixes to share; default one session's cache, 0 none).
 
     Constrained output: :meth:`set_grammar` (GBNF), :meth:`set_json_schema`, :meth:`set_logit_bias`.
 
@@ -114,7 +134,10 @@ class Session:
                  frequency_penalty: Optional[float] = None, presence_penalty: Optional[float] = None,
                  penalty_last_n: Optional[int] = None, seed: Optional[int] = None, max_tokens: Optional[int] = None,
                  all_logits: bool = False, stop: Stops = None, max_sessions: int = 1,
-                 share_context: Optional["Session"] = None, top_logprobs: Optional[int] = None) -> None:
+                 share_context: Optional["Session"] = None, top_logprobs: Optional[int] = None,
+                 state: Optional[bytes] = None, context_shift: Union[None, str, int] = None,
+                 shift_keep: Optional[int] = None, kv_type: Union[None, str, int] = None,
+                 prefix_cache: Optional[int] = None) -> None:
         from .model import Model, Options
         if not isinstance(model, Model):
             raise TypeError(f"Session needs a libllm.Model, got {type(model).__name__}")
@@ -130,6 +153,17 @@ class Session:
                         _ffi.Option.THREADS: model.n_threads if n_threads is None else int(n_threads),
                         _ffi.Option.MAX_SESSIONS: int(max_sessions),
                         _ffi.Option.ALL_LOGITS: int(bool(all_logits))})
+        # long conversations and the KV cache (context options come from the first of a shared context)
+        if context_shift is not None:
+            opts.set(_ffi.Option.CONTEXT_SHIFT, _choice("context_shift", context_shift, _SHIFT_MODES))
+        if shift_keep is not None:
+            opts.set(_ffi.Option.SHIFT_KEEP, int(shift_keep))
+        if kv_type is not None:
+            opts.set(_ffi.Option.KV_TYPE, _choice("kv_type", kv_type, _KV_TYPES))
+        if prefix_cache is not None:
+            opts.set(_ffi.Option.PREFIX_CACHE, int(prefix_cache))
+        if getattr(model, "memory_limit", 0):  # LLM_OPT_MEMORY_LIMIT of the model's contexts and sessions
+            opts.set(_ffi.Option.MEMORY_LIMIT, model.memory_limit)
         given = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty,
                      frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
                      penalty_last_n=penalty_last_n, seed=seed, max_tokens=max_tokens)
@@ -175,12 +209,16 @@ class Session:
                 self.add_stop(s)
         if top_logprobs is not None:
             self._set_one("top_logprobs", top_logprobs)
+        if state is not None:
+            self.load_state(state)
         #: Why the last generation ended (Finish.NONE before any).
         self.last_finish: _ffi.Finish = _ffi.Finish.NONE
         #: Tokens sampled by the last generation (end-of-generation token not counted).
         self.last_completion_tokens: int = 0
         #: Tokens in the cache when the last generation started (its prompt, with all before it).
         self.last_prompt_tokens: int = 0
+        #: Of those, the tokens served from the context's prefix cache (OpenAI's cached_tokens).
+        self.last_cached_tokens: int = 0
 
     # -- lifetime ------------------------------------------------------------------------------
     @property
@@ -422,6 +460,27 @@ class Session:
             return int(_ffi.lib.llm_session_n_evaluated(self._h.get()))
 
     @property
+    def n_reused(self) -> int:
+        """Positions of the last feed taken from the context's prefix cache instead of being
+        evaluated (a prompt that starts like one fed before in the same context)."""
+        with self._h.lock:
+            return int(_ffi.lib.llm_session_n_reused(self._h.get()))
+
+    @property
+    def n_shifts(self) -> int:
+        """Context shifts done since creation or reset (``context_shift`` option)."""
+        with self._h.lock:
+            return int(_ffi.lib.llm_session_n_shifts(self._h.get()))
+
+    @property
+    def kv_bytes(self) -> int:
+        """Bytes of KV cache held by the session's context: its sessions and its prefix cache, a
+        page shared by several counted once."""
+        with self._h.lock:
+            self._h.get()
+            return int(_ffi.lib.llm_context_kv_bytes(self._h.context))
+
+    @property
     def sampling_ns(self) -> int:
         """Nanoseconds the session has spent choosing tokens since it was created or reset
         (sampling settings, logit bias, grammar, log-probabilities; not the forward passes), e.g.
@@ -430,6 +489,73 @@ class Session:
             return 0
         with self._h.lock:
             return int(_ffi.lib.llm_session_sampling_ns(self._h.get()))
+
+    # -- saved sessions ------------------------------------------------------------------------
+    def save_state(self) -> bytes:
+        """The session's state as bytes: its tokens and KV cache, the logits of its last feed, the
+        sampler (its random generator included), settings, stop strings, logit bias, grammar and
+        chat conversation. ``model.session(state=...)`` or :meth:`load_state` (in this process or
+        another, with the same model file) continue exactly as this session would."""
+        _require("llm_session_save")
+        with self._h.lock:
+            ptr = self._h.get()
+            needed = ctypes.c_size_t(0)
+            st = _ffi.lib.llm_session_save(ptr, None, 0, ctypes.byref(needed))
+            if st != _ffi.Status.BUFFER_TOO_SMALL:
+                check(st, ptr)
+            buf = ctypes.create_string_buffer(max(needed.value, 1))
+            check(_ffi.lib.llm_session_save(ptr, buf, needed.value, ctypes.byref(needed)), ptr)
+            return buf.raw[:needed.value]
+
+    def load_state(self, state: bytes) -> None:
+        """Replaces what the session holds with a state from :meth:`save_state`. InvalidArgumentError
+        for another model's state, another KV type or a context too small for it; FormatError for
+        a truncated or corrupted state; UnsupportedError for a newer format. On error the session
+        is unchanged."""
+        _require("llm_session_load")
+        data = bytes(state)
+        with self._h.lock:
+            ptr = self._h.get()
+            check(_ffi.lib.llm_session_load(ptr, data, len(data)), ptr)
+        self._mirror_state(data)
+
+    def save_state_file(self, path: str) -> None:
+        """:meth:`save_state` into a file."""
+        _require("llm_session_save_file")
+        with self._h.lock:
+            ptr = self._h.get()
+            check(_ffi.lib.llm_session_save_file(ptr, encode(str(path))), ptr)
+
+    def load_state_file(self, path: str) -> None:
+        """:meth:`load_state` from a file."""
+        with open(path, "rb") as f:
+            self.load_state(f.read())
+
+    def _mirror_state(self, data: bytes) -> None:
+        """Updates the binding's copies of the settings and stop strings from a loaded state (its
+        SESS and STOP sections; layout in lib/state/state_io.h and lib/api/api_state.c)."""
+        import struct
+        pos, end = 16, len(data) - 4
+        while pos + 12 <= end:
+            tag, length = struct.unpack_from("<4sQ", data, pos)
+            body = data[pos + 12:pos + 12 + length]
+            pos += 12 + length
+            if tag == b"SESS" and len(body) >= 92:
+                v = struct.unpack_from("<fiffff fiQ 4Q ii iii".replace(" ", ""), body, 0)
+                names = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "frequency_penalty",
+                         "presence_penalty", "penalty_last_n", "seed")
+                for i, name in enumerate(names):
+                    self._settings[name] = v[i]
+                self._settings["max_tokens"] = v[15]
+                self._settings["top_logprobs"] = v[17]
+            elif tag == b"STOP" and len(body) >= 8:
+                (n,) = struct.unpack_from("<Q", body, 0)
+                off, stops = 8, []
+                for _ in range(n):
+                    (ln,) = struct.unpack_from("<Q", body, off)
+                    stops.append(body[off + 8:off + 8 + ln].decode("utf-8", "replace"))
+                    off += 8 + ln
+                self._stops = stops
 
     def _call(self, fn: Any) -> None:
         h = self._h
@@ -452,6 +578,51 @@ class Session:
             result = array.array("f")
             result.frombytes(ctypes.string_at(out, n.value * ctypes.sizeof(ctypes.c_float)))
         return result
+
+    # -- embeddings and scores -----------------------------------------------------------------
+    def embed(self, text_or_tokens: Union[TextLike, Sequence[int]], pooling: Union[str, int] = "mean",
+              normalize: bool = True) -> List[float]:
+        """The embedding of a text (tokenized with BOS when the model uses one) or of token ids:
+        the final hidden states (after the output norm) pooled by ``pooling`` ("mean", "last" or
+        "first", or a :class:`~libllm.Pooling`), scaled to unit L2 norm when ``normalize``;
+        ``model.n_embd`` floats. It replaces what the session holds: afterwards the session is
+        empty, as after :meth:`reset`. ContextFullError when the input does not fit the context."""
+        p = _pooling(pooling)
+        flags = _ffi.EMBED_NORMALIZE if normalize else 0
+        _require("llm_session_embed")
+        n = self._model.n_embd
+        out = (ctypes.c_float * n)()
+        self._clear_cancel()
+        if isinstance(text_or_tokens, (str, bytes, bytearray, memoryview)):
+            data = encode(text_or_tokens)
+            self._call(lambda ptr: _ffi.lib.llm_session_embed_text(ptr, data, len(data), p, flags, out, n))
+        else:
+            ids = [int(t) for t in text_or_tokens]
+            arr = (ctypes.c_int32 * max(len(ids), 1))(*ids)
+            self._call(lambda ptr: _ffi.lib.llm_session_embed(ptr, arr, len(ids), p, flags, out, n))
+        return list(out)
+
+    def score(self, prompt: Union[TextLike, Sequence[int]], continuation: Union[TextLike, Sequence[int]], *,
+              per_token: bool = False) -> Union[float, Tuple[float, List[float]]]:
+        """The log-probability (natural log, the model's raw distribution) of ``continuation``
+        after ``prompt``, each token evaluated once: texts (the prompt tokenized with BOS when the
+        model uses one, the continuation on its own without, so it usually begins with its
+        space: " Paris") or token ids. Returns the total, or with ``per_token`` (total, [each
+        token's]). Comparing the scores of labels or candidates classifies or reranks them. Like
+        :meth:`embed`, it leaves the session empty."""
+        _require("llm_session_score")
+        p = self._model.tokenize(prompt, add_bos=True) if _is_text(prompt) else [int(t) for t in prompt]
+        c = (self._model.tokenize(continuation, add_bos=False) if _is_text(continuation)
+             else [int(t) for t in continuation])
+        parr = (ctypes.c_int32 * max(len(p), 1))(*p)
+        carr = (ctypes.c_int32 * max(len(c), 1))(*c)
+        per = (ctypes.c_float * max(len(c), 1))()
+        total = ctypes.c_double(0.0)
+        self._clear_cancel()
+        self._call(lambda ptr: _ffi.lib.llm_session_score(ptr, parr, len(p), carr, len(c), per, ctypes.byref(total)))
+        if per_token:
+            return total.value, [float(v) for v in per[:len(c)]]
+        return total.value
 
     # -- generation ----------------------------------------------------------------------------
     def step(self) -> Step:
@@ -557,6 +728,9 @@ class Session:
                 if first:  # the prompt (with a chat reply's header, fed by the first step) is in
                     first = False
                     self.last_prompt_tokens = self.n_past
+                    # positions of the prompt taken from the context's prefix cache (not evaluated)
+                    if _ffi.has("llm_session_n_reused"):
+                        self.last_cached_tokens = max(0, min(self.n_past, self.n_past - self.n_evaluated))
                 # an end-of-generation token is not part of the completion; a step that ends
                 # the generation with a content token (a grammar's last one) is
                 if s.token >= 0 and not (s.finish == _ffi.Finish.EOG and self._model.token_is_eog(s.token)):
@@ -604,6 +778,27 @@ class Session:
         "length" (max_tokens or a full context), "grammar" (the grammar allowed no token: the
         output is an unfinished prefix of its language), or None before any."""
         return FINISH_REASONS.get(self.last_finish)
+
+
+def _is_text(x: Any) -> bool:
+    return isinstance(x, (str, bytes, bytearray, memoryview))
+
+
+def _pooling(pooling: Union[str, int]) -> int:
+    """"mean" / "last" / "first" (or a Pooling) → llm_pooling; ValueError otherwise."""
+    if isinstance(pooling, str):
+        try:
+            return int(_ffi.Pooling[pooling.upper()])
+        except KeyError:
+            raise ValueError(f"pooling must be 'mean', 'last' or 'first', not {pooling!r}") from None
+    if isinstance(pooling, int) and not isinstance(pooling, bool) and pooling in set(_ffi.Pooling):
+        return int(pooling)
+    raise ValueError(f"pooling must be 'mean', 'last' or 'first', not {pooling!r}")
+
+
+def _require(name: str) -> None:
+    if not _ffi.has(name):
+        raise error_for(_ffi.Status.UNSUPPORTED, f"the loaded libllm has no {name}")
 
 
 def step_batch(sessions: Sequence[Session]) -> List[Step]:

@@ -1,7 +1,9 @@
 """Shared fixtures of the binding's tests. ctest sets LIBLLM_LIBRARY (the built libllm.so) and
 LLM_FIXTURES; run by hand, the tests look for a build folder of the repository."""
+import contextlib
 import glob
 import os
+import signal
 import subprocess
 import sys
 
@@ -79,3 +81,28 @@ def gemma(gemma_file):
     import libllm
     with libllm.Model(gemma_file, n_ctx=512) as m:
         yield m
+
+
+SERVER = os.path.join(REPO, "examples", "server.py")
+
+
+@contextlib.contextmanager
+def running_server(model_file, *args):
+    """examples/server.py on a free local port (its URL is yielded); stopped with SIGTERM, which
+    must end it cleanly."""
+    p = subprocess.Popen([sys.executable, SERVER, "-m", model_file, "--host", "127.0.0.1", "--port", "0", *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+    try:
+        line = p.stdout.readline().strip()
+        assert line.startswith("listening on http://127.0.0.1:"), (line, p.stderr.read() if p.poll() else "")
+        yield line.split()[-1]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            out, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            pytest.fail("the server did not stop on SIGTERM")
+        assert "stopped" in out, err
+        assert "Traceback" not in err, err

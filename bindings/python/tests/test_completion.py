@@ -7,8 +7,10 @@ import libllm
 
 
 def check_usage(u):
-    assert set(u) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+    assert set(u) == {"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details"}
     assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"] and u["prompt_tokens"] > 0
+    # OpenAI's prompt caching field: the prompt tokens served by the context's prefix cache
+    assert 0 <= u["prompt_tokens_details"]["cached_tokens"] <= u["prompt_tokens"]
 
 
 def test_completion_shape(gemma):

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import REPO, child_env
+from conftest import REPO, child_env, running_server
 
 openai = pytest.importorskip("openai", reason="pip install openai (tests/requirements.txt)")
 
@@ -19,23 +19,8 @@ SERVER = os.path.join(REPO, "examples", "server.py")
 
 @pytest.fixture(scope="module")
 def server(gemma_file):
-    p = subprocess.Popen([sys.executable, SERVER, "-m", gemma_file, "--host", "127.0.0.1", "--port", "0",
-                          "--n-ctx", "256", "--threads", "1", "--model-id", "gemma-test", "--max-tokens-limit", "32"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
-    try:
-        line = p.stdout.readline().strip()
-        assert line.startswith("listening on http://127.0.0.1:"), (line, p.stderr.read() if p.poll() else "")
-        yield line.split()[-1]
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            out, err = p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
-            pytest.fail("the server did not stop on SIGTERM")
-        assert "stopped" in out, err
-        assert "Traceback" not in err, err
+    with running_server(gemma_file, "--n-ctx", "256", "--threads", "1", "--model-id", "gemma-test", "--max-tokens-limit", "32") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -46,14 +46,18 @@
 
 pub mod sys;
 
+mod embed;
 mod error;
 mod grammar;
+mod memory;
 mod model;
 mod options;
 mod session;
 
+pub use embed::Pooling;
 pub use error::{Error, Result, Status};
 pub use grammar::{json_schema_to_grammar, validate_grammar};
+pub use memory::{estimate_memory, MemoryEstimate};
 pub use model::{DetokenizeFlags, Model, Role, TokenizeFlags};
 pub use options::{LogFn, LogLevel, OptionKey, Options, ProgressFn};
 pub use session::{Batch, Context, Finish, Pieces, Session, Step};

@@ -45,6 +45,17 @@ pub enum OptionKey {
     /// int -1..20, log-probabilities recorded with each sampled token: -1 none, 0 the chosen
     /// token's, N also the N most likely allowed tokens.
     TopLogprobs = sys::LLM_OPT_TOP_LOGPROBS,
+    /// int, bytes of KV cache a context keeps for shared prompt prefixes (-1 = one session's
+    /// cache, 0 = none).
+    PrefixCache = sys::LLM_OPT_PREFIX_CACHE,
+    /// int, element type of the KV cache: 0 F32, 1 F16, 2 Q8_0.
+    KvType = sys::LLM_OPT_KV_TYPE,
+    /// int, bytes: a load, context or session that would exceed it fails (0 = none).
+    MemoryLimit = sys::LLM_OPT_MEMORY_LIMIT,
+    /// int, what a full context does: 0 stop, 1 shift (keys rotated), 2 shift and re-evaluate.
+    ContextShift = sys::LLM_OPT_CONTEXT_SHIFT,
+    /// int, tokens a shift never drops (-1 = the system prompt when chatting, else the first).
+    ShiftKeep = sys::LLM_OPT_SHIFT_KEEP,
     /// int 0/1, map the model file instead of reading it.
     UseMmap = sys::LLM_OPT_USE_MMAP,
     /// int 0/1, copy the weights into the CPU kernels' layout at load.
@@ -208,6 +219,35 @@ impl Options {
     /// (at most 20) most likely ones the grammar allows; `None` (default) none.
     pub fn top_logprobs(self, n: Option<u32>) -> Self {
         self.int(OptionKey::TopLogprobs, n.map_or(-1, |v| v as i64))
+    }
+
+    /// Bytes of KV cache a context keeps for prompt prefixes its sessions share (`None`: as much
+    /// as one session's cache, the default; `Some(0)`: none).
+    pub fn prefix_cache(self, bytes: Option<u64>) -> Self {
+        self.int(OptionKey::PrefixCache, bytes.map_or(-1, |v| v as i64))
+    }
+
+    /// A memory budget in bytes: a model load, context or session that would exceed it fails with
+    /// [`Status::Limit`](crate::Status::Limit) (see [`estimate_memory`](crate::estimate_memory)).
+    pub fn memory_limit(self, bytes: u64) -> Self {
+        self.int(OptionKey::MemoryLimit, bytes as i64)
+    }
+
+    /// Element type of the sessions' KV cache: 0 F32 (default), 1 F16, 2 Q8_0.
+    pub fn kv_type(self, kind: u32) -> Self {
+        self.int(OptionKey::KvType, kind as i64)
+    }
+
+    /// What a session does when its context is full: 0 stop (default), 1 shift (drop the older
+    /// half after the kept tokens, rotate the kept keys), 2 shift and evaluate the kept tokens again.
+    pub fn context_shift(self, mode: u32) -> Self {
+        self.int(OptionKey::ContextShift, mode as i64)
+    }
+
+    /// Tokens at the start a shift never drops (`None`: the system prompt when chatting, else the
+    /// first token).
+    pub fn shift_keep(self, n: Option<u32>) -> Self {
+        self.int(OptionKey::ShiftKeep, n.map_or(-1, |v| v as i64))
     }
 
     /// Keep the logits of every fed position (see [`Session::logits_at`](crate::Session::logits_at)).

@@ -82,6 +82,19 @@ impl<'m> Context<'m> {
         unsafe { sys::llm_context_n_ctx(self.as_ptr()).max(0) as usize }
     }
 
+    /// Bytes of KV cache held by the context's sessions and its prefix cache (a page shared by
+    /// several sessions counted once).
+    pub fn kv_bytes(&self) -> u64 {
+        // SAFETY: live context, used by this thread only (`!Sync`).
+        unsafe { sys::llm_context_kv_bytes(self.as_ptr()) }
+    }
+
+    /// Drops the prompt prefixes kept for sharing.
+    pub fn clear_prefixes(&self) {
+        // SAFETY: as above.
+        unsafe { sys::llm_context_clear_prefixes(self.as_ptr()) }
+    }
+
     /// Worker threads.
     pub fn n_threads(&self) -> usize {
         // SAFETY: as above.
@@ -288,6 +301,60 @@ impl<'c> Session<'c> {
         };
         let raw = NonNull::new(out).ok_or_else(|| Error::new(Status::Internal, "session creation returned no session"))?;
         Ok(Session { raw, model: context.model(), abort: None, _context: PhantomData })
+    }
+
+    /// A new session in `context` that continues a state saved by [`Session::save_state`] (in
+    /// this process or another, with the same model file): [`Session::new`], then
+    /// [`Session::load_state`].
+    pub fn with_state(context: &'c mut Context<'_>, options: &Options, state: &[u8]) -> Result<Session<'c>> {
+        let mut s = Session::new(context, options)?;
+        s.load_state(state)?;
+        Ok(s)
+    }
+
+    /// The session's state: its tokens and KV cache, the logits of its last feed, the sampler
+    /// (its random generator included), settings, stop strings, logit bias, grammar and chat
+    /// conversation, in libllm's versioned, checksummed format (the bytes Python's
+    /// `save_state` gives). [`Session::load_state`] continues exactly where this session is.
+    pub fn save_state(&self) -> Result<Vec<u8>> {
+        let mut needed = 0usize;
+        // SAFETY: live session; NULL buffer with capacity 0 asks for the size.
+        let st = unsafe { sys::llm_session_save(self.as_ptr(), std::ptr::null_mut(), 0, &mut needed) };
+        if st != sys::LLM_ERR_BUFFER_TOO_SMALL {
+            self.check(st)?;
+        }
+        let mut buf = vec![0u8; needed];
+        // SAFETY: live session; buf holds `needed` writable bytes.
+        self.check(unsafe {
+            sys::llm_session_save(self.as_ptr(), buf.as_mut_ptr() as *mut c_void, buf.len(), &mut needed)
+        })?;
+        buf.truncate(needed);
+        Ok(buf)
+    }
+
+    /// Replaces what the session holds with a saved state. [`Status::InvalidArgument`] for
+    /// another model's state, another KV type or a context too small, [`Status::Format`] for a
+    /// truncated or corrupted state, [`Status::Unsupported`] for a newer format; on error the
+    /// session is unchanged.
+    pub fn load_state(&mut self, state: &[u8]) -> Result<()> {
+        // SAFETY: live session; `state` is readable for its length.
+        self.check(unsafe { sys::llm_session_load(self.as_ptr(), state.as_ptr() as *const c_void, state.len()) })
+    }
+
+    /// [`Session::save_state`] into a file.
+    pub fn save_state_file<P: AsRef<std::path::Path>>(&self, path: P) -> Result<()> {
+        let p = std::ffi::CString::new(path.as_ref().to_string_lossy().as_bytes())
+            .map_err(|_| Error::new(Status::InvalidArgument, "path contains a NUL byte"))?;
+        // SAFETY: live session, NUL-terminated path.
+        self.check(unsafe { sys::llm_session_save_file(self.as_ptr(), p.as_ptr()) })
+    }
+
+    /// [`Session::load_state`] from a file.
+    pub fn load_state_file<P: AsRef<std::path::Path>>(&mut self, path: P) -> Result<()> {
+        let p = std::ffi::CString::new(path.as_ref().to_string_lossy().as_bytes())
+            .map_err(|_| Error::new(Status::InvalidArgument, "path contains a NUL byte"))?;
+        // SAFETY: live session, NUL-terminated path.
+        self.check(unsafe { sys::llm_session_load_file(self.as_ptr(), p.as_ptr()) })
     }
 
     /// The model.
@@ -586,6 +653,18 @@ impl<'c> Session<'c> {
     pub fn n_evaluated(&self) -> u64 {
         // SAFETY: live session, this thread only (`!Sync`).
         unsafe { sys::llm_session_n_evaluated(self.as_ptr()).max(0) as u64 }
+    }
+
+    /// Positions of the last feed taken from the context's prefix cache instead of evaluated.
+    pub fn n_reused(&self) -> u32 {
+        // SAFETY: live session, this thread only (`!Sync`).
+        unsafe { sys::llm_session_n_reused(self.as_ptr()).max(0) as u32 }
+    }
+
+    /// Context shifts since creation or reset.
+    pub fn n_shifts(&self) -> u32 {
+        // SAFETY: as above.
+        unsafe { sys::llm_session_n_shifts(self.as_ptr()).max(0) as u32 }
     }
 }
 

@@ -32,8 +32,30 @@ pub type llm_option = c_int;
 pub type llm_precision = c_int;
 /// `typedef enum llm_backend`.
 pub type llm_backend = c_int;
+/// `typedef enum llm_kv_type`.
+pub type llm_kv_type = c_int;
+/// `typedef enum llm_context_shift`.
+pub type llm_context_shift = c_int;
 /// `typedef enum llm_finish`.
 pub type llm_finish = c_int;
+/// `typedef enum llm_pooling`.
+pub type llm_pooling = c_int;
+
+/// `llm_memory_estimate` (begins with its own size).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct llm_memory_estimate {
+    pub size: u64,
+    pub weights_bytes: u64,
+    pub weights_resident: u64,
+    pub repacked_bytes: u64,
+    pub model_overhead_bytes: u64,
+    pub kv_bytes_per_token: u64,
+    pub kv_bytes_per_session: u64,
+    pub scratch_bytes: u64,
+    pub context_bytes: u64,
+    pub total_bytes: u64,
+}
 
 macro_rules! constants {
     ($($name:ident : $ty:ty = $value:expr;)*) => {
@@ -95,9 +117,22 @@ constants! {
     LLM_OPT_TOP_LOGPROBS: llm_option = 25;
     LLM_OPT_USE_MMAP: llm_option = 30;
     LLM_OPT_REPACK: llm_option = 31;
+    LLM_OPT_KV_TYPE: llm_option = 6;
+    LLM_OPT_MEMORY_LIMIT: llm_option = 7;
+    LLM_OPT_PREFIX_CACHE: llm_option = 8;
+    LLM_OPT_CONTEXT_SHIFT: llm_option = 9;
+    LLM_OPT_SHIFT_KEEP: llm_option = 26;
 
     LLM_PRECISION_FAST: llm_precision = 0;
     LLM_PRECISION_EXACT: llm_precision = 1;
+
+    LLM_KV_F32: llm_kv_type = 0;
+    LLM_KV_F16: llm_kv_type = 1;
+    LLM_KV_Q8_0: llm_kv_type = 2;
+
+    LLM_SHIFT_NONE: llm_context_shift = 0;
+    LLM_SHIFT: llm_context_shift = 1;
+    LLM_SHIFT_RECOMPUTE: llm_context_shift = 2;
 
     LLM_BACKEND_AUTO: llm_backend = 0;
     LLM_BACKEND_CPU: llm_backend = 1;
@@ -117,6 +152,11 @@ constants! {
 
     LLM_FEED_ADD_BOS: c_int = 1;
     LLM_FEED_SPECIAL: c_int = 2;
+
+    LLM_POOLING_MEAN: llm_pooling = 0;
+    LLM_POOLING_LAST: llm_pooling = 1;
+    LLM_POOLING_FIRST: llm_pooling = 2;
+    LLM_EMBED_NORMALIZE: c_int = 1;
 }
 
 /// `LLM_VERSION_STRING`.
@@ -153,6 +193,8 @@ extern "C" {
     pub fn llm_options_set_progress(options: *mut llm_options, fn_: llm_progress_fn, user_data: *mut c_void);
 
     // Model
+    pub fn llm_model_estimate_memory(path: *const c_char, options: *mut llm_options,
+                                     estimate: *mut llm_memory_estimate) -> llm_status;
     pub fn llm_model_load_file(path: *const c_char, options: *mut llm_options, model: *mut *mut llm_model)
         -> llm_status;
     pub fn llm_model_load_memory(
@@ -326,6 +368,53 @@ extern "C" {
     pub fn llm_session_chat_vars(session: *mut llm_session, vars_json: *const c_char) -> llm_status;
     pub fn llm_session_n_evaluated(session: *const llm_session) -> i64;
     pub fn llm_session_sampling_ns(session: *const llm_session) -> i64;
+    pub fn llm_session_n_reused(session: *const llm_session) -> i32;
+    pub fn llm_session_n_shifts(session: *const llm_session) -> i32;
+    pub fn llm_context_kv_bytes(context: *const llm_context) -> u64;
+    pub fn llm_context_clear_prefixes(context: *mut llm_context);
+
+    // Saved sessions
+    pub fn llm_session_save(session: *mut llm_session, buffer: *mut c_void, capacity: usize, needed: *mut usize)
+        -> llm_status;
+    pub fn llm_session_save_file(session: *mut llm_session, path: *const c_char) -> llm_status;
+    pub fn llm_session_load(session: *mut llm_session, data: *const c_void, size: usize) -> llm_status;
+    pub fn llm_session_load_file(session: *mut llm_session, path: *const c_char) -> llm_status;
+
+    // Embeddings and scores
+    pub fn llm_session_embed(
+        session: *mut llm_session,
+        tokens: *const i32,
+        n_tokens: usize,
+        pooling: llm_pooling,
+        flags: c_int,
+        out: *mut c_float,
+        capacity: usize,
+    ) -> llm_status;
+    pub fn llm_session_embed_text(
+        session: *mut llm_session,
+        text: *const c_char,
+        len: isize,
+        pooling: llm_pooling,
+        flags: c_int,
+        out: *mut c_float,
+        capacity: usize,
+    ) -> llm_status;
+    pub fn llm_session_score(
+        session: *mut llm_session,
+        prompt: *const i32,
+        n_prompt: usize,
+        continuation: *const i32,
+        n_continuation: usize,
+        token_logprobs: *mut c_float,
+        total: *mut c_double,
+    ) -> llm_status;
+    pub fn llm_session_score_text(
+        session: *mut llm_session,
+        prompt: *const c_char,
+        continuation: *const c_char,
+        total: *mut c_double,
+        n_tokens: *mut i32,
+    ) -> llm_status;
 
     // Constrained output
     pub fn llm_session_set_grammar(session: *mut llm_session, gbnf: *const c_char, root_rule: *const c_char)
