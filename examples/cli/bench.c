@@ -1054,9 +1054,9 @@ static int bench_shared(const bench_opts *o, const char *path, const llm_model *
         printf("\nTime to first token of requests that start with the same %d-token prompt (then 16 tokens of\n"
                "question), milliseconds; following: mean +/- sd of %d requests, each with another question:\n\n",
                n_sys, reps);
-        printf("| %-28s | %7s | %9s | %8s | %18s | %13s | %18s | %7s |\n", "model", "threads", "precision",
+        printf("| %-32s | %7s | %9s | %8s | %18s | %13s | %18s | %7s |\n", "model", "threads", "precision",
                "first", "following", "reused tokens", "no prefix cache", "speedup");
-        printf("| %.28s | ------: | --------: | -------: | -----------------: | ------------: | -----------------: | ------: |\n",
+        printf("| %.32s | ------: | --------: | -------: | -----------------: | ------------: | -----------------: | ------: |\n",
                "----------------------------------------");
         *printed = 1;
     }
@@ -1069,7 +1069,7 @@ static int bench_shared(const bench_opts *o, const char *path, const llm_model *
     char fol[64], none[64];
     snprintf(fol, sizeof fol, "%.1f +/- %.1f", mean[0], sd[0]);
     snprintf(none, sizeof none, "%.1f +/- %.1f", mean[1], sd[1]);
-    printf("| %-28s | %7d | %9s | %8.1f | %18s | %13d | %18s | %6.1fx |\n", base_name(path), threads,
+    printf("| %-32s | %7d | %9s | %8.1f | %18s | %13d | %18s | %6.1fx |\n", base_name(path), threads,
            precision_name(precision), first, fol, (int)reused_min, none, mean[0] > 0 ? first / mean[0] : 0.0);
     rc = 0;
 done:
