@@ -61,6 +61,20 @@ def test_chat_plain_and_streaming(client):
     assert chunks[-1].usage.completion_tokens == r.usage.completion_tokens
 
 
+def test_shared_system_prompt_is_cached(client):
+    """Requests that start with the same system prompt reuse its KV cache (OpenAI's
+    usage.prompt_tokens_details.cached_tokens counts the prompt tokens served from it)."""
+    system = "You answer questions about a shop. " + " ".join(f"Item {i} is in aisle {i % 4 + 1}." for i in range(1, 16))
+    cached = []
+    for q in ("Where is item 3?", "Where is item 9?"):
+        r = client.chat.completions.create(model="gemma-test", temperature=0, max_tokens=3,
+                                           messages=[{"role": "system", "content": system},
+                                                     {"role": "user", "content": q}])
+        cached.append(r.usage.prompt_tokens_details.cached_tokens)
+        assert cached[-1] <= r.usage.prompt_tokens
+    assert cached[1] >= 64, cached
+
+
 def test_errors_through_client(client):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="gemma-test", messages=[{"role": "user", "content": "word " * 400}],
