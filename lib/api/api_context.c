@@ -82,6 +82,13 @@ llm_status llm_cpu_isa_chosen(llm_isa *isa, llm_err *err) {
     return LLM_OK;
 }
 
+void llm_context_sizes(const llm_options *o, int32_t n_ctx_train, int32_t *n_ctx, int32_t *n_threads) {
+    *n_ctx = (int32_t)llm_options_value(o, LLM_OPT_CONTEXT_SIZE);
+    if (*n_ctx == 0) *n_ctx = (n_ctx_train > 0 && n_ctx_train < 4096) ? n_ctx_train : 4096;
+    *n_threads = (int32_t)llm_options_value(o, LLM_OPT_THREADS);
+    if (*n_threads == 0) *n_threads = llm_online_cores();
+}
+
 llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context **out) {
     if (o && o->h.magic != LLM_MAGIC_OPTIONS) return LLM_ERR_INVALID_ARGUMENT;
     llm_handle_header *eh = o ? &o->h : NULL;
@@ -96,15 +103,13 @@ llm_status llm_context_new(const llm_model *model, llm_options *o, llm_context *
         return llm_fail(eh, LLM_ERR_BACKEND, "backend %d is not available", backend);
 
     int32_t train = llm_arch_hparams(model->arch)->n_ctx_train;
-    int32_t n_ctx = (int32_t)llm_options_value(o, LLM_OPT_CONTEXT_SIZE);
-    if (n_ctx == 0) n_ctx = (train > 0 && train < 4096) ? train : 4096;
+    int32_t n_ctx, n_threads;
+    llm_context_sizes(o, train, &n_ctx, &n_threads);
     if (train > 0 && n_ctx > train)
         llm_log(model, LLM_LOG_WARN, "context size %d exceeds the model's training length %d", (int)n_ctx, (int)train);
     llm_isa isa;
     llm_err isa_err;
     if (llm_cpu_isa_chosen(&isa, &isa_err) != LLM_OK) return llm_fail(eh, isa_err.code, "%s", isa_err.msg);
-    int32_t n_threads = (int32_t)llm_options_value(o, LLM_OPT_THREADS);
-    if (n_threads == 0) n_threads = llm_online_cores();
 
     llm_context *c = calloc(1, sizeof *c);
     if (!c) return llm_fail(eh, LLM_ERR_OUT_OF_MEMORY, "out of memory allocating the context");

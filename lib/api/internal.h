@@ -192,6 +192,9 @@ void llm_log(const llm_model *m, llm_log_level level, const char *fmt, ...) LLM_
  * (LLM_ERR_BACKEND) is an error; *isa is the best path then. */
 llm_status llm_cpu_isa_chosen(llm_isa *isa, llm_err *err);
 
+/* The context size and thread count a context made with options o gets (0 = the model's training
+ * length capped at 4096; 0 threads = every online core): llm_context_new and the memory estimate. */
+void llm_context_sizes(const llm_options *o, int32_t n_ctx_train, int32_t *n_ctx, int32_t *n_threads);
 /* The template limits of an options object (NULL: the defaults). */
 void llm_tmpl_limits_from_options(const llm_options *o, llm_tmpl_limits *limits);
 /* The texts of the model's BOS and EOS tokens, for templates. */

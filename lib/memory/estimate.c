@@ -12,8 +12,6 @@
 #include "tokenizer/tokenizer.h"
 
 #define MIB (1024.0 * 1024.0)
-#define CHUNK 512          /* tokens of one forward chunk (lib/model/forward.c LLM_FORWARD_CHUNK) */
-#define KV_PAGE 64         /* positions per KV-cache page */
 #define PER_THREAD 65536u  /* a worker's stack pages and malloc arena */
 #define PER_LAYER 512u     /* the bound layer (struct llm_layer) */
 /* Rows of a mapped token embedding that reading tokens brings back (distinct tokens of a
@@ -37,11 +35,7 @@ void llm_mem_plan_from_options(const llm_options *o, int32_t n_ctx_train, llm_me
     llm_err e;
     (void)llm_cpu_isa_chosen(&p->isa, &e); /* an invalid LLM_CPU_ISA: the best path, as the load does */
     p->precision = (int)llm_options_value(o, LLM_OPT_PRECISION);
-    int32_t n_ctx = (int32_t)llm_options_value(o, LLM_OPT_CONTEXT_SIZE);
-    if (n_ctx == 0) n_ctx = (n_ctx_train > 0 && n_ctx_train < 4096) ? n_ctx_train : 4096;
-    p->n_ctx = n_ctx;
-    int32_t n_threads = (int32_t)llm_options_value(o, LLM_OPT_THREADS);
-    p->n_threads = n_threads > 0 ? n_threads : llm_online_cores();
+    llm_context_sizes(o, n_ctx_train, &p->n_ctx, &p->n_threads);
     p->kv_type = (int)llm_options_value(o, LLM_OPT_KV_TYPE);
 }
 
@@ -140,28 +134,11 @@ static uint64_t template_bytes(const gguf_file *f) {
 
 /* ---- per context, per session ---------------------------------------------------------------- */
 
-/* Floats of the forward pass's activations for n tokens (lib/model/forward.c bufs_layout). */
-static uint64_t fwd_floats(const llm_hparams *hp, uint64_t n) {
-    const uint64_t e = (uint64_t)hp->n_embd;
-    const uint64_t sizes[10] = {
-        n * e, n * e, n * e,
-        n * (uint64_t)hp->n_head * (uint64_t)hp->head_dim_k,
-        n * (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim_k,
-        n * (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim_v,
-        n * (uint64_t)hp->n_head * (uint64_t)hp->head_dim_v,
-        n * (uint64_t)hp->n_ff, n * (uint64_t)hp->n_ff,
-        max_u64(e, (uint64_t)hp->head_dim_k),
-    };
-    uint64_t total = 0;
-    for (int i = 0; i < 10; i++) total += round_up(sizes[i], 16);
-    return total;
-}
-
 uint64_t llm_mem_context_bytes(const llm_hparams *hp, const llm_mem_plan *p) {
     const uint64_t nth = (uint64_t)(p->n_threads > 0 ? p->n_threads : 1);
     uint64_t b = 4096 + nth * PER_THREAD;
     if (hp->n_layer <= 0) return b;
-    const uint64_t n = (uint64_t)(p->n_ctx < CHUNK ? p->n_ctx : CHUNK);
+    const uint64_t n = (uint64_t)(p->n_ctx < LLM_FORWARD_CHUNK ? p->n_ctx : LLM_FORWARD_CHUNK);
     const int64_t cols[3] = {hp->n_embd, hp->n_ff, (int64_t)hp->n_head * hp->head_dim_v};
     /* kernels/cpu/matmul.c: the FAST products quantize the chunk's activations into the pool's
      * shared buffer (with VNNI, also their packed copy); per thread, the int8 GEMM's unpacked tile
@@ -197,12 +174,12 @@ void llm_mem_session_bytes(const llm_hparams *hp, const llm_mem_plan *p, llm_mem
     const uint64_t n_ctx = (uint64_t)(p->n_ctx > 0 ? p->n_ctx : 1);
     const uint64_t nv = (uint64_t)hp->n_vocab;
     e->kv_bytes_per_token = llm_kv_bytes_per_token(hp, p->kv_type);
-    e->kv_bytes_per_session = e->kv_bytes_per_token * round_up(n_ctx, KV_PAGE);
+    e->kv_bytes_per_session = e->kv_bytes_per_token * round_up(n_ctx, LLM_KV_PAGE);
     /* activations of one chunk; the logits and the row being computed; the sampler (penalised
      * logits, candidates, the lazy walk's list: lib/runtime/sampling.c; its zeroed per-token
      * counts are touched only at the tokens of the penalty window); the token history and the
      * forward pass's copy of a feed's tokens */
-    e->scratch_bytes = fwd_floats(hp, min_u64(n_ctx, CHUNK)) * 4 + 2 * nv * 4 + nv * (4 + 8) + 1024 * 8 +
+    e->scratch_bytes = (uint64_t)llm_forward_scratch_floats(hp, (int32_t)min_u64(n_ctx, LLM_FORWARD_CHUNK)) * 4 + 2 * nv * 4 + nv * (4 + 8) + 1024 * 8 +
                        2 * n_ctx * 4 + 4096;
 }
 

@@ -29,8 +29,6 @@
 
 #include "model/model_internal.h"
 
-/* Longer batches are evaluated in chunks of this many tokens to bound scratch memory. */
-#define LLM_FORWARD_CHUNK 512
 /* Multiply-adds per work unit of a one-row logits product without a deadline (the rows of a
  * unit are this divided by n_embd): about the size of the largest layer unit of a small model
  * (Gemma 3 270M: 3276 rows, ~0.8 ms with the scalar kernels at ~2.5 GMAC/s on one core). With a
@@ -44,8 +42,7 @@ typedef llm_fwd_bufs fwd_bufs;
 static size_t round_up16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Lays out the buffers for n tokens at base (NULL: only measures); returns their size in floats. */
-static size_t bufs_layout(const llm_arch_model *m, int32_t n, float *base, fwd_bufs *b) {
-    const llm_hparams *hp = &m->hp;
+static size_t bufs_layout(const llm_hparams *hp, int32_t n, float *base, fwd_bufs *b) {
     const size_t e = (size_t)hp->n_embd, nn = (size_t)n;
     const size_t sizes[10] = {
         nn * e,
@@ -68,14 +65,19 @@ static size_t bufs_layout(const llm_arch_model *m, int32_t n, float *base, fwd_b
     return off;
 }
 
+size_t llm_forward_scratch_floats(const llm_hparams *hp, int32_t n_tokens) {
+    fwd_bufs b;
+    return bufs_layout(hp, n_tokens, NULL, &b);
+}
+
 /* Lays out the buffers for a chunk of n tokens in kv's scratch. */
 static llm_status alloc_bufs(const llm_arch_model *m, llm_kv_state *kv, int32_t n, fwd_bufs *b, llm_err *err) {
-    const size_t total = bufs_layout(m, n, NULL, b);
+    const size_t total = bufs_layout(&m->hp, n, NULL, b);
     float *base = llm_kv_scratch(kv, total);
     if (!base)
         return llm_err_set(err, LLM_ERR_OUT_OF_MEMORY, "out of memory for %zu MiB of forward scratch",
                            total * sizeof(float) >> 20);
-    bufs_layout(m, n, base, b);
+    bufs_layout(&m->hp, n, base, b);
     return LLM_OK;
 }
 
@@ -504,7 +506,7 @@ static int32_t drop_aborted(llm_batch_item *items, int32_t n_live, int32_t *live
  * in scratch (grown as needed). 0 when out of memory. */
 static int batch_scratch(const llm_arch_model *m, int32_t n, llm_fwd_scratch *scratch, fwd_bufs *b,
                          float **logits_all) {
-    const size_t n_bufs = bufs_layout(m, n, NULL, b);
+    const size_t n_bufs = bufs_layout(&m->hp, n, NULL, b);
     const size_t n_logits = n > 1 ? (size_t)n * (size_t)m->output.rows : 0;
     if (n_logits > SIZE_MAX / sizeof(float) - n_bufs) return 0;
     const size_t total = n_bufs + n_logits;
@@ -514,7 +516,7 @@ static int batch_scratch(const llm_arch_model *m, int32_t n, llm_fwd_scratch *sc
         scratch->data = grown;
         scratch->n_floats = total;
     }
-    bufs_layout(m, n, scratch->data, b);
+    bufs_layout(&m->hp, n, scratch->data, b);
     *logits_all = n > 1 ? scratch->data + n_bufs : NULL;
     return 1;
 }

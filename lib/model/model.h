@@ -109,6 +109,11 @@ void llm_kv_set_n_past(llm_kv_state *kv, int32_t n);
 /* Bytes of K and V of one position over all layers for an element type (for estimates). */
 uint64_t llm_kv_bytes_per_token(const llm_hparams *hp, int kv_type);
 
+/* Longer batches are evaluated in chunks of this many tokens to bound scratch memory. */
+#define LLM_FORWARD_CHUNK 512
+/* Floats of a session's forward scratch for a chunk of n_tokens tokens (for estimates). */
+size_t llm_forward_scratch_floats(const llm_hparams *hp, int32_t n_tokens);
+
 /* Evaluates n_tokens tokens at positions n_past .. n_past+n_tokens-1, appending them to the KV
  * cache. logits receives n_vocab floats for the last position, or for every position
  * (n_tokens * n_vocab floats, row-major) when all_logits is set. abort (may be NULL) is polled
