@@ -996,32 +996,25 @@ static llm_status chat_sync_begin(llm_session *s, int add_generation_prompt, int
         s->pending_token = -1; /* it is in the rendering again, or gone */
         if (keep == n && keep > 0) keep--; /* evaluate the last token again: fresh logits */
         const int32_t n_ctx = sess_n_ctx(s);
+        size_t from = keep; /* the rendering's tokens fed from here */
         if (llm_session_shifts(s) && n > (size_t)n_ctx) {
             /* the rendering does not fit: as a shift would, keep its first tokens and its latest part */
             int32_t head = llm_session_shift_keep(s);
             if (head > (int32_t)keep) head = (int32_t)keep;
-            const size_t tail = (size_t)(n_ctx - head) / 2;
             chat_truncate(s, head);
             s->chat_text_valid = 0; /* until the rest is in */
             s->chat_reply_start = INT32_MAX;
             s->chat_shifted = 1;
             s->n_shifts++;
-            st = feed_begin(s, ids + n - tail, tail, started);
-            free(ids);
-            free(rest);
-            llm_buf_free(&s->chat_next);
-            if (st == LLM_OK) s->chat_next = r;
-            else llm_buf_free(&r);
-            return st;
-        }
-        if ((int32_t)keep < n_past) {
+            from = n - (size_t)(n_ctx - head) / 2;
+        } else if ((int32_t)keep < n_past) {
             chat_truncate(s, (int32_t)keep);
             s->chat_text_valid = 0; /* until the rest is in */
             s->chat_reply_start = INT32_MAX;
             s->chat_shifted = 0; /* the rendering is fed again from keep */
             if (s->chat_system_end > (int32_t)keep) s->chat_system_end = 0;
         }
-        st = feed_begin(s, ids + keep, n - keep, started);
+        st = feed_begin(s, ids + from, n - from, started);
     } else {
         st = llm_fail(&s->h, st, "%s", err.msg);
     }
