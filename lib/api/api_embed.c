@@ -146,16 +146,6 @@ llm_status llm_session_embed_text(llm_session *s, const char *text, ptrdiff_t le
     return st;
 }
 
-/* log softmax(row)[tok] in double. */
-static double log_prob(const float *row, int32_t n_vocab, int32_t tok) {
-    float mx = row[0];
-    for (int32_t i = 1; i < n_vocab; i++)
-        if (row[i] > mx) mx = row[i];
-    double sum = 0.0;
-    for (int32_t i = 0; i < n_vocab; i++) sum += exp((double)row[i] - (double)mx);
-    return (double)row[tok] - (double)mx - log(sum);
-}
-
 static llm_status score_checked(llm_session *s, const int32_t *prompt, size_t n_prompt, const int32_t *cont,
                                 size_t n_cont, float *token_logprobs, double *total) {
     llm_session_reset(s);
@@ -209,7 +199,8 @@ static llm_status score_checked(llm_session *s, const int32_t *prompt, size_t n_
         if (st != LLM_OK) break;
         for (size_t r = 0; r < m; r++) {
             const size_t i = pos + r + 1 - n_prompt; /* the continuation token row r scores */
-            const double lp = log_prob(logits + r * nv, s->n_vocab, seq[pos + r + 1]);
+            const float *row = logits + r * nv; /* log softmax(row)[token], in double */
+            const double lp = (double)row[seq[pos + r + 1]] - llm_logsumexp(row, s->n_vocab);
             if (token_logprobs) token_logprobs[i] = (float)lp;
             sum += lp;
         }

@@ -517,6 +517,16 @@ int32_t llm_sampler_sample(llm_sampler *s, const llm_sampling_params *params, co
 
 /* ---- log-probabilities --------------------------------------------------------------------- */
 
+double llm_logsumexp(const float *x, int32_t n) {
+    float top = -INFINITY;
+    for (int32_t i = 0; i < n; i++)
+        if (x[i] > top) top = x[i];
+    if (top == -INFINITY) return -INFINITY;
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++) sum += exp((double)x[i] - (double)top);
+    return (double)top + log(sum);
+}
+
 int llm_sampler_logprobs(llm_sampler *s, const float *logits, const llm_logit_bias *bias,
                          const llm_sample_filter *filter, int32_t chosen, int32_t n_top, float *chosen_lp,
                          int32_t *top_tokens, float *top_lp) {
@@ -526,13 +536,8 @@ int llm_sampler_logprobs(llm_sampler *s, const float *logits, const llm_logit_bi
     none.penalty_last_n = 0;
     prepare_work(s, &none, logits, bias, NULL, 0);
     const float *work = s->work;
-    const int32_t best = argmax(work, n);
-    const double top = work[best];
-    double sum = 0.0;
-    if (top != -INFINITY)
-        for (int32_t i = 0; i < n; i++) sum += exp((double)work[i] - top);
-    const double lse = top + log(sum); /* -inf when every logit is */
-    *chosen_lp = (chosen >= 0 && chosen < n && top != -INFINITY) ? (float)((double)work[chosen] - lse) : -INFINITY;
+    const double lse = llm_logsumexp(work, n); /* -inf when every logit is */
+    *chosen_lp = (chosen >= 0 && chosen < n && lse != -INFINITY) ? (float)((double)work[chosen] - lse) : -INFINITY;
     if (n_top <= 0) return 0;
     ptrdiff_t got;
     if (filter) {

@@ -68,6 +68,9 @@ int32_t llm_sampler_sample_ex(llm_sampler *s, const llm_sampling_params *params,
                               const int32_t *history, size_t n_history, const llm_logit_bias *bias,
                               const llm_sample_filter *filter);
 
+/* log(sum_i exp(x[i])) in double, from the maximum (-INFINITY when every x[i] is). */
+double llm_logsumexp(const float *x, int32_t n);
+
 /* Log-probabilities under softmax(logits + bias) (no penalties, temperature 1, no truncation):
  * *chosen_lp for token chosen, and the n_top most likely tokens the filter allows (may be NULL),
  * best first, into top_tokens/top_lp. Returns how many, or -1 on a filter error. Call it before
