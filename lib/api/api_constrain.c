@@ -49,22 +49,13 @@ llm_status llm_model_trie(const llm_model *m, const llm_token_trie **trie, const
 
 /* ---- grammars ------------------------------------------------------------------------------ */
 
-static char *copy_text(const char *t, size_t n) {
-    char *c = malloc(n + 1);
-    if (c) {
-        memcpy(c, t, n);
-        c[n] = 0;
-    }
-    return c;
-}
-
 /* g was parsed from src[0..len) with root rule root (kept for saved sessions). */
 static llm_status install_grammar(llm_session *s, llm_grammar *g, const char *src, size_t len, const char *root) {
     llm_err err;
     llm_err_clear(&err);
     const llm_token_trie *trie;
     llm_gmatcher *gm = NULL;
-    char *src_copy = copy_text(src, len), *root_copy = copy_text(root, strlen(root));
+    char *src_copy = llm_memdup_str(src, len), *root_copy = llm_memdup_str(root, strlen(root));
     llm_status st = src_copy && root_copy ? llm_model_trie(s->model, &trie, NULL, NULL, &err)
                                           : llm_err_set(&err, LLM_ERR_OUT_OF_MEMORY, "out of memory");
     if (st == LLM_OK) st = llm_gmatcher_new(g, &gm, &err);

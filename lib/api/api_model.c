@@ -8,15 +8,6 @@
 #include "api/internal.h"
 #include "memory/memory.h"
 
-static char *dup_str(const char *p, size_t n) {
-    char *s = malloc(n + 1);
-    if (s) {
-        memcpy(s, p, n);
-        s[n] = '\0';
-    }
-    return s;
-}
-
 static int report(llm_options *o, float p) {
     return (o && o->progress) ? o->progress(o->progress_ud, p) : 1;
 }
@@ -104,13 +95,13 @@ static llm_status finish_load(gguf_source *src, llm_options *o, llm_model **out)
         gguf_str s = {"", 0};
         if (gguf_get_str(m->gguf, "general.architecture", &s) != LLM_OK)
             st = llm_err_set(&err, LLM_ERR_FORMAT, "missing general.architecture");
-        else if (!(m->arch_name = dup_str(s.ptr, s.len)))
+        else if (!(m->arch_name = llm_memdup_str(s.ptr, s.len)))
             st = llm_err_set(&err, LLM_ERR_OUT_OF_MEMORY, "out of memory");
     }
     if (st == LLM_OK) {
         gguf_str s = {"", 0};
         gguf_get_str(m->gguf, "general.name", &s);
-        if (!(m->name = dup_str(s.ptr, s.len))) st = llm_err_set(&err, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+        if (!(m->name = llm_memdup_str(s.ptr, s.len))) st = llm_err_set(&err, LLM_ERR_OUT_OF_MEMORY, "out of memory");
     }
     if (st == LLM_OK && !report(o, 0.92f))
         st = llm_err_set(&err, LLM_ERR_ABORTED, "model load aborted by the progress callback");

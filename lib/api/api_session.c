@@ -229,9 +229,9 @@ llm_status llm_session_add_stop(llm_session *s, const char *stop) {
     char **grown = realloc(s->stops, (s->n_stops + 1) * sizeof *grown);
     if (!grown) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
     s->stops = grown;
-    size_t n = strlen(stop);
-    if (!(s->stops[s->n_stops] = malloc(n + 1))) return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(s->stops[s->n_stops++], stop, n + 1);
+    if (!(s->stops[s->n_stops] = llm_memdup_str(stop, strlen(stop))))
+        return llm_fail(&s->h, LLM_ERR_OUT_OF_MEMORY, "out of memory");
+    s->n_stops++;
     return LLM_OK;
 }
 

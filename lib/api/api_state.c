@@ -331,15 +331,6 @@ static void parsed_free(parsed *p) {
 #define BAD(code, ...) return llm_fail(&s->h, code, "saved session: " __VA_ARGS__)
 #define MALFORMED(what) BAD(LLM_ERR_FORMAT, "malformed state (%s)", what)
 
-static char *dup_bytes(const uint8_t *b, size_t n) {
-    char *c = malloc(n + 1);
-    if (c) {
-        if (n) memcpy(c, b, n);
-        c[n] = 0;
-    }
-    return c;
-}
-
 static int read_buf(llm_sreader *r, llm_buf *b) {
     size_t n = 0;
     const uint8_t *d = llm_sr_blob(r, SIZE_MAX, &n);
@@ -564,7 +555,7 @@ static llm_status parse_state(llm_session *s, const void *data, size_t size, par
         size_t n = 0;
         const uint8_t *b = llm_sr_blob(&sec, SIZE_MAX, &n);
         if (sec.bad || n == 0 || memchr(b, 0, n)) MALFORMED("stop string");
-        if (!(p->stops[p->n_stops] = dup_bytes(b, n))) BAD(LLM_ERR_OUT_OF_MEMORY, "out of memory");
+        if (!(p->stops[p->n_stops] = llm_memdup_str(b, n))) BAD(LLM_ERR_OUT_OF_MEMORY, "out of memory");
         p->n_stops++;
     }
     if (sec.left != 0) MALFORMED("stops section");
@@ -596,8 +587,8 @@ static llm_status parse_state(llm_session *s, const void *data, size_t size, par
         const uint8_t *rb = llm_sr_blob(&sec, 4096, &rn);
         const uint64_t n_tok = llm_sr_count(&sec, SIZE_MAX / 4, 4);
         if (sec.bad || rn == 0 || memchr(rb, 0, rn) || memchr(gb, 0, gn)) MALFORMED("grammar section");
-        p->grammar_src = dup_bytes(gb, gn);
-        p->grammar_root = dup_bytes(rb, rn);
+        p->grammar_src = llm_memdup_str(gb, gn);
+        p->grammar_root = llm_memdup_str(rb, rn);
         p->gm_tok = malloc(((size_t)n_tok + 1) * sizeof *p->gm_tok);
         if (!p->grammar_src || !p->grammar_root || !p->gm_tok) BAD(LLM_ERR_OUT_OF_MEMORY, "out of memory");
         llm_err err;

@@ -41,3 +41,12 @@ void llm_buf_free(llm_buf *b) {
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+char *llm_memdup_str(const void *p, size_t n) {
+    char *c = malloc(n + 1);
+    if (c) {
+        if (n) memcpy(c, p, n);
+        c[n] = '\0';
+    }
+    return c;
+}

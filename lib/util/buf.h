@@ -17,5 +17,7 @@ int llm_buf_append_str(llm_buf *b, const char *s);
 void llm_buf_consume(llm_buf *b, size_t n);
 void llm_buf_clear(llm_buf *b);
 void llm_buf_free(llm_buf *b);
+/* A NUL-terminated malloc'd copy of n bytes (NULL on out of memory; p may be NULL when n is 0). */
+char *llm_memdup_str(const void *p, size_t n);
 
 #endif
