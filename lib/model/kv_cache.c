@@ -156,13 +156,18 @@ llm_status llm_kv_reserve(llm_kv_state *kv, int32_t pos0, int32_t n, llm_err *er
     return LLM_OK;
 }
 
+/* Byte offsets in a page of layer il's K rows and V rows (the page layout, model_internal.h). */
+static size_t k_offset(const llm_kv_state *kv, int32_t il) { return (size_t)il * LLM_KV_PAGE * kv->k_rb; }
+static size_t v_offset(const llm_kv_state *kv, int32_t il) {
+    return (size_t)kv->n_layer * LLM_KV_PAGE * kv->k_rb + (size_t)il * LLM_KV_PAGE * kv->v_rb;
+}
+
 static unsigned char *row_k(const llm_kv_state *kv, int32_t il, int32_t pos) {
-    return page_data(kv->pages[pos / LLM_KV_PAGE]) + ((size_t)il * LLM_KV_PAGE + (size_t)(pos % LLM_KV_PAGE)) * kv->k_rb;
+    return page_data(kv->pages[pos / LLM_KV_PAGE]) + k_offset(kv, il) + (size_t)(pos % LLM_KV_PAGE) * kv->k_rb;
 }
 
 static unsigned char *row_v(const llm_kv_state *kv, int32_t il, int32_t pos) {
-    return page_data(kv->pages[pos / LLM_KV_PAGE]) + (size_t)kv->n_layer * LLM_KV_PAGE * kv->k_rb +
-           ((size_t)il * LLM_KV_PAGE + (size_t)(pos % LLM_KV_PAGE)) * kv->v_rb;
+    return page_data(kv->pages[pos / LLM_KV_PAGE]) + v_offset(kv, il) + (size_t)(pos % LLM_KV_PAGE) * kv->v_rb;
 }
 
 static void store_row(uint32_t dtype, unsigned char *dst, const float *src, int64_t n) {
@@ -268,10 +273,8 @@ llm_status llm_kv_page_copy_rows(llm_kv_state *kv, int32_t pidx, const llm_kv_pa
     unsigned char *d = page_data(kv->pages[pidx]);
     const unsigned char *s = page_data(src);
     for (int32_t il = 0; il < kv->n_layer; il++) {
-        const size_t ko = (size_t)il * LLM_KV_PAGE * kv->k_rb;
-        const size_t vo = (size_t)kv->n_layer * LLM_KV_PAGE * kv->k_rb + (size_t)il * LLM_KV_PAGE * kv->v_rb;
-        memcpy(d + ko, s + ko, (size_t)n_rows * kv->k_rb);
-        memcpy(d + vo, s + vo, (size_t)n_rows * kv->v_rb);
+        memcpy(d + k_offset(kv, il), s + k_offset(kv, il), (size_t)n_rows * kv->k_rb);
+        memcpy(d + v_offset(kv, il), s + v_offset(kv, il), (size_t)n_rows * kv->v_rb);
     }
     return LLM_OK;
 }
