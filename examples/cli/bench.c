@@ -713,9 +713,20 @@ static void json_row(const bench_result *r, int first) {
 
 /* ---- driver -------------------------------------------------------------------------------- */
 
+/* One row of the --shared-prompt table (bench_shared). */
+typedef struct shared_row {
+    const char *path;
+    int threads, precision;
+    double first;          /* ms, the first request */
+    double mean[2], sd[2]; /* ms, the following requests: with the prefix cache [0], without [1] */
+    int32_t reused;        /* the fewest positions a following request took from the prefix cache */
+} shared_row;
+
 typedef struct bench_state {
     bench_result *res;
     int n_res, cap_res;
+    shared_row *shared;
+    int n_shared, cap_shared;
     bw_result bws[BENCH_MAX_LIST];
     int n_bw;
 } bench_state;
@@ -1004,11 +1015,12 @@ static llm_status ttft_once(llm_context *c, const int32_t *sys, int n_sys, const
     return st;
 }
 
-/* The --shared-prompt table: per model, threads and precision, the first request's time to
- * first token, the following requests' (mean over the repetitions, each with another question),
- * and the same requests in a context without a prefix cache (what every request costs there). */
+/* A row of the --shared-prompt table: per model, threads and precision, the first request's time
+ * to first token, the following requests' (mean over the repetitions, each with another
+ * question), and the same requests in a context without a prefix cache (what every request
+ * costs there). */
 static int bench_shared(const bench_opts *o, const char *path, const llm_model *m, int threads, int precision,
-                        int *printed) {
+                        bench_state *bs) {
     const int n_sys = o->shared_prompt, reps = o->reps > 1 ? o->reps : 2;
     int32_t *sys = random_tokens(m, (size_t)n_sys, BENCH_SEED + 1);
     int32_t *qs = random_tokens(m, (size_t)(reps + 2) * 16, BENCH_SEED + 2);
@@ -1050,27 +1062,23 @@ static int bench_shared(const bench_opts *o, const char *path, const llm_model *
                 if (k == 0 && reused < reused_min) reused_min = reused;
             }
         }
-    if (!*printed) {
-        printf("\nTime to first token of requests that start with the same %d-token prompt (then 16 tokens of\n"
-               "question), milliseconds; following: mean +/- sd of %d requests, each with another question:\n\n",
-               n_sys, reps);
-        printf("| %-32s | %7s | %9s | %8s | %18s | %13s | %18s | %7s |\n", "model", "threads", "precision",
-               "first", "following", "reused tokens", "no prefix cache", "speedup");
-        printf("| %.32s | ------: | --------: | -------: | -----------------: | ------------: | -----------------: | ------: |\n",
-               "----------------------------------------");
-        *printed = 1;
+    if (bs->n_shared == bs->cap_shared) {
+        const int cap = bs->cap_shared ? 2 * bs->cap_shared : 8;
+        shared_row *grown = realloc(bs->shared, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            fprintf(stderr, "llm bench: out of memory\n");
+            goto done;
+        }
+        bs->shared = grown;
+        bs->cap_shared = cap;
     }
-    double mean[2], sd[2];
+    shared_row *row = &bs->shared[bs->n_shared++];
+    *row = (shared_row){.path = path, .threads = threads, .precision = precision, .first = first, .reused = reused_min};
     for (int k = 0; k < 2; k++) {
-        mean[k] = sum[k] / reps;
-        const double var = sum2[k] / reps - mean[k] * mean[k];
-        sd[k] = var > 0 ? sqrt(var) : 0;
+        row->mean[k] = sum[k] / reps;
+        const double var = sum2[k] / reps - row->mean[k] * row->mean[k];
+        row->sd[k] = var > 0 ? sqrt(var) : 0;
     }
-    char fol[64], none[64];
-    snprintf(fol, sizeof fol, "%.1f +/- %.1f", mean[0], sd[0]);
-    snprintf(none, sizeof none, "%.1f +/- %.1f", mean[1], sd[1]);
-    printf("| %-32s | %7d | %9s | %8.1f | %18s | %13d | %18s | %6.1fx |\n", base_name(path), threads,
-           precision_name(precision), first, fol, (int)reused_min, none, mean[0] > 0 ? first / mean[0] : 0.0);
     rc = 0;
 done:
     llm_context_free(cs[0]);
@@ -1078,6 +1086,26 @@ done:
     free(sys);
     free(qs);
     return rc;
+}
+
+static void md_shared(const bench_opts *o, const bench_state *bs) {
+    if (bs->n_shared == 0) return;
+    printf("\nTime to first token of requests that start with the same %d-token prompt (then 16 tokens of\n"
+           "question), milliseconds; following: mean +/- sd of %d requests, each with another question:\n\n",
+           o->shared_prompt, o->reps > 1 ? o->reps : 2);
+    printf("| %-32s | %7s | %9s | %8s | %18s | %13s | %18s | %7s |\n", "model", "threads", "precision", "first",
+           "following", "reused tokens", "no prefix cache", "speedup");
+    printf("| %.32s | ------: | --------: | -------: | -----------------: | ------------: | -----------------: | ------: |\n",
+           "----------------------------------------");
+    for (int i = 0; i < bs->n_shared; i++) {
+        const shared_row *r = &bs->shared[i];
+        char fol[64], none[64];
+        snprintf(fol, sizeof fol, "%.1f +/- %.1f", r->mean[0], r->sd[0]);
+        snprintf(none, sizeof none, "%.1f +/- %.1f", r->mean[1], r->sd[1]);
+        printf("| %-32s | %7d | %9s | %8.1f | %18s | %13d | %18s | %6.1fx |\n", base_name(r->path), r->threads,
+               precision_name(r->precision), r->first, fol, (int)r->reused, none,
+               r->mean[0] > 0 ? r->first / r->mean[0] : 0.0);
+    }
 }
 
 int cli_bench(int argc, char **argv) {
@@ -1150,29 +1178,17 @@ int cli_bench(int argc, char **argv) {
             for (int pi = 0; pi < o.n_precisions && rc == CLI_OK; pi++)
                 if (bench_model_threads(&o, o.models[mi], m, o.threads[ti], o.precisions[pi], &bs, &printed_header) != 0)
                     rc = CLI_ERR_RUNTIME;
+        /* the --shared-prompt rows of the model, printed after the other tables */
+        for (int ti = 0; ti < o.n_threads && rc == CLI_OK && o.shared_prompt > 0; ti++)
+            for (int pi = 0; pi < o.n_precisions && rc == CLI_OK; pi++)
+                if (bench_shared(&o, o.models[mi], m, o.threads[ti], o.precisions[pi], &bs) != 0) rc = CLI_ERR_RUNTIME;
         llm_model_free(m);
         llm_options_free(lo);
     }
     if (o.json && bs.n_res > 0) printf("\n]\n");
     else if (o.json && rc == CLI_OK) printf("[]\n");
     if (!o.json) md_sampled(bs.res, bs.n_res);
-    int printed_shared = 0;
-    for (int mi = 0; mi < o.n_models && rc == CLI_OK && o.shared_prompt > 0; mi++) {
-        llm_model *m = NULL;
-        llm_options *lo = llm_options_new();
-        static int verbose_flag2 = 1;
-        if (lo) llm_options_set_log(lo, log_cb, o.verbose ? &verbose_flag2 : NULL);
-        if (!lo || llm_model_load_file(o.models[mi], lo, &m) != LLM_OK) {
-            cli_report("cannot load the model", LLM_ERR_IO, lo);
-            rc = CLI_ERR_RUNTIME;
-        }
-        for (int ti = 0; ti < o.n_threads && rc == CLI_OK; ti++)
-            for (int pi = 0; pi < o.n_precisions && rc == CLI_OK; pi++)
-                if (bench_shared(&o, o.models[mi], m, o.threads[ti], o.precisions[pi], &printed_shared) != 0)
-                    rc = CLI_ERR_RUNTIME;
-        llm_model_free(m);
-        llm_options_free(lo);
-    }
+    md_shared(&o, &bs);
     if (!o.json && o.bandwidth && bs.n_bw > 0 && bs.n_res > 0) md_bandwidth(bs.res, bs.n_res, bs.bws, bs.n_bw);
     fflush(stdout);
     for (int i = 0; i < bs.n_res; i++) {
@@ -1180,6 +1196,7 @@ int cli_bench(int argc, char **argv) {
         free(bs.res[i].samples_ns);
     }
     free(bs.res);
+    free(bs.shared);
     for (int i = 0; i < o.n_constraints; i++) free(o.constraint_text[i]);
     return rc;
 }
