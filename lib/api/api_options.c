@@ -1,6 +1,7 @@
 /* The options object: typed values with bounds, shared by model, context and session creation. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/internal.h"
 
@@ -126,4 +127,18 @@ void llm_options_set_progress(llm_options *o, llm_progress_fn fn, void *user_dat
     if (!o || o->h.magic != LLM_MAGIC_OPTIONS) return;
     o->progress = fn;
     o->progress_ud = user_data;
+}
+
+llm_status llm_option_check(llm_option key, double v, int is_int, llm_err *err) {
+    /* an options object of its own, so that the bounds and messages are those of the setters */
+    llm_options tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.h.magic = LLM_MAGIC_OPTIONS;
+    llm_status st;
+    if (is_int && !(v >= -9.2e18 && v <= 9.2e18)) /* NaN, or no int64 to convert to */
+        st = llm_err_set(&tmp.h.err, LLM_ERR_INVALID_ARGUMENT, "option %d = %g is not an integer value", (int)key, v);
+    else
+        st = is_int ? llm_options_set_int(&tmp, key, (int64_t)v) : llm_options_set_float(&tmp, key, v);
+    if (st != LLM_OK && err) *err = tmp.h.err;
+    return st;
 }

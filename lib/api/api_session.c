@@ -199,12 +199,10 @@ static llm_status set_checked(llm_session *s, llm_option key, double v, int is_i
     int allowed = 0;
     for (size_t i = 0; i < sizeof k_session_keys / sizeof k_session_keys[0]; i++) allowed |= k_session_keys[i] == key;
     if (!allowed) return llm_fail(&s->h, LLM_ERR_INVALID_ARGUMENT, "option %d cannot be set on a session", (int)key);
-    /* reuse the options object's validation so bounds live in one place */
-    llm_options tmp;
-    memset(&tmp, 0, sizeof tmp);
-    tmp.h.magic = LLM_MAGIC_OPTIONS;
-    llm_status st = is_int ? llm_options_set_int(&tmp, key, (int64_t)v) : llm_options_set_float(&tmp, key, v);
-    if (st != LLM_OK) return llm_fail(&s->h, st, "%s", tmp.h.err.msg);
+    /* the options object's validation, so that bounds live in one place */
+    llm_err err;
+    llm_status st = llm_option_check(key, v, is_int, &err);
+    if (st != LLM_OK) return llm_fail(&s->h, st, "%s", err.msg);
     apply_option(s, key, v);
     if (key == LLM_OPT_SEED) llm_sampler_reset(s->sampler, &s->sp);
     return LLM_OK;

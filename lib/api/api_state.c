@@ -339,13 +339,7 @@ static int read_buf(llm_sreader *r, llm_buf *b) {
 }
 
 /* Checks a sampling or session option's value the way llm_session_set_* does. */
-static int option_ok(llm_option key, double v, int is_int) {
-    llm_options tmp;
-    memset(&tmp, 0, sizeof tmp);
-    tmp.h.magic = LLM_MAGIC_OPTIONS;
-    if (is_int && (v != v || v < -9e15 || v > 9e15)) return 0;
-    return (is_int ? llm_options_set_int(&tmp, key, (int64_t)v) : llm_options_set_float(&tmp, key, v)) == LLM_OK;
-}
+static int option_ok(llm_option key, double v, int is_int) { return llm_option_check(key, v, is_int, NULL) == LLM_OK; }
 
 static llm_status parse_state(llm_session *s, const void *data, size_t size, parsed *p) {
     const llm_model *m = s->model;

@@ -31,6 +31,9 @@ struct llm_options {
 
 /* Reads a key from options (NULL allowed) or its default. */
 double llm_options_value(const llm_options *o, llm_option key);
+/* Checks a value for key exactly as llm_options_set_int / _float would (bounds, type); err (may
+ * be NULL) gets the message. For values that come from elsewhere: session setters, saved states. */
+llm_status llm_option_check(llm_option key, double v, int is_int, llm_err *err);
 
 struct llm_model {
     llm_handle_header h;
