@@ -45,8 +45,6 @@ void llm_prefix_cache_free(llm_prefix_cache *pc) {
     free(pc);
 }
 
-int32_t llm_prefix_cache_count(const llm_prefix_cache *pc) { return pc ? pc->n : 0; }
-
 static int32_t common(const int32_t *a, int32_t na, const int32_t *b, int32_t nb) {
     int32_t i = 0;
     while (i < na && i < nb && a[i] == b[i]) i++;

@@ -33,7 +33,4 @@ void llm_prefix_cache_lookup(llm_prefix_cache *pc, const int32_t *tokens, int32_
 llm_status llm_prefix_cache_insert(llm_prefix_cache *pc, llm_kv_state *kv, const int32_t *tokens, int32_t n_tokens,
                                    llm_err *err);
 
-/* Entries kept now (for tests). */
-int32_t llm_prefix_cache_count(const llm_prefix_cache *pc);
-
 #endif
