@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "llm.h"
+#include "../state/state_crc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -46,21 +47,11 @@ static void init(void) {
     llm_options_free(o);
 }
 
-static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    }
-    return ~c;
-}
-
 /* Makes the envelope of a state consistent: payload length and checksum. */
 static void fix_envelope(uint8_t *b, size_t n) {
     const uint64_t len = n - 20;
     for (int i = 0; i < 8; i++) b[8 + i] = (uint8_t)(len >> (8 * i));
-    const uint32_t c = crc32_ieee(b, n - 4);
-    for (int i = 0; i < 4; i++) b[n - 4 + i] = (uint8_t)(c >> (8 * i));
+    state_fix_crc(b, n);
 }
 
 static void try_load(const uint8_t *data, size_t size) {

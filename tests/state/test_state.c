@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "llm.h"
+#include "state_crc.h"
 
 #define MAX_STEPS 40
 
@@ -246,20 +247,6 @@ static llm_status load_copy(llm_session *s, const void *data, size_t n) {
     return st;
 }
 
-static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    }
-    return ~c;
-}
-
-static void fix_crc(uint8_t *b, size_t n) {
-    const uint32_t c = crc32_ieee(b, n - 4);
-    for (int i = 0; i < 4; i++) b[n - 4 + i] = (uint8_t)(c >> (8 * i));
-}
-
 /* Every malformed variant fails with its status and leaves the session as it was: afterwards it
  * runs the script exactly as the reference. */
 static void errors(env *e, env *other, env *same_shape, const char *tmpdir) {
@@ -306,7 +293,7 @@ static void errors(env *e, env *other, env *same_shape, const char *tmpdir) {
     memcpy(c, state, n);
     c[4] = 2;
     CHECK(load_copy(t, c, n) == LLM_ERR_FORMAT, "version changed without its checksum");
-    fix_crc(c, n);
+    state_fix_crc(c, n);
     st = load_copy(t, c, n);
     CHECK(st == LLM_ERR_UNSUPPORTED, "newer version: %s", llm_status_str(st));
     CHECK(strstr(llm_last_error(t), "version") != NULL, "message: %s", llm_last_error(t));
@@ -315,7 +302,7 @@ static void errors(env *e, env *other, env *same_shape, const char *tmpdir) {
     for (size_t at = 16; at < n - 4 && at < 16 + 600; at += 3) {
         memcpy(c, state, n);
         c[at] ^= 0x80;
-        fix_crc(c, n);
+        state_fix_crc(c, n);
         st = load_copy(t, c, n);
         if (st == LLM_ERR_OUT_OF_MEMORY || st == LLM_ERR_INTERNAL) bad++;
         if (st == LLM_OK) { /* a change that still makes a state (a sampling value, a logit, a text): fine,
